@@ -1,0 +1,71 @@
+"""Behaviour measures of reaches, in the frame aligned with the reach (or impulse) direction."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+MEASURES = (
+    "max_lateral_distance",
+    "max_parallel_velocity",
+    "max_net_force",
+    "max_parallel_force",
+    "end_position_error",
+    "end_velocity_error",
+    "sum_lateral_distance",
+)
+
+
+def rotate_to_direction(vectors: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """Rotate 2-D vectors (N, ..., 2) by -direction (N,) rad, so the direction becomes +x.
+
+    Component 0 is then parallel to the direction, component 1 lateral (left positive).
+    """
+    c, s = np.cos(direction), np.sin(direction)
+    shape = (-1,) + (1,) * (vectors.ndim - 2)
+    c, s = c.reshape(shape), s.reshape(shape)
+    x, y = vectors[..., 0], vectors[..., 1]
+    return np.stack([c * x + s * y, -s * x + c * y], -1)
+
+
+def aligned_trajectories(
+    state: np.ndarray, control: np.ndarray, start: np.ndarray, direction: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Aligned position (relative to start), velocity and control force.
+
+    state: (N, K, 4); control: (N, K, 2); start: (N, 2); direction: (N,) rad.
+    Returns arrays of shape (N, K, 2): [parallel, lateral].
+    """
+    return {
+        "position": rotate_to_direction(state[..., :2] - start[:, None], direction),
+        "velocity": rotate_to_direction(state[..., 2:], direction),
+        "force": rotate_to_direction(control, direction),
+    }
+
+
+def behaviour_measures(
+    state: np.ndarray,
+    control: np.ndarray,
+    start: np.ndarray,
+    goal: np.ndarray,
+    direction: np.ndarray,
+) -> pd.DataFrame:
+    """One row per trial with the measures of SCIENCE.md section 2.
+
+    state: (N, K, 4) [p, v] after each step (m, m/s); control: (N, K, 2) N;
+    start, goal: (N, 2) m; direction: (N,) rad. Lateral distances are absolute
+    (m); forces in N; end errors are norms at the last step.
+    """
+    al = aligned_trajectories(state, control, start, direction)
+    lateral = np.abs(al["position"][..., 1])
+    return pd.DataFrame(
+        {
+            "max_lateral_distance": lateral.max(-1),
+            "max_parallel_velocity": al["velocity"][..., 0].max(-1),
+            "max_net_force": np.linalg.norm(control, axis=-1).max(-1),
+            "max_parallel_force": al["force"][..., 0].max(-1),
+            "end_position_error": np.linalg.norm(state[:, -1, :2] - goal, axis=-1),
+            "end_velocity_error": np.linalg.norm(state[:, -1, 2:], axis=-1),
+            "sum_lateral_distance": lateral.sum(-1),
+        }
+    )

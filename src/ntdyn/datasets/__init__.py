@@ -1,0 +1,7 @@
+"""Custom Kedro datasets: Equinox models, labelled arrays, the record store."""
+
+from ntdyn.datasets.arrays_dataset import LabelledArraysDataset
+from ntdyn.datasets.equinox_dataset import EquinoxModelDataset
+from ntdyn.datasets.store_dataset import RecordStoreDataset
+
+__all__ = ["EquinoxModelDataset", "LabelledArraysDataset", "RecordStoreDataset"]

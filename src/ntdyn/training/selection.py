@@ -1,0 +1,50 @@
+"""Replicate selection: best validation loss, outliers excluded (and recorded)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ReplicateSelection:
+    """Outcome of selecting one replicate of an ensemble.
+
+    validation_loss: (R,) total validation loss per replicate. excluded: replicates
+    whose loss is more than `n_std_exclude` standard deviations above the mean.
+    best: replicate with the lowest loss among those kept.
+    """
+
+    validation_loss: tuple[float, ...]
+    best: int
+    excluded: tuple[int, ...]
+    n_std_exclude: float
+
+    def as_dict(self) -> dict:
+        return {
+            "validation_loss": list(self.validation_loss),
+            "best_replicate": self.best,
+            "excluded_replicates": list(self.excluded),
+            "n_std_exclude": self.n_std_exclude,
+        }
+
+
+def select_replicate(validation_loss: np.ndarray, n_std_exclude: float) -> ReplicateSelection:
+    """Pick the best replicate and list the excluded ones (SCIENCE.md section 1)."""
+    loss = np.asarray(validation_loss, dtype=float)
+    if loss.ndim != 1 or loss.size == 0:
+        raise ValueError(f"validation_loss must be a non-empty 1-D array, got shape {loss.shape}")
+    if not n_std_exclude > 0:
+        raise ValueError(f"train__n_std_exclude = {n_std_exclude}: must be > 0")
+    finite = np.isfinite(loss)
+    mean, std = loss[finite].mean(), loss[finite].std()
+    excluded = ~finite | (loss > mean + n_std_exclude * std)
+    kept = np.where(~excluded)[0]
+    best = int(kept[np.argmin(loss[kept])]) if kept.size else int(np.nanargmin(loss))
+    return ReplicateSelection(
+        validation_loss=tuple(float(v) for v in loss),
+        best=best,
+        excluded=tuple(int(i) for i in np.where(excluded)[0]),
+        n_std_exclude=float(n_std_exclude),
+    )
