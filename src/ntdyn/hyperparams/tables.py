@@ -1,0 +1,46 @@
+"""Pandera schemas of the data tables passed between nodes (behaviour measures)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+
+_non_negative = [pa.Check.ge(0, error="must be >= 0")]
+_finite = [pa.Check(lambda s: pd.Series(s, dtype=float).abs() < float("inf"), error="must be finite")]
+
+MEASURES_SCHEMA = pa.DataFrameSchema(
+    {
+        "hash": pa.Column(str),
+        "label": pa.Column(str),
+        "replicate": pa.Column(int, pa.Check.ge(0)),
+        "trial": pa.Column(int, pa.Check.ge(0)),
+        "selected": pa.Column(bool),
+        "excluded": pa.Column(bool),
+        "max_lateral_distance": pa.Column(float, _non_negative + _finite),
+        "max_parallel_velocity": pa.Column(float, _finite),
+        "max_net_force": pa.Column(float, _non_negative + _finite),
+        "max_parallel_force": pa.Column(float, _finite),
+        "end_position_error": pa.Column(float, _non_negative + _finite),
+        "end_velocity_error": pa.Column(float, _non_negative + _finite),
+        "sum_lateral_distance": pa.Column(float, _non_negative + _finite),
+    },
+    strict=False,
+    coerce=True,
+)
+
+
+class TableError(ValueError):
+    """A data table between nodes breaks its schema; the message names column, value and rule."""
+
+
+def validate_measures_table(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per (model, replicate, trial) with condition columns and the seven measures."""
+    try:
+        return MEASURES_SCHEMA.validate(table, lazy=True)
+    except pa.errors.SchemaErrors as err:
+        cases = err.failure_cases.head(20)
+        lines = [
+            f"{row.column} = {row.failure_case!r} (row {row.index}): {row.check}"
+            for row in cases.itertuples()
+        ]
+        raise TableError("behaviour-measure table is invalid:\n  " + "\n  ".join(lines)) from err

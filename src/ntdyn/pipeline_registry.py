@@ -1,0 +1,24 @@
+"""Project pipelines.
+
+Stage pipelines (`training`, `evaluation`, `figures`) are the union of that
+stage over every experiment; an experiment (`analysis_part1`) is its stages
+assembled under its own namespace and parameters.
+"""
+
+from kedro.pipeline import Pipeline
+
+from ntdyn.pipelines import experiment
+
+EXPERIMENTS = ("analysis_part1",)
+STAGES = ("training", "evaluation", "figures")
+
+
+def register_pipelines() -> dict[str, Pipeline]:
+    experiments = {name: experiment.create_pipeline(name) for name in EXPERIMENTS}
+    pipelines: dict[str, Pipeline] = dict(experiments)
+    for stage in STAGES:
+        pipelines[stage] = sum(
+            (p.only_nodes_with_tags(stage) for p in experiments.values()), Pipeline([])
+        )
+    pipelines["__default__"] = sum(experiments.values(), Pipeline([]))
+    return pipelines

@@ -1,0 +1,1 @@
+"""Kedro pipelines: thin nodes over the science library, one folder per stage."""

@@ -1,0 +1,1 @@
+"""Evaluation stage: perturbation experiments on trained models, behaviour measures, records."""

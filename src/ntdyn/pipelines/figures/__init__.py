@@ -1,0 +1,1 @@
+"""Figures stage: plotly figures from training histories and evaluations, each recorded."""

@@ -1,0 +1,1 @@
+"""Training stage: plan the sweep, reuse recorded models, train the rest, record them."""

@@ -1,0 +1,117 @@
+"""Training nodes: thin wrappers; the work is in ntdyn.hyperparams, ntdyn.training, ntdyn.store."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ntdyn.hyperparams import hyperparams_hash, sweep_table, varying_columns
+from ntdyn.store import RecordStore
+from ntdyn.training import TrainedEnsemble, train_sweep
+from ntdyn.training.ensemble_io import load_trained, save_trained
+
+log = logging.getLogger(__name__)
+
+ID_COLUMNS = ("hash", "label")
+
+
+def member_label(row: pd.Series, varying: list[str]) -> str:
+    """Short name of a sweep member from the hyperparameters that vary in its sweep."""
+    if not varying:
+        return "base"
+    return ", ".join(f"{c}={row[c]}" for c in varying)
+
+
+def plan_sweep(training: dict) -> pd.DataFrame:
+    """Expand and validate the sweep (before any compute): one row per model.
+
+    Columns: hash, label, then every flattened hyperparameter.
+    """
+    table = sweep_table(training["hyperparams"], training.get("spread"))
+    varying = varying_columns(table)
+    hashes = [hyperparams_hash(row) for row in sweep_rows(table)]
+    if len(set(hashes)) != len(hashes):
+        raise ValueError("the sweep lists the same hyperparameters twice; remove the duplicate")
+    labels = [member_label(row, varying) for _, row in table.iterrows()]
+    return table.assign(hash=hashes, label=labels)[
+        ["hash", "label", *[c for c in table.columns]]
+    ]
+
+
+def sweep_rows(sweep: pd.DataFrame) -> list[dict]:
+    """Flattened hyperparameters per member, as plain Python values."""
+    cols = [c for c in sweep.columns if c not in ID_COLUMNS]
+    return [{c: _python(row[c]) for c in cols} for _, row in sweep.iterrows()]
+
+
+def _python(value):
+    if isinstance(value, np.ndarray):
+        return [_python(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def train_models(
+    sweep: pd.DataFrame, store: RecordStore, options: dict
+) -> tuple[dict[str, TrainedEnsemble], pd.DataFrame, pd.DataFrame]:
+    """Reuse recorded models by hash, train the others (one program per shape), record them.
+
+    Returns (models by hash, training history, model records table).
+    """
+    rows = dict(zip(sweep["hash"], sweep_rows(sweep), strict=True))
+    labels = dict(zip(sweep["hash"], sweep["label"], strict=True))
+    found = {h: store.find_model(h) for h in rows}
+    missing = [h for h, rec in found.items() if rec is None]
+    for h, rec in found.items():
+        if rec is not None:
+            log.info("cache hit: model %s (%s) is record %s; not training", h, labels[h], rec.run_id)
+    trained = {t.hash: t for t in train_sweep([rows[h] for h in missing], progress=options["progress"])}
+
+    models, histories, records = {}, [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for h in rows:
+            if h in trained:
+                ensemble = trained[h]
+                path = Path(tmp) / f"{h}.eqx"
+                save_trained(path, ensemble)
+                rec = store.record_model(
+                    hash=h,
+                    params=rows[h],
+                    history=ensemble.history,
+                    metric_every=int(options["metric_every"]),
+                    model_file=path,
+                    tags={
+                        "ntdyn.label": labels[h],
+                        "ntdyn.best_replicate": str(ensemble.selection.best),
+                        "ntdyn.excluded_replicates": str(list(ensemble.selection.excluded)),
+                    },
+                )
+                history, status = ensemble.history, "trained"
+            else:
+                rec = found[h]
+                ensemble = load_trained(store.download_model_file(rec, tmp))
+                history, status = store.download_history(rec), "reused"
+            models[h] = ensemble
+            histories.append(history.assign(hash=h, label=labels[h]))
+            records.append(_record_row(h, labels[h], rec.run_id, status, ensemble))
+    return models, pd.concat(histories, ignore_index=True), pd.DataFrame(records)
+
+
+def _record_row(h: str, label: str, run_id: str, status: str, ensemble: TrainedEnsemble) -> dict:
+    sel = ensemble.selection
+    return {
+        "hash": h,
+        "label": label,
+        "run_id": run_id,
+        "status": status,
+        "best_replicate": sel.best,
+        "excluded_replicates": ",".join(map(str, sel.excluded)),
+        "n_replicates": len(sel.validation_loss),
+        "best_validation_loss": sel.validation_loss[sel.best],
+        "mean_validation_loss": float(np.mean(sel.validation_loss)),
+    }

@@ -1,0 +1,14 @@
+"""Kedro project settings."""
+
+from kedro.config import OmegaConfigLoader
+
+# kedro-mlflow registers its hooks through its entry point; telemetry stays off (no internet).
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro-telemetry",)
+
+CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+    # conf/full overrides only the keys it names (research scale), the rest comes from base.
+    "merge_strategy": {"parameters": "soft", "globals": "soft"},
+}
