@@ -1,0 +1,123 @@
+"""analysis_part1 end to end: real Kedro sessions, real MLflow (sqlite in a temp dir)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from kedro_project import TINY_PART1, make_project, run_pipeline, tracking_uri  # noqa: E402
+
+from ntdyn.hyperparams import HyperparameterError  # noqa: E402
+from ntdyn.store import AmbiguousQueryError, RecordStore  # noqa: E402
+
+pytestmark = pytest.mark.pipeline
+
+
+@pytest.fixture(autouse=True)
+def _private_tracking_uri(monkeypatch):
+    # kedro-mlflow sets the global tracking URI; keep each test's store private.
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    yield
+    mlflow.set_tracking_uri("")
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    root = make_project(tmp_path_factory.mktemp("part1"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        run_pipeline(root)
+    return root
+
+
+def _store(root: Path) -> RecordStore:
+    return RecordStore(tracking_uri=tracking_uri(root), experiment="ntdyn")
+
+
+def test_models_are_recorded_with_flat_params_hash_history_and_file(first_run):
+    store = _store(first_run)
+    models = store.query_models()
+    assert len(models) == 2
+    rec = store.find_unique_model(train__pert__std=1.0)
+    assert rec.params["train__pert__std"] == "1.0"
+    assert rec.params["model__hidden_size"] == "6"
+    records = pd.read_parquet(first_run / "data/07_model_output/analysis_part1/model_records.parquet")
+    assert set(records["status"]) == {"trained"}
+    assert rec.hash in set(records["hash"])
+    history = store.client.get_metric_history(rec.run_id, "total/mean")
+    assert [m.step for m in history] == [0, 2, 4]  # metric_every = 2 of 6 batches
+    assert store.download_model_file(rec).suffix == ".eqx"
+
+
+def test_query_that_must_be_unique_lists_the_differing_parameter(first_run):
+    with pytest.raises(AmbiguousQueryError, match="train__pert__std"):
+        _store(first_run).find_unique_model(model__hidden_size=6)
+
+
+def test_evaluations_record_their_models_and_measures_are_tabled(first_run):
+    store = _store(first_run)
+    model_hashes = {r.hash for r in store.query_models()}
+    for analysis in ("plant_perts", "feedback_perts"):
+        evals = store.query_evaluations(analysis=analysis)
+        assert len(evals) == 1
+        assert {r.hash for r in store.models_of_evaluation(evals[0])} == model_hashes
+        measures = pd.read_parquet(
+            first_run / f"data/07_model_output/analysis_part1/{analysis}/measures.parquet"
+        )
+        # 2 models x 2 replicates x trials; one selected replicate per model
+        assert measures.groupby("hash")["replicate"].nunique().eq(2).all()
+        assert measures[measures["selected"]].groupby("hash")["replicate"].nunique().eq(1).all()
+        assert "train__pert__std" in measures.columns
+    states = first_run / "data/07_model_output/analysis_part1/plant_perts/states"
+    assert sorted(p.name for p in states.iterdir()) == sorted(model_hashes)
+    assert (states / next(iter(model_hashes)) / "hidden.npy").exists()
+
+
+def test_figures_are_written_and_listed_by_hyperparameters(first_run):
+    store = _store(first_run)
+    figures = first_run / "data/08_reporting/analysis_part1/figures"
+    assert (figures / "loss_curves.json").exists()
+    assert len(list((figures / "center_out").glob("*.json"))) == 2
+    found = store.query_figures(kind="center_out", train__pert__std=1.0)
+    assert len(found) == 1
+    plant_eval = store.query_evaluations(analysis="plant_perts")[0]
+    assert found[0].tags["ntdyn.evaluation"] == plant_eval.hash
+    kinds = {r.tags["ntdyn.figure_kind"] for r in store.query_figures()}
+    assert kinds == {
+        "loss_curves", "center_out", "aligned_profiles", "measure_distributions",
+        "feedback_responses",
+    }  # fmt: skip
+    assert "train__pert__std" in store.varying_params(store.query_figures(kind="center_out"))
+
+
+def test_second_run_reuses_models_and_evaluations(first_run, caplog, monkeypatch):
+    store = _store(first_run)
+    n_runs_before = len(store.client.search_runs([store.experiment_id], max_results=1000))
+    monkeypatch.chdir(first_run)
+    with caplog.at_level(logging.INFO, logger="ntdyn"):
+        run_pipeline(first_run)
+    assert caplog.text.count("cache hit") == 2
+    records = pd.read_parquet(first_run / "data/07_model_output/analysis_part1/model_records.parquet")
+    assert set(records["status"]) == {"reused"}
+    assert len(store.query_models()) == 2
+    assert len(store.query_evaluations()) == 2
+    runs_after = store.client.search_runs([store.experiment_id], max_results=1000)
+    # only the new kedro-mlflow parent run was added: no model, evaluation or figure record
+    assert len(runs_after) == n_runs_before + 1
+
+
+def test_bad_hyperparameters_are_refused_before_training(tmp_path, monkeypatch):
+    bad = {"analysis_part1": {**TINY_PART1["analysis_part1"]}}
+    bad["analysis_part1"]["training"] = {"spread": {"train__pert__std": [0.0, -1.0]}}
+    root = make_project(tmp_path / "bad", bad)
+    monkeypatch.chdir(root)
+    with pytest.raises(HyperparameterError, match=r"train__pert__std = -1\.0.*>= 0"):
+        run_pipeline(root)
+    assert _store(root).query_models() == []
+    assert not (root / "data/06_models/analysis_part1").exists()
