@@ -72,10 +72,35 @@ def euler_reference(
     return out
 
 
-@functools.lru_cache(maxsize=None)
-def tiny_trained(seed: int = 0):
-    """One tiny trained ensemble (cached for the process): 2 replicates, 5 batches, hidden 6."""
-    from ntdyn.training import train_sweep
+# ---------------------------------------------------------------- training
+# Every training test in the process shares ONE compiled program: 4 spread members x 3
+# replicates (M = 12), hidden 7, 20 steps, batch 16, and n_batches with the same chunk size
+# (25, 50, 150 -> chunks of 25). Shapes chosen so no other test compiles them first.
 
-    row = hp(model__hidden_size=6, train__n_batches=5, train__seed=seed, task__n_steps=10)
-    return train_sweep([row], progress=False)[0]
+SWEEP_STDS = (0.0, 0.5, 1.0, 1.5)
+SWEEP_BASE = dict(
+    model__hidden_size=7, task__n_steps=20, train__batch_size=16, train__n_replicates=3
+)
+
+
+def sweep_rows(n_batches: int = 25, stds=SWEEP_STDS, **overrides) -> list[dict]:
+    """One row per field std (curl, method `fixed`), all of one static signature."""
+    return [
+        hp(**{**SWEEP_BASE, "train__n_batches": n_batches, "train__pert__std": s, **overrides})
+        for s in stds
+    ]
+
+
+@functools.lru_cache(maxsize=None)
+def first_sweep():
+    """The first training of the shared shapes in this process, and what it traced.
+
+    Returns (ensembles, traces): traces is {name: number of traces during this call}.
+    Cached, so every test sees the same first run whichever test asks first.
+    """
+    from ntdyn.training import TRACE_COUNTS, train_sweep
+
+    before = dict(TRACE_COUNTS)
+    ensembles = train_sweep(sweep_rows(), progress=False)
+    traces = {k: TRACE_COUNTS[k] - before.get(k, 0) for k in ("train_chunk", "validation")}
+    return ensembles, traces

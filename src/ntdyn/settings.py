@@ -1,6 +1,11 @@
 """Kedro project settings."""
 
+import os
+
 from kedro.config import OmegaConfigLoader
+
+# One bar per downloaded artifact drowns the training bar; nothing else here needs them.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 # kedro-mlflow registers its hooks through its entry point; telemetry stays off (no internet).
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro-telemetry",)

@@ -11,7 +11,7 @@ def test_import_pulls_in_no_framework():
     # A fresh interpreter, since other tests may already have imported these.
     code = (
         "import sys, ntdyn.hyperparams\n"
-        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'kedro', 'mlflow', 'jax'})\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'kedro', 'mlflow', 'jax', 'pandera'})\n"
         "print(','.join(heavy))\n"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
@@ -26,6 +26,7 @@ def test_public_api_is_exported():
         "SEP",
         "HyperparameterError",
         "SpreadError",
+        "TableError",
         "canonical",
         "expand_spread",
         "flatten",
@@ -34,6 +35,7 @@ def test_public_api_is_exported():
         "spread_axes",
         "sweep_table",
         "unflatten",
+        "validate_measures_table",
         "validate_sweep_table",
         "varying_columns",
     }

@@ -59,10 +59,9 @@ def tracking_uri(root: Path) -> str:
 
 def run_pipeline(root: Path, pipeline: str = "analysis_part1") -> None:
     """Run a real Kedro session of the copied project (kedro-mlflow hooks active)."""
+    import mlflow
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
-
-    import mlflow
 
     bootstrap_project(root)
     try:

@@ -47,7 +47,9 @@ def test_models_are_recorded_with_flat_params_hash_history_and_file(first_run):
     rec = store.find_unique_model(train__pert__std=1.0)
     assert rec.params["train__pert__std"] == "1.0"
     assert rec.params["model__hidden_size"] == "6"
-    records = pd.read_parquet(first_run / "data/07_model_output/analysis_part1/model_records.parquet")
+    records = pd.read_parquet(
+        first_run / "data/07_model_output/analysis_part1/model_records.parquet"
+    )
     assert set(records["status"]) == {"trained"}
     assert rec.hash in set(records["hash"])
     history = store.client.get_metric_history(rec.run_id, "total/mean")
@@ -103,7 +105,9 @@ def test_second_run_reuses_models_and_evaluations(first_run, caplog, monkeypatch
     with caplog.at_level(logging.INFO, logger="ntdyn"):
         run_pipeline(first_run)
     assert caplog.text.count("cache hit") == 2
-    records = pd.read_parquet(first_run / "data/07_model_output/analysis_part1/model_records.parquet")
+    records = pd.read_parquet(
+        first_run / "data/07_model_output/analysis_part1/model_records.parquet"
+    )
     assert set(records["status"]) == {"reused"}
     assert len(store.query_models()) == 2
     assert len(store.query_evaluations()) == 2

@@ -22,7 +22,9 @@ TRAJECTORY_AXES = {
 
 
 @eqx.filter_jit
-def _simulate_replicates(ensemble: Controller, params: LoopParams, trials: Trial, key, delay_buffer):
+def _simulate_replicates(
+    ensemble: Controller, params: LoopParams, trials: Trial, key, delay_buffer
+):
     # Same trials and same noise for every replicate: differences are the networks'.
     return eqx.filter_vmap(
         lambda m: simulate_batch(m, params, trials, key, delay_buffer=delay_buffer)

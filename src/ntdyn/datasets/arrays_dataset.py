@@ -41,9 +41,7 @@ class LabelledArraysDataset(AbstractDataset[dict, dict]):
         out = {}
         for folder in sorted(p for p in self._path.iterdir() if p.is_dir()):
             meta = json.loads((folder / "meta.json").read_text())
-            arrays = {
-                name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in meta["axes"]
-            }
+            arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in meta["axes"]}
             axes = {k: tuple(v) for k, v in meta["axes"].items()}
             out[folder.name] = LabelledArrays(arrays, axes, meta["attrs"])
         return out

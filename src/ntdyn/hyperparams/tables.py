@@ -6,7 +6,9 @@ import pandas as pd
 import pandera.pandas as pa
 
 _non_negative = [pa.Check.ge(0, error="must be >= 0")]
-_finite = [pa.Check(lambda s: pd.Series(s, dtype=float).abs() < float("inf"), error="must be finite")]
+_finite = [
+    pa.Check(lambda s: pd.Series(s, dtype=float).abs() < float("inf"), error="must be finite")
+]
 
 MEASURES_SCHEMA = pa.DataFrameSchema(
     {

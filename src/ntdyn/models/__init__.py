@@ -7,7 +7,11 @@ from ntdyn.models.closed_loop import (
     simulate_batch,
     simulate_trial,
 )
-from ntdyn.models.controller import Controller, controller_from_hyperparams, ensemble_from_hyperparams
+from ntdyn.models.controller import (
+    Controller,
+    controller_from_hyperparams,
+    ensemble_from_hyperparams,
+)
 from ntdyn.models.plant import PlantParams, constant_force, curl_force, euler_step
 
 __all__ = [

@@ -27,7 +27,7 @@ SKELETONS: dict[str, Callable[[dict, int], eqx.Module]] = {
 
 
 def save_model(path: str | Path, model: eqx.Module, header: dict[str, Any]) -> None:
-    """Write `header` (must hold `kind`, `hyperparams`, `n_replicates`) and the leaves of `model`."""
+    """Write `header` (with `kind`, `hyperparams`, `n_replicates`), then the leaves of `model`."""
     missing = {"kind", "hyperparams", "n_replicates"} - set(header)
     if missing:
         raise ValueError(f".eqx header is missing {sorted(missing)}")
@@ -54,7 +54,9 @@ def load_model(path: str | Path) -> tuple[eqx.Module, dict[str, Any]]:
         skeleton = eqx.filter_eval_shape(build, header["hyperparams"], header["n_replicates"])
         # eval_shape leaves ShapeDtypeStructs; deserialisation needs concrete arrays.
         like = jax.tree.map(
-            lambda x: jax.numpy.zeros(x.shape, x.dtype) if isinstance(x, jax.ShapeDtypeStruct) else x,
+            lambda x: (
+                jax.numpy.zeros(x.shape, x.dtype) if isinstance(x, jax.ShapeDtypeStruct) else x
+            ),
             skeleton,
         )
         model = eqx.tree_deserialise_leaves(f, like)

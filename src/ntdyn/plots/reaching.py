@@ -94,7 +94,7 @@ def aligned_profiles_figure(
 def measure_distributions_figure(
     measures: pd.DataFrame, measure: str, x: str, colour_by: str, title: str
 ) -> go.Figure:
-    """Box plots of one behaviour measure vs `x` (e.g. train__pert__std), coloured by `colour_by`."""
+    """Box plots of one behaviour measure vs `x` (e.g. train__pert__std), colour: `colour_by`."""
     data = measures.assign(**{colour_by: measures[colour_by].astype(str)})
     fig = px.box(data, x=x, y=measure, color=colour_by, points=False)
     fig.update_layout(title=title, boxmode="group", **LAYOUT)

@@ -35,7 +35,9 @@ def loss_curves_figure(history: pd.DataFrame, term: str = "total", smooth: int =
             )
         )
         fig.add_trace(
-            go.Scatter(x=steps, y=wide.mean(axis=1), name=label, line=dict(color=c), legendgroup=label)
+            go.Scatter(
+                x=steps, y=wide.mean(axis=1), name=label, line=dict(color=c), legendgroup=label
+            )
         )
     fig.update_layout(
         title=f"Training loss ({term}); mean over replicates, band = range",

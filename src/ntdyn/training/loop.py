@@ -134,7 +134,10 @@ def train_chunk(
     n_steps: int,
     delay_buffer: int,
 ):
-    """`n_inner` Adam steps of all M stacked models. Returns params, opt states, terms (n_inner, M, T)."""
+    """`n_inner` Adam steps of all M stacked models.
+
+    Returns (params, opt states, loss terms of shape (n_inner, M, n_terms)).
+    """
     TRACE_COUNTS["train_chunk"] += 1
     loss_kw = dict(batch_size=batch_size, n_steps=n_steps, delay_buffer=delay_buffer)
 
@@ -282,7 +285,9 @@ def train_sweep(rows: list[dict], *, progress: bool = True) -> list[TrainedEnsem
         groups[static_signature(hp)].append(i)
     out: list[TrainedEnsemble | None] = [None] * len(rows)
     for idx in groups.values():
-        for i, result in zip(idx, train_group([rows[i] for i in idx], progress=progress)):
+        for i, result in zip(
+            idx, train_group([rows[i] for i in idx], progress=progress), strict=True
+        ):
             out[i] = result
     return out  # type: ignore[return-value]
 

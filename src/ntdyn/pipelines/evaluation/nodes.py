@@ -136,9 +136,7 @@ def record_evaluation(
     h = hash_of(analysis, spec, int(evaluation["seed"]), model_hashes)
     keys = ["label", *ANALYSES[analysis].conditions]
     summary = (
-        measures[measures["selected"]]
-        .groupby(keys, sort=True)[list(MEASURES)]
-        .agg(["mean", "std"])
+        measures[measures["selected"]].groupby(keys, sort=True)[list(MEASURES)].agg(["mean", "std"])
     )
     summary.columns = [f"{m}__{stat}" for m, stat in summary.columns]
     summary = summary.reset_index()

@@ -39,7 +39,9 @@ def center_out(
         cond = conditions[conditions["hash"] == h].sort_values("trial").reset_index(drop=True)
         n_dir = int(cond["direction_index"].max()) + 1
         keep_dirs = np.unique(
-            np.linspace(0, n_dir, min(figures["n_plot_directions"], n_dir), endpoint=False).astype(int)
+            np.linspace(0, n_dir, min(figures["n_plot_directions"], n_dir), endpoint=False).astype(
+                int
+            )
         )
         rows = cond["direction_index"].isin(keep_dirs).to_numpy() & (cond["repeat"] == 0).to_numpy()
         best = _best(arrays, model_records, h)

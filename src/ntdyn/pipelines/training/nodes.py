@@ -37,9 +37,7 @@ def plan_sweep(training: dict) -> pd.DataFrame:
     if len(set(hashes)) != len(hashes):
         raise ValueError("the sweep lists the same hyperparameters twice; remove the duplicate")
     labels = [member_label(row, varying) for _, row in table.iterrows()]
-    return table.assign(hash=hashes, label=labels)[
-        ["hash", "label", *[c for c in table.columns]]
-    ]
+    return table.assign(hash=hashes, label=labels)[["hash", "label", *[c for c in table.columns]]]
 
 
 def sweep_rows(sweep: pd.DataFrame) -> list[dict]:
@@ -69,8 +67,12 @@ def train_models(
     missing = [h for h, rec in found.items() if rec is None]
     for h, rec in found.items():
         if rec is not None:
-            log.info("cache hit: model %s (%s) is record %s; not training", h, labels[h], rec.run_id)
-    trained = {t.hash: t for t in train_sweep([rows[h] for h in missing], progress=options["progress"])}
+            log.info(
+                "cache hit: model %s (%s) is record %s; not training", h, labels[h], rec.run_id
+            )
+    trained = {
+        t.hash: t for t in train_sweep([rows[h] for h in missing], progress=options["progress"])
+    }
 
     models, histories, records = {}, [], []
     with tempfile.TemporaryDirectory() as tmp:
