@@ -91,7 +91,7 @@ def sweep_rows(n_batches: int = 25, stds=SWEEP_STDS, **overrides) -> list[dict]:
     ]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def first_sweep():
     """The first training of the shared shapes in this process, and what it traced.
 

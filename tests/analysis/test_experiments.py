@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from science_fixtures import hp  # noqa: E402
-
 from ntdyn.analysis import TRAJECTORY_AXES, feedback_perts, plant_perts, simulate_ensemble  # noqa: E402
 from ntdyn.models import ensemble_from_hyperparams  # noqa: E402
+from science_fixtures import hp  # noqa: E402
 
 GRID = dict(grid_n=2, n_directions=5, n_repeats=2, workspace=1.0)
 N_GRID = 2**2 * 5 * 2
@@ -39,7 +38,11 @@ def test_feedback_perts_counts_and_conditions():
     trials, table = _feedback()
     t = _np(trials)
     n = (3 + 1) * 2 * N_GRID
-    assert t.start.shape == (n, 2) and t.sisu.shape == (n, 12) and t.feedback_offset.shape == (n, 12, 4)
+    assert (
+        t.start.shape == (n, 2)
+        and t.sisu.shape == (n, 12)
+        and t.feedback_offset.shape == (n, 12, 4)
+    )
     assert len(table) == n
     assert list(table.trial) == list(range(n))
     assert {"channel", "impulse_amp", "sisu", "direction", "centre_index"} <= set(table.columns)
@@ -62,7 +65,9 @@ def test_feedback_impulse_is_exactly_in_its_window_on_its_channel_along_its_dire
         cols = [0, 1] if row.channel == "position" else [2, 3]
         other = [2, 3] if row.channel == "position" else [0, 1]
         want = row.impulse_amp * np.array([np.cos(row.direction), np.sin(row.direction)])
-        np.testing.assert_allclose(off[i][window][:, cols], np.broadcast_to(want, (3, 2)), atol=1e-6)
+        np.testing.assert_allclose(
+            off[i][window][:, cols], np.broadcast_to(want, (3, 2)), atol=1e-6
+        )
         np.testing.assert_array_equal(off[i][~window], 0.0)
         np.testing.assert_array_equal(off[i][:, other], 0.0)
         assert np.linalg.norm(off[i, 4, cols]) == pytest.approx(row.impulse_amp, abs=1e-6)
@@ -120,8 +125,8 @@ def test_plant_perts_refuses_unknown_field():
         _plant("gravity")
 
 
-@pytest.mark.parametrize("delay", [0, 4])
-def test_rollout_uses_the_models_own_delay_and_labels_axes(delay):
+def test_rollout_uses_the_models_own_delay_and_labels_axes():
+    delay = 4
     row = hp(model__hidden_size=5, task__feedback__delay=delay, task__feedback__noise_std=0.0,
              task__motor__noise_std=0.0, task__motor__mult_noise_std=0.0)  # fmt: skip
     ensemble = ensemble_from_hyperparams(row, jax.random.split(jax.random.PRNGKey(0), 2))

@@ -14,8 +14,12 @@ def test_rotate_maps_the_direction_to_plus_x_and_left_to_plus_y(direction, lengt
     unit = np.array([np.cos(direction), np.sin(direction)])
     left = np.array([-np.sin(direction), np.cos(direction)])
     d = np.array([direction])
-    np.testing.assert_allclose(rotate_to_direction(length * unit[None], d), [[length, 0.0]], atol=1e-12)
-    np.testing.assert_allclose(rotate_to_direction(length * left[None], d), [[0.0, length]], atol=1e-12)
+    np.testing.assert_allclose(
+        rotate_to_direction(length * unit[None], d), [[length, 0.0]], atol=1e-12
+    )
+    np.testing.assert_allclose(
+        rotate_to_direction(length * left[None], d), [[0.0, length]], atol=1e-12
+    )
     # extra axes: every time step of a trial uses that trial's direction
     vecs = np.stack([unit, left, -unit])[None]  # (1, 3, 2)
     np.testing.assert_allclose(

@@ -17,8 +17,11 @@ def _entry(seed=0, hash_="abc123"):
             "index": np.arange(6, dtype=np.int64),
             "scalar": np.asarray(2.5),
         },
-        axes={"state": ("replicate", "trial", "time", "state_var"), "index": ("trial",),
-              "scalar": ()},  # fmt: skip
+        axes={
+            "state": ("replicate", "trial", "time", "state_var"),
+            "index": ("trial",),
+            "scalar": (),
+        },  # fmt: skip
         attrs={"hash": hash_, "seed": seed, "n": [1, 2], "nested": {"a": 1.5}},
     )
 
@@ -54,9 +57,7 @@ def test_saving_again_replaces_the_whole_entry_set(tmp_path):
     assert not (tmp_path / "eval.tmp").exists()
 
 
-@pytest.mark.parametrize(
-    "axes", [{"x": ("a",)}, {"x": ("a", "b", "c")}, {}, {"y": ("a", "b")}]
-)
+@pytest.mark.parametrize("axes", [{"x": ("a",)}, {"x": ("a", "b", "c")}, {}, {"y": ("a", "b")}])
 def test_wrong_axis_names_raise(axes):
     with pytest.raises(ValueError, match="axis name"):
         LabelledArrays({"x": np.zeros((2, 3))}, axes)

@@ -12,10 +12,9 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from science_fixtures import first_sweep  # noqa: E402
-
 from ntdyn.datasets import EquinoxModelDataset  # noqa: E402
 from ntdyn.models.serialisation import read_header, save_model  # noqa: E402
+from science_fixtures import first_sweep  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -188,3 +188,16 @@ def test_varying_columns_of_an_expanded_sweep_are_its_axes():
     spread = {"train__pert__std": [0.0, 0.5], "zip": [{"train__seed": [1, 2]}]}
     table = pd.DataFrame(expand_spread(BASE, spread))
     assert varying_columns(table) == spread_axes(spread)
+
+
+def test_null_axis_is_dropped_so_an_environment_can_remove_an_inherited_axis():
+    base = {"train": {"pert": {"std": 0.0, "type": "curl"}}}
+    spread = {
+        "train__pert__std": None,
+        "zip": [{"train__pert__type": ["curl", "constant"], "train__pert__std": [1.0, 0.1]}],
+    }
+    members = expand_spread(base, spread)
+    assert [(m["train__pert__type"], m["train__pert__std"]) for m in members] == [
+        ("curl", 1.0),
+        ("constant", 0.1),
+    ]

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from science_fixtures import euler_reference  # noqa: E402
-
 from ntdyn.models import PlantParams, constant_force, curl_force, euler_step  # noqa: E402
+from science_fixtures import euler_reference  # noqa: E402
 
 N_STEPS = 50
 
@@ -76,7 +75,9 @@ def test_undamped_constant_force_gives_analytic_euler_sum():
 def test_euler_step_uses_velocity_before_the_step_for_position():
     # zero-order hold: position advances by dt * v_k, not dt * v_{k+1}
     x = euler_step(_plant(1.0, 10.0, 0.1), jnp.array([0.0, 0.0, 1.0, 2.0]), jnp.array([5.0, 0.0]))
-    np.testing.assert_allclose(np.asarray(x), [0.1, 0.2, 1.0 + 0.1 * (5.0 - 10.0), 2.0 - 2.0], atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(x), [0.1, 0.2, 1.0 + 0.1 * (5.0 - 10.0), 2.0 - 2.0], atol=1e-6
+    )
 
 
 VELOCITIES = [(1.0, 0.0), (0.0, 1.0), (0.3, -0.8), (-2.0, 1.5)]

@@ -11,8 +11,6 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from science_fixtures import hp  # noqa: E402
-
 from ntdyn.tasks import (  # noqa: E402
     COST_TERMS,
     center_out_grid,
@@ -22,6 +20,7 @@ from ntdyn.tasks import (  # noqa: E402
     reach_cost,
     sample_training_trials,
 )
+from science_fixtures import hp  # noqa: E402
 
 # ------------------------------------------------------------------------- cost
 
@@ -58,7 +57,9 @@ def test_reach_cost_terms_match_explicit_loops(weights):
     pos, vel = rng.normal(size=(n, 2)), rng.normal(size=(n, 2))
     control, hidden, goal = rng.normal(size=(n, 2)), rng.normal(size=(n, h)), rng.normal(size=2)
     f32 = lambda a: jnp.asarray(a, jnp.float32)  # noqa: E731
-    got = reach_cost(f32(pos), f32(vel), f32(control), f32(hidden), f32(goal), cost_weights(hp(**weights)))
+    got = reach_cost(
+        f32(pos), f32(vel), f32(control), f32(hidden), f32(goal), cost_weights(hp(**weights))
+    )
     want = _loop_cost(
         pos.tolist(), vel.tolist(), control.tolist(), hidden.tolist(), goal.tolist(),
         weights["cost__position"], weights["cost__position_exponent"],
@@ -77,7 +78,9 @@ def test_position_cost_ramp_weights_the_last_step_fully_and_the_first_almost_not
     w = cost_weights(hp())
     only_last = zeros.at[-1].set(jnp.array([1.0, 0.0]))
     only_first = zeros.at[0].set(jnp.array([0.0, 2.0]))
-    assert float(reach_cost(only_last, zeros, zeros, zeros, goal, w)["position"]) == pytest.approx(1.0)
+    assert float(reach_cost(only_last, zeros, zeros, zeros, goal, w)["position"]) == pytest.approx(
+        1.0
+    )
     assert float(reach_cost(only_first, zeros, zeros, zeros, goal, w)["position"]) == pytest.approx(
         4.0 * (1 / n) ** 6
     )
@@ -85,7 +88,9 @@ def test_position_cost_ramp_weights_the_last_step_fully_and_the_first_almost_not
     vel = zeros.at[-2].set(jnp.array([5.0, 5.0]))
     assert float(reach_cost(zeros, vel, zeros, zeros, goal, w)["final_velocity"]) == 0.0
     vel = zeros.at[-1].set(jnp.array([3.0, 4.0]))
-    assert float(reach_cost(zeros, vel, zeros, zeros, goal, w)["final_velocity"]) == pytest.approx(25.0)
+    assert float(reach_cost(zeros, vel, zeros, zeros, goal, w)["final_velocity"]) == pytest.approx(
+        25.0
+    )
 
 
 # ------------------------------------------------------------ training trials
@@ -144,7 +149,9 @@ def test_fixed_curl_amplitudes_have_the_training_std(std):
 
 @pytest.mark.parametrize("std", [0.1, 1.0])
 def test_fixed_constant_force_norm_is_half_normal_and_angle_uniform(std):
-    t = _np(_sample(seed=1, train__method="fixed", train__pert__type="constant", train__pert__std=std))
+    t = _np(
+        _sample(seed=1, train__method="fixed", train__pert__type="constant", train__pert__std=std)
+    )
     np.testing.assert_array_equal(t.curl, 0.0)
     norm = np.linalg.norm(t.force, axis=1)
     # |N(0, s^2)|: mean s sqrt(2/pi), second moment s^2
@@ -190,7 +197,9 @@ def test_dai_sisu_is_the_absolute_amplitude_and_always_active():
 
 def test_pai_asf_sisu_is_the_scale_and_the_amplitude_spread_follows_it():
     std = 2.0
-    t = _np(_sample(seed=5, train__method="pai-asf", train__pert__std=std, train__pert__p_active=0.5))
+    t = _np(
+        _sample(seed=5, train__method="pai-asf", train__pert__std=std, train__pert__p_active=0.5)
+    )
     s, amp = t.sisu[:, 0], t.curl
     assert np.all((s >= 0) & (s <= 1))
     # s ~ U(0, 1)
@@ -229,11 +238,15 @@ def test_center_out_grid_counts_lengths_and_workspace(grid_n, n_dir, n_rep, leng
     assert np.all(np.abs(g.goal) <= w + 1e-12) and np.all(np.abs(g.start) <= w + 1e-12)
     # the reach points along its direction
     np.testing.assert_allclose(
-        g.goal - g.start, length * np.stack([np.cos(g.direction), np.sin(g.direction)], -1), atol=1e-12
+        g.goal - g.start,
+        length * np.stack([np.cos(g.direction), np.sin(g.direction)], -1),
+        atol=1e-12,
     )
     # directions evenly spaced over the circle; each (centre, direction, repeat) exactly once
     np.testing.assert_allclose(np.unique(g.direction), 2 * np.pi * np.arange(n_dir) / n_dir)
-    combos = set(zip(g.centre_index.tolist(), g.direction_index.tolist(), g.repeat.tolist()))
+    combos = set(
+        zip(g.centre_index.tolist(), g.direction_index.tolist(), g.repeat.tolist(), strict=True)
+    )
     assert len(combos) == n
     assert len(np.unique(g.centre, axis=0)) == grid_n**2
 

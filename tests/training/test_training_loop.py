@@ -16,10 +16,9 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from science_fixtures import SWEEP_STDS, first_sweep, sweep_rows  # noqa: E402
-
 from ntdyn.tasks import COST_TERMS  # noqa: E402
 from ntdyn.training import TRACE_COUNTS, train_sweep  # noqa: E402
+from science_fixtures import SWEEP_STDS, first_sweep, sweep_rows  # noqa: E402
 
 
 def _leaves(model) -> list[np.ndarray]:
@@ -46,7 +45,7 @@ def test_a_sweep_of_four_stds_and_three_replicates_traces_train_chunk_once():
     for e in ensembles:
         assert jax.tree.leaves(e.model)[0].shape[0] == 3  # replicate axis
         assert len(e.selection.validation_loss) == 3
-    # training again with the same shapes (other data, more batches of the same chunk) retraces nothing
+    # the same shapes again (other data, more batches of the same chunk size): no retrace
     before = TRACE_COUNTS["train_chunk"]
     train_sweep(sweep_rows(n_batches=50, train__seed=3, train__learning_rate=0.02), progress=False)
     assert TRACE_COUNTS["train_chunk"] == before
@@ -87,7 +86,10 @@ def test_loss_decreases():
     for e in train_sweep(rows, progress=False):
         totals = _totals(e).mean(axis=1)  # mean over replicates, per batch
         n = len(totals)
-        assert totals[-n // 5 :].mean() < 0.7 * totals[0], (e.hyperparams["train__pert__std"], totals)
+        assert totals[-n // 5 :].mean() < 0.7 * totals[0], (
+            e.hyperparams["train__pert__std"],
+            totals,
+        )
 
 
 def test_same_seed_gives_identical_histories_and_parameters():

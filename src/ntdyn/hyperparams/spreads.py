@@ -46,7 +46,8 @@ def expand_spread(base: Mapping, spread: Mapping | None) -> list[dict[str, Any]]
     """Return one flat hyperparameter dict per sweep member.
 
     Each member is ``flatten(base)`` with the member's spread values
-    substituted. An empty or ``None`` spread gives ``[flatten(base)]``.
+    substituted. An empty or ``None`` spread gives ``[flatten(base)]``; an axis
+    whose value is ``None`` is dropped (how a config environment removes an axis).
     Raises ``SpreadError`` for a malformed spread or a key missing from ``base``.
     """
     flat_base = _flatten_or_fail(base, "base hyperparameters")
@@ -92,6 +93,8 @@ def _parse_spread(spread: Mapping | None) -> list[_Axis]:
             axes.extend(_zip_axes(value))
             continue
         for flat_key, values in _flatten_or_fail({key: value}, "spread").items():
+            if values is None:
+                continue  # `null` drops an axis, e.g. one an environment inherits from base
             steps = tuple((item,) for item in _axis_values(flat_key, values))
             axes.append(_Axis((flat_key,), steps, f"axis {flat_key!r}"))
     _refuse_repeated_keys(axes)
