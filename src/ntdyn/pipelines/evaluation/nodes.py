@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from ntdyn.analysis import LabelledArrays, behaviour_measures, experiments, simulate_ensemble
 from ntdyn.analysis.measures import MEASURES
@@ -83,7 +84,7 @@ def run_analysis(
     """
     spec, seed = evaluation[analysis], int(evaluation["seed"])
     states, tables = {}, []
-    for h, ensemble in loaded(models).items():
+    for h, ensemble in tqdm(loaded(models).items(), desc=analysis, unit="model"):
         trials, conditions = ANALYSES[analysis].build(spec, ensemble.hyperparams)
         arrays = simulate_ensemble(ensemble.model, ensemble.hyperparams, trials, seed)
         arrays.attrs.update(hash=h, analysis=analysis, dt=float(ensemble.hyperparams["task__dt"]))
