@@ -11,7 +11,8 @@ def test_import_pulls_in_no_framework():
     # A fresh interpreter, since other tests may already have imported these.
     code = (
         "import sys, ntdyn.hyperparams\n"
-        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'kedro', 'mlflow', 'jax', 'pandera'})\n"
+        "heavy = {'kedro', 'mlflow', 'jax', 'pandera'}\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & heavy)\n"
         "print(','.join(heavy))\n"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}

@@ -288,11 +288,23 @@ def test_bad_grid_values_raise_naming_the_parameter(kwargs, name):
         center_out_grid(**args)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="grid_centres does not validate reach_length >= 0: a negative length puts centres "
-    "outside the workspace (half = w - L > w) and reaches point backwards",
-)
 def test_negative_reach_length_raises():
     with pytest.raises(ValueError, match="eval_reach_length"):
         center_out_grid(2, 4, -0.5, 1, 1.0)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="SCIENCE.md s.1: `bcs` switches the field on with p = 0.5, but sample_field "
+    "(reaching.py) uses train__pert__p_active, whose configured default is 1.0 "
+    "(conf/base/globals.yml): with the defaults, bcs trials always have the field on and SISU = 1",
+)
+def test_bcs_with_the_configured_defaults_switches_the_field_on_half_the_time():
+    import yaml
+
+    conf = Path(__file__).parents[2] / "conf" / "base" / "globals.yml"
+    p_default = yaml.safe_load(conf.read_text())["reaching"]["train"]["pert"]["p_active"]
+    t = _np(
+        _sample(seed=9, train__method="bcs", train__pert__std=1.0, train__pert__p_active=p_default)
+    )
+    assert abs(t.sisu[:, 0].mean() - 0.5) < 0.05

@@ -178,6 +178,8 @@ def grid_centres(grid_n: int, workspace: float, reach_length: float) -> np.ndarr
     """
     if grid_n < 1:
         raise ValueError(f"eval_grid_n = {grid_n}: must be an integer >= 1")
+    if reach_length < 0:
+        raise ValueError(f"eval_reach_length = {reach_length}: must be >= 0 (0 = hold still)")
     half = workspace - reach_length
     if half < 0:
         raise ValueError(

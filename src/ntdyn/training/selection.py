@@ -30,18 +30,35 @@ class ReplicateSelection:
         }
 
 
+# Scales the median absolute deviation to the standard deviation of a normal distribution.
+MAD_TO_STD = 1.4826
+
+
 def select_replicate(validation_loss: np.ndarray, n_std_exclude: float) -> ReplicateSelection:
-    """Pick the best replicate and list the excluded ones (SCIENCE.md section 1)."""
+    """Pick the best replicate and list the excluded ones (SCIENCE.md section 1).
+
+    A replicate is excluded when its loss lies more than `n_std_exclude` standard
+    deviations above the mean, both estimated robustly (median and 1.4826 x median
+    absolute deviation). With the plain mean and std, an outlier inflates the std
+    it is measured against: no loss can exceed the mean by more than sqrt(R - 1)
+    stds, so with 5 replicates and a threshold of 2 nothing could ever be excluded.
+    Needs R >= 3 finite losses; non-finite losses are always excluded.
+    """
     loss = np.asarray(validation_loss, dtype=float)
     if loss.ndim != 1 or loss.size == 0:
         raise ValueError(f"validation_loss must be a non-empty 1-D array, got shape {loss.shape}")
     if not n_std_exclude > 0:
         raise ValueError(f"train__n_std_exclude = {n_std_exclude}: must be > 0")
     finite = np.isfinite(loss)
-    mean, std = loss[finite].mean(), loss[finite].std()
-    excluded = ~finite | (loss > mean + n_std_exclude * std)
+    if not finite.any():
+        raise ValueError(f"every replicate's validation loss is non-finite ({loss.tolist()})")
+    excluded = ~finite
+    if finite.sum() >= 3:
+        centre = np.median(loss[finite])
+        scale = MAD_TO_STD * np.median(np.abs(loss[finite] - centre))
+        excluded |= finite & (loss > centre + n_std_exclude * scale) & (loss > centre)
     kept = np.where(~excluded)[0]
-    best = int(kept[np.argmin(loss[kept])]) if kept.size else int(np.nanargmin(loss))
+    best = int(kept[np.argmin(loss[kept])])
     return ReplicateSelection(
         validation_loss=tuple(float(v) for v in loss),
         best=best,
