@@ -135,6 +135,155 @@ def feedback_perts(
     return _stack_trials(trials), _finish(tables)
 
 
+def sisu_pert(
+    *,
+    sisu_start: float,
+    sisu_ends: list[float],
+    step_at: int,
+    curl_amps: list[float],
+    tasks: list[str],
+    grid_n: int,
+    n_directions: int,
+    reach_length: float,
+    n_repeats: int,
+    n_steps: int,
+    workspace: float,
+) -> tuple[Trial, pd.DataFrame]:
+    """SISU stepped from `sisu_start` to each of `sisu_ends` at step `step_at`, +- a curl field.
+
+    tasks: "steady" (hold still at each centre) and/or "reach" (length
+    `reach_length`). Conditions: task, curl_amp, sisu_start, sisu_end, step_at and
+    the grid columns; sisu_end == sisu_start is the unperturbed control.
+    """
+    for task in tasks:
+        _check_choice("sisu_pert.tasks", task, ("steady", "reach"))
+    if not 0 <= step_at < n_steps:
+        raise ValueError(f"sisu_pert.step_at = {step_at}: must lie in [0, {n_steps})")
+    tables, trials = [], []
+    for task in tasks:
+        length = 0.0 if task == "steady" else reach_length
+        grid = center_out_grid(grid_n, n_directions, length, n_repeats, workspace)
+        base = _grid_table(grid)
+        n = len(base)
+        for amp, end in itertools.product(curl_amps, sisu_ends):
+            schedule = np.where(np.arange(n_steps) < step_at, sisu_start, end)
+            trials.append(
+                dict(
+                    start=grid.start,
+                    goal=grid.goal,
+                    curl=np.full(n, amp),
+                    force=np.zeros((n, 2)),
+                    sisu=np.broadcast_to(schedule, (n, n_steps)),
+                    feedback_offset=np.zeros((n, n_steps, 4)),
+                )
+            )
+            tables.append(
+                base.assign(
+                    task=task,
+                    curl_amp=float(amp),
+                    sisu_start=float(sisu_start),
+                    sisu_end=float(end),
+                    step_at=step_at,
+                )  # fmt: skip
+            )
+    return _stack_trials(trials), _finish(tables)
+
+
+def unit_perts(
+    *,
+    n_units: int,
+    stim_amps: list[float],
+    stim_start: int,
+    stim_steps: int,
+    curl_amps: list[float],
+    sisu: list[float],
+    grid_n: int,
+    n_repeats: int,
+    n_steps: int,
+    workspace: float,
+) -> tuple[Trial, pd.DataFrame]:
+    """Steady state; one hidden unit at a time gets added drive for `stim_steps` steps.
+
+    For every context (curl_amp x sisu) there are unstimulated baseline trials
+    (unit = -1, stim_amp = 0) and, for every unit and every non-zero amplitude,
+    stimulated trials. Conditions: unit, stim_amp, curl_amp, sisu, grid columns.
+    """
+    _check_positive_int("unit_perts.n_units", n_units)
+    if not 0 <= stim_start < stim_start + stim_steps <= n_steps:
+        raise ValueError(
+            f"unit_perts.stim_start = {stim_start}, stim_steps = {stim_steps}: the stimulation "
+            f"must lie within the {n_steps} steps"
+        )
+    grid = center_out_grid(grid_n, 1, 0.0, n_repeats, workspace)
+    base = _grid_table(grid)
+    n = len(base)
+    profile = np.zeros(n_steps)
+    profile[stim_start : stim_start + stim_steps] = 1.0
+    stims = [(-1, 0.0)] + [(u, a) for a in stim_amps if a != 0 for u in range(n_units)]
+    tables, trials = [], []
+    for amp, s in itertools.product(curl_amps, sisu):
+        for unit, stim_amp in stims:
+            weights = np.zeros((n, n_units))
+            if unit >= 0:
+                weights[:, unit] = stim_amp
+            trials.append(
+                dict(
+                    start=grid.start,
+                    goal=grid.goal,
+                    curl=np.full(n, amp),
+                    force=np.zeros((n, 2)),
+                    sisu=np.full((n, n_steps), s),
+                    feedback_offset=np.zeros((n, n_steps, 4)),
+                    drive_profile=np.broadcast_to(profile, (n, n_steps)),
+                    drive_weights=weights,
+                )
+            )
+            tables.append(
+                base.assign(unit=unit, stim_amp=float(stim_amp), curl_amp=float(amp), sisu=float(s))
+            )
+    return _stack_trials(trials), _finish(tables)
+
+
+def unit_ablation(
+    *,
+    n_units: int,
+    sisu: list[float],
+    grid_n: int,
+    n_directions: int,
+    reach_length: float,
+    n_repeats: int,
+    n_steps: int,
+    workspace: float,
+) -> tuple[Trial, pd.DataFrame]:
+    """Center-out reaches with one hidden unit clamped to 0 for the whole trial.
+
+    ablated_unit = -1 is the intact network. Conditions: ablated_unit, sisu, grid columns.
+    """
+    _check_positive_int("unit_ablation.n_units", n_units)
+    grid = center_out_grid(grid_n, n_directions, reach_length, n_repeats, workspace)
+    base = _grid_table(grid)
+    n = len(base)
+    tables, trials = [], []
+    for s in sisu:
+        for unit in range(-1, n_units):
+            mask = np.ones((n, n_units))
+            if unit >= 0:
+                mask[:, unit] = 0.0
+            trials.append(
+                dict(
+                    start=grid.start,
+                    goal=grid.goal,
+                    curl=np.zeros(n),
+                    force=np.zeros((n, 2)),
+                    sisu=np.full((n, n_steps), s),
+                    feedback_offset=np.zeros((n, n_steps, 4)),
+                    hidden_mask=mask,
+                )
+            )
+            tables.append(base.assign(ablated_unit=unit, sisu=float(s)))
+    return _stack_trials(trials), _finish(tables)
+
+
 def _stack_trials(parts: list[dict]) -> Trial:
     return Trial(
         **{k: jnp.asarray(np.concatenate([p[k] for p in parts]), jnp.float32) for k in parts[0]}

@@ -2,7 +2,8 @@
 
 Per step k (0-based), with x_k the plant state the controller can see:
     y_k = x_{k - delay} + eps + offset_k           eps ~ N(0, sigma_s^2)
-    h_{k+1}, o_k = controller([goal, y_k, sisu_k], h_k)
+    h_{k+1} = mask * (cell([goal, y_k, sisu_k], h_k) + drive_k)    (interventions optional)
+    o_k = W h_{k+1} + b
     u_k = (1 + zeta) o_k + xi                       zeta ~ N(0, sigma_m^2), xi ~ N(0, sigma_a^2)
     x_{k+1} = Euler(x_k, u_k + f_pert(x_k))
 Row k of every output is step k+1: the state after the step, the hidden state that
@@ -86,19 +87,27 @@ def simulate_trial(
     noise = jax.random.normal(key, (n_steps, 8))
     delay = jnp.minimum(params.feedback_delay, delay_buffer - 1)
 
+    drive = trial.drive_profile if trial.drive_weights is not None else None
+
     def step(carry, inputs):
         x, h, history = carry
-        eps, sisu, offset = inputs
+        eps, sisu, offset, drive_k = inputs
         y = history[delay] + params.feedback_noise_std * eps[:4] + offset
         net_in = [trial.goal, y] + ([sisu[None]] if controller.sisu_input else [])
-        h, o = controller.step(jnp.concatenate(net_in), h)
+        h = controller.cell(jnp.concatenate(net_in), h)
+        if drive_k is not None:  # static: absent interventions cost nothing
+            h = h + drive_k * trial.drive_weights
+        if trial.hidden_mask is not None:
+            h = h * trial.hidden_mask
+        o = controller.readout(h)
         u = (1.0 + params.motor_mult_noise_std * eps[4:6]) * o + params.motor_noise_std * eps[6:]
         f_field = curl_force(x[2:], trial.curl) + trial.force
         x = euler_step(params.plant, x, u + f_field)
         history = jnp.concatenate([x[None], history[:-1]])
         return (x, h, history), Trajectory(x, h, o, u, f_field, y)
 
-    _, traj = jax.lax.scan(step, (x0, h0, history0), (noise, trial.sisu, trial.feedback_offset))
+    xs = (noise, trial.sisu, trial.feedback_offset, drive)
+    _, traj = jax.lax.scan(step, (x0, h0, history0), xs)
     return traj
 
 

@@ -20,11 +20,16 @@ METHODS = ("fixed", "bcs", "dai", "pai-asf")
 
 
 class Trial(eqx.Module):
-    """One reach. K = number of steps.
+    """One reach. K = number of steps, H = hidden units.
 
     start, goal: (2,) m. curl: () curl amplitude phi (N s/m). force: (2,) constant
     field force (N). sisu: (K,) scalar context input per step. feedback_offset:
     (K, 4) added to the observed [p, v] (feedback impulses); zeros when unused.
+
+    Interventions on the network (None when absent, so training pays nothing):
+    drive_profile (K,) x drive_weights (H,) is added to the hidden state after
+    each update (unit stimulation, TMS, tDCS); hidden_mask (H,) multiplies it
+    (0 silences a unit for the whole trial).
     """
 
     start: Float[Array, "2"]
@@ -33,6 +38,9 @@ class Trial(eqx.Module):
     force: Float[Array, "2"]
     sisu: Float[Array, " K"]
     feedback_offset: Float[Array, "K 4"]
+    drive_profile: Float[Array, " K"] | None = None
+    drive_weights: Float[Array, " H"] | None = None
+    hidden_mask: Float[Array, " H"] | None = None
 
 
 class PertParams(NamedTuple):
