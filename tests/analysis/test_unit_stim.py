@@ -113,7 +113,7 @@ def test_force_responses_subtract_the_baseline_of_the_same_context():
     for curl in (0.0, 4.0):
         for sisu in (-1.0, 1.0):
             base = np.array([curl, sisu])
-            for rep in range(3):
+            for _ in range(3):
                 rows.append(dict(unit=-1, stim_amp=0.0, curl_amp=curl, sisu=sisu))
                 forces.append(base)
                 for unit, offset in ((0, [1.0, 0.0]), (1, [0.0, -2.0])):
@@ -136,8 +136,12 @@ def test_regression_recovers_known_coefficients():
     truth = {0: (0.5, 0.1, -0.3), 1: (1.0, -0.2, 0.05)}
     for unit, (b0, b_curl, b_sisu) in truth.items():
         amp = b0 + b_curl * curl.ravel() + b_sisu * sisu.ravel()
-        rows.append(pd.DataFrame({"unit": unit, "curl_amp": curl.ravel(), "sisu": sisu.ravel(),
-                                  "amplitude": amp + 1e-9 * rng.normal(size=amp.size)}))  # fmt: skip
+        noisy = amp + 1e-9 * rng.normal(size=amp.size)
+        rows.append(
+            pd.DataFrame(
+                {"unit": unit, "curl_amp": curl.ravel(), "sisu": sisu.ravel(), "amplitude": noisy}
+            )
+        )
     coefs = regress_on_context(pd.concat(rows), "amplitude").set_index("unit")
     for unit, (b0, b_curl, b_sisu) in truth.items():
         assert coefs.at[unit, "intercept"] == pytest.approx(b0, abs=1e-6)

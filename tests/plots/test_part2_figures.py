@@ -26,21 +26,14 @@ def _lines(fig: go.Figure) -> list[go.Scatter]:
     return [tr for tr in fig.data if isinstance(tr, go.Scatter) and tr.fill != "toself"]
 
 
-def _axis_cell(fig: go.Figure, trace) -> tuple[int, int]:
-    """(row, col) of a trace on a make_subplots grid, via its x/y axis names."""
-    for (row, col), ref in _grid_refs(fig).items():
-        if (trace.xaxis or "x", trace.yaxis or "y") == ref:
-            return row, col
-    raise AssertionError("trace not on the grid")
-
-
-def _grid_refs(fig: go.Figure) -> dict[tuple[int, int], tuple[str, str]]:
-    refs = {}
-    for r, row in enumerate(fig._grid_ref, start=1):
-        for c, cell in enumerate(row, start=1):
-            x, y = cell[0].trace_kwargs["xaxis"], cell[0].trace_kwargs["yaxis"]
-            refs[r, c] = (x, y)
-    return refs
+def _cells(fig: go.Figure) -> dict[tuple[int, int], list[go.Scatter]]:
+    """Mean lines per (row, col) subplot."""
+    rows, cols = fig._get_subplot_rows_columns()
+    return {
+        (r, c): [tr for tr in fig.select_traces(row=r, col=c) if tr in _lines(fig)]
+        for r in rows
+        for c in cols
+    }
 
 
 # --- sisu_pert_figure -------------------------------------------------------------------------
