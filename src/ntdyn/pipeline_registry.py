@@ -9,12 +9,11 @@ from kedro.pipeline import Pipeline
 
 from ntdyn.pipelines import experiment
 
-EXPERIMENTS = ("analysis_part1",)
 STAGES = ("training", "evaluation", "figures")
 
 
 def register_pipelines() -> dict[str, Pipeline]:
-    experiments = {name: experiment.create_pipeline(name) for name in EXPERIMENTS}
+    experiments = {name: experiment.create_pipeline(name) for name in experiment.EXPERIMENTS}
     pipelines: dict[str, Pipeline] = dict(experiments)
     for stage in STAGES:
         pipelines[stage] = sum(

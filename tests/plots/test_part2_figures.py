@@ -26,13 +26,12 @@ def _lines(fig: go.Figure) -> list[go.Scatter]:
     return [tr for tr in fig.data if isinstance(tr, go.Scatter) and tr.fill != "toself"]
 
 
-def _cells(fig: go.Figure) -> dict[tuple[int, int], list[go.Scatter]]:
-    """Mean lines per (row, col) subplot."""
-    rows, cols = fig._get_subplot_rows_columns()
+def _cells(fig: go.Figure, n_rows: int, n_cols: int) -> dict[tuple[int, int], list[go.Scatter]]:
+    """Mean lines per (row, col) subplot of a make_subplots grid."""
     return {
-        (r, c): [tr for tr in fig.select_traces(row=r, col=c) if tr in _lines(fig)]
-        for r in rows
-        for c in cols
+        (r, c): [tr for tr in fig.select_traces(row=r, col=c) if tr.fill != "toself"]
+        for r in range(1, n_rows + 1)
+        for c in range(1, n_cols + 1)
     }
 
 
@@ -67,14 +66,18 @@ def test_sisu_pert_four_lines_per_task_and_component_with_names_and_step_line():
     bands = [tr for tr in fig.data if tr.fill == "toself"]
     assert len(lines) == 2 * 2 * 4 and len(bands) == len(lines)
     expected = {"curl 0, SISU 0", "curl 0, SISU 0→2", "curl 2, SISU 0", "curl 2, SISU 0→2"}
-    for cell in itertools.product((1, 2), (1, 2)):
-        names = [tr.name for tr in lines if _axis_cell(fig, tr) == cell]
-        assert sorted(names) == sorted(expected), cell
+    for cell, cell_lines in _cells(fig, 2, 2).items():
+        assert sorted(tr.name for tr in cell_lines) == sorted(expected), cell
     # each condition appears once in the legend
     assert sorted(tr.name for tr in lines if tr.showlegend) == sorted(expected)
     # columns: steady then reach; rows parallel then lateral
     titles = [a.text for a in fig.layout.annotations]
-    assert titles[:4] == ["steady: parallel", "reach: parallel", "steady: lateral", "reach: lateral"]
+    assert titles[:4] == [
+        "steady: parallel",
+        "reach: parallel",
+        "steady: lateral",
+        "reach: lateral",
+    ]
     # style: colour by curl, dash by stepped SISU
     by_name = {tr.name: tr for tr in lines}
     assert by_name["curl 0, SISU 0"].line.color == by_name["curl 0, SISU 0→2"].line.color
@@ -89,18 +92,19 @@ def test_sisu_pert_four_lines_per_task_and_component_with_names_and_step_line():
 
 
 def test_sisu_pert_plots_condition_means_on_the_time_axis():
-    position, conditions, sig = _sisu_pert_data()
+    position, conditions, _ = _sisu_pert_data()
     fig = sisu_pert_figure(position, conditions, DT, 5, "t")
     base = np.linspace(0, 1, K)
-    for tr in _lines(fig):
-        row, col = _axis_cell(fig, tr)
-        task = ("steady", "reach")[col - 1]
-        curl = float(tr.name.split(",")[0].split()[1])
-        stepped = "→" in tr.name
-        expected_sig = curl + 10 * (2.0 if stepped else 0.0) + 100 * (task == "reach")
-        comp_scale = (1.0, -0.5)[row - 1]
-        np.testing.assert_allclose(tr.y, base * comp_scale + expected_sig, atol=1e-9)
-        np.testing.assert_allclose(tr.x, np.arange(1, K + 1) * DT)
+    for (row, col), cell_lines in _cells(fig, 2, 2).items():
+        assert len(cell_lines) == 4
+        for tr in cell_lines:
+            task = ("steady", "reach")[col - 1]
+            curl = float(tr.name.split(",")[0].split()[1])
+            stepped = "→" in tr.name
+            expected_sig = curl + 10 * (2.0 if stepped else 0.0) + 100 * (task == "reach")
+            comp_scale = (1.0, -0.5)[row - 1]
+            np.testing.assert_allclose(tr.y, base * comp_scale + expected_sig, atol=1e-9)
+            np.testing.assert_allclose(tr.x, np.arange(1, K + 1) * DT)
 
 
 def test_sisu_pert_only_present_tasks_get_columns():
@@ -146,12 +150,15 @@ def test_unit_response_subtracts_context_baseline():
     assert [a.text for a in fig.layout.annotations] == ["unit 3", "unit 7"]
     lines = _lines(fig)
     assert len(lines) == len(units) * 2 * 4
-    for tr in lines:
-        row, col = _axis_cell(fig, tr)
-        u = units[col - 1]
-        sisu = float(tr.name.split("SISU")[1])
-        np.testing.assert_allclose(tr.y, np.full(K, offsets[u][row - 1] * (1 + sisu)), atol=1e-9)
-        assert tr.line.dash == ("dash" if tr.name.startswith("curl 2") else "solid")
+    for (row, col), cell_lines in _cells(fig, 2, len(units)).items():
+        assert len(cell_lines) == 4
+        for tr in cell_lines:
+            u = units[col - 1]
+            sisu = float(tr.name.split("SISU")[1])
+            np.testing.assert_allclose(
+                tr.y, np.full(K, offsets[u][row - 1] * (1 + sisu)), atol=1e-9
+            )
+            assert tr.line.dash == ("dash" if tr.name.startswith("curl 2") else "solid")
     # colour by sisu, not by curl
     by_name = {tr.name: tr.line.color for tr in lines}
     assert by_name["curl 0, SISU 0"] == by_name["curl 2, SISU 0"]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,3 +34,32 @@ class LabelledArrays:
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.arrays[name]
+
+
+def save_labelled(path: str | Path, data: dict[str, LabelledArrays]) -> None:
+    """Write `{key: LabelledArrays}` as `<path>/<key>/<array>.npy` + `meta.json`, atomically."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for key, entry in data.items():
+        folder = tmp / key
+        folder.mkdir()
+        for name, arr in entry.arrays.items():
+            np.save(folder / f"{name}.npy", np.asarray(arr))
+        meta = {"axes": {k: list(v) for k, v in entry.axes.items()}, "attrs": entry.attrs}
+        (folder / "meta.json").write_text(json.dumps(meta, indent=1))
+    # Swap in whole: a failed save never leaves a half-written evaluation.
+    shutil.rmtree(path, ignore_errors=True)
+    tmp.rename(path)
+
+
+def load_labelled(path: str | Path) -> dict[str, LabelledArrays]:
+    """Read what `save_labelled` wrote; arrays are memory-mapped (read lazily)."""
+    out = {}
+    for folder in sorted(p for p in Path(path).iterdir() if p.is_dir()):
+        meta = json.loads((folder / "meta.json").read_text())
+        arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in meta["axes"]}
+        axes = {k: tuple(v) for k, v in meta["axes"].items()}
+        out[folder.name] = LabelledArrays(arrays, axes, meta["attrs"])
+    return out

@@ -1,5 +1,12 @@
 """Plotly figure builders: data in, `go.Figure` out; no I/O, no Kedro."""
 
+from ntdyn.plots.part2 import (
+    ablation_ranking_figure,
+    measures_vs_sisu_figure,
+    regression_scatter_figure,
+    sisu_pert_figure,
+    unit_response_profiles_figure,
+)
 from ntdyn.plots.reaching import (
     aligned_profiles_figure,
     center_out_figure,
@@ -9,9 +16,14 @@ from ntdyn.plots.reaching import (
 from ntdyn.plots.training import loss_curves_figure
 
 __all__ = [
+    "ablation_ranking_figure",
     "aligned_profiles_figure",
     "center_out_figure",
     "feedback_response_figure",
     "loss_curves_figure",
     "measure_distributions_figure",
+    "measures_vs_sisu_figure",
+    "regression_scatter_figure",
+    "sisu_pert_figure",
+    "unit_response_profiles_figure",
 ]

@@ -336,6 +336,16 @@ class RecordStore:
             )
         return self._download(record, files[0].path, dst_dir)
 
+    def download_artifact(
+        self, record: Record, artifact_path: str, dst_dir: str | Path | None = None
+    ) -> Path:
+        """Local path of one artifact (file or folder) of a record.
+
+        Without ``dst_dir`` and with a local artifact store this is the stored copy itself:
+        read it, don't modify it.
+        """
+        return self._download(record, artifact_path, dst_dir)
+
     def download_history(self, record: Record) -> pd.DataFrame:
         """The full training history table (step, replicate, term, value) of a model record."""
         with tempfile.TemporaryDirectory() as tmp:

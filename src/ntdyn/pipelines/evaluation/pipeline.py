@@ -1,4 +1,4 @@
-"""Evaluation stage pipeline: for each analysis, simulate -> measure -> record."""
+"""Evaluation stage pipeline: for each analysis, simulate -> measure -> record (+ extras)."""
 
 from functools import partial, update_wrapper
 
@@ -9,6 +9,9 @@ from ntdyn.pipelines.evaluation.nodes import (
     measure_behaviour,
     record_evaluation,
     run_analysis,
+    unit_ablation_effects,
+    unit_context_regression,
+    unit_responses,
 )
 
 
@@ -21,27 +24,33 @@ def _bound(func, analysis: str):
 
 
 def analysis_nodes(analysis: str) -> list:
-    return [
-        node(
-            _bound(run_analysis, analysis),
-            ["trained_models", "params:evaluation"],
-            [f"{analysis}_states", f"{analysis}_conditions"],
-            name=f"run_{analysis}",
-        ),
-        node(
-            measure_behaviour,
-            [f"{analysis}_states", f"{analysis}_conditions", "model_records", "sweep"],
-            f"{analysis}_measures",
-            name=f"measure_{analysis}",
-        ),
-        node(
-            _bound(record_evaluation, analysis),
-            [f"{analysis}_measures", "params:evaluation", "model_store"],
-            [f"{analysis}_summary", f"{analysis}_record"],
-            name=f"record_{analysis}",
-        ),
-    ]
+    a = analysis
+    nodes = [
+        node(_bound(run_analysis, a), ["trained_models", "params:evaluation", "model_store"],
+             [f"{a}_states", f"{a}_conditions"], name=f"run_{a}"),
+        node(measure_behaviour, [f"{a}_states", f"{a}_conditions", "model_records", "sweep"],
+             f"{a}_measures", name=f"measure_{a}"),
+        node(_bound(record_evaluation, a),
+             [f"{a}_measures", f"{a}_states", f"{a}_conditions", "params:evaluation",
+              "model_store"],
+             [f"{a}_summary", f"{a}_record"], name=f"record_{a}"),
+    ]  # fmt: skip
+    if a == "unit_perts":
+        nodes += [
+            node(unit_responses, [f"{a}_states", f"{a}_conditions", "model_records", "sweep",
+                                  "params:evaluation"], f"{a}_responses", name="unit_responses"),
+            node(unit_context_regression, f"{a}_responses", f"{a}_coefficients",
+                 name="unit_context_regression"),
+        ]  # fmt: skip
+    if a == "unit_ablation":
+        nodes.append(
+            node(unit_ablation_effects, f"{a}_measures", f"{a}_effects", name="ablation_effects")
+        )
+    return nodes
 
 
-def create_pipeline() -> Pipeline:
-    return Pipeline([n for a in ANALYSES for n in analysis_nodes(a)], tags="evaluation")
+def create_pipeline(analyses: tuple[str, ...] = tuple(ANALYSES)) -> Pipeline:
+    unknown = set(analyses) - set(ANALYSES)
+    if unknown:
+        raise ValueError(f"unknown analyses {sorted(unknown)}: must be among {sorted(ANALYSES)}")
+    return Pipeline([n for a in analyses for n in analysis_nodes(a)], tags="evaluation")

@@ -1,4 +1,9 @@
-"""Figure nodes: select data, call an `ntdyn.plots` builder, return figures by name."""
+"""Figure nodes: select data, call an `ntdyn.plots` builder, return figures by name.
+
+Figure names are a model hash (one figure per spread member), `<hash>__<variant>`,
+or a plain name (figures across the sweep); `record_figures` turns the member's
+hash into its swept hyperparameters, so figures can be queried by them.
+"""
 
 from __future__ import annotations
 
@@ -18,14 +23,33 @@ def _varying(sweep: pd.DataFrame) -> list[str]:
     return [c for c in sweep.columns if c not in ID_COLUMNS and sweep[c].nunique() > 1]
 
 
-def _best(states: LabelledArrays, records: pd.DataFrame, h: str) -> dict[str, np.ndarray]:
-    r = int(records.set_index("hash").at[h, "best_replicate"])
-    return {k: np.asarray(v[r]) for k, v in states.arrays.items()}
+def _sweep_axis(sweep: pd.DataFrame) -> str:
+    varying = _varying(sweep)
+    return varying[0] if len(varying) == 1 else "label"
 
 
-def loss_curves(training_history: pd.DataFrame, figures: dict) -> go.Figure:
+def _per_member(states: dict, conditions: pd.DataFrame, model_records: pd.DataFrame):
+    """Yield (hash, conditions of that model sorted by trial, arrays of its best replicate)."""
+    best = model_records.set_index("hash")["best_replicate"]
+    for h, arrays in states.items():
+        cond = conditions[conditions["hash"] == h].sort_values("trial").reset_index(drop=True)
+        yield h, cond, {k: np.asarray(v[int(best[h])]) for k, v in arrays.arrays.items()}
+
+
+def _aligned(best: dict, cond: pd.DataFrame) -> dict[str, np.ndarray]:
+    return aligned_trajectories(
+        best["state"], best["control"], cond[["start_x", "start_y"]].to_numpy(),
+        cond["direction"].to_numpy(),
+    )  # fmt: skip
+
+
+def _labels(sweep: pd.DataFrame) -> pd.Series:
+    return sweep.set_index("hash")["label"]
+
+
+def loss_curves(training_history: pd.DataFrame, figures: dict) -> dict[str, go.Figure]:
     """Total training loss per spread member (mean and range over replicates)."""
-    return plots.loss_curves_figure(training_history, smooth=figures["loss_smoothing"])
+    return {"total": plots.loss_curves_figure(training_history, smooth=figures["loss_smoothing"])}
 
 
 def center_out(
@@ -33,18 +57,14 @@ def center_out(
     sweep: pd.DataFrame, figures: dict,
 ) -> dict[str, go.Figure]:  # fmt: skip
     """Hand paths of the best replicate, a panel per field amplitude, one figure per member."""
-    out = {}
-    labels = sweep.set_index("hash")["label"]
-    for h, arrays in states.items():
-        cond = conditions[conditions["hash"] == h].sort_values("trial").reset_index(drop=True)
+    out, labels = {}, _labels(sweep)
+    for h, cond, best in _per_member(states, conditions, model_records):
         n_dir = int(cond["direction_index"].max()) + 1
-        keep_dirs = np.unique(
-            np.linspace(0, n_dir, min(figures["n_plot_directions"], n_dir), endpoint=False).astype(
-                int
-            )
-        )
-        rows = cond["direction_index"].isin(keep_dirs).to_numpy() & (cond["repeat"] == 0).to_numpy()
-        best = _best(arrays, model_records, h)
+        shown = min(figures["n_plot_directions"], n_dir)
+        keep = np.unique(np.linspace(0, n_dir, shown, endpoint=False).astype(int))
+        rows = cond["direction_index"].isin(keep).to_numpy() & (cond["repeat"] == 0).to_numpy()
+        if "sisu" in cond and cond["sisu"].nunique() > 1:  # one SISU (the first) per panel set
+            rows &= (cond["sisu"] == cond["sisu"].iloc[0]).to_numpy()
         out[h] = plots.center_out_figure(
             best["state"][rows, :, :2], cond[rows].reset_index(drop=True), "pert_amp",
             f"Center-out reaches — {labels[h]} (best replicate)",
@@ -54,29 +74,38 @@ def center_out(
 
 def aligned_profiles(
     states: dict[str, LabelledArrays], conditions: pd.DataFrame, model_records: pd.DataFrame,
-    sweep: pd.DataFrame,
+    sweep: pd.DataFrame, figures: dict,
 ) -> dict[str, go.Figure]:  # fmt: skip
-    """Aligned position, velocity and force (mean +- std) with and without the field, per member."""
-    out = {}
-    labels = sweep.set_index("hash")["label"]
-    for h, arrays in states.items():
-        cond = conditions[conditions["hash"] == h].sort_values("trial").reset_index(drop=True)
-        best = _best(arrays, model_records, h)
-        al = aligned_trajectories(
-            best["state"], best["control"], cond[["start_x", "start_y"]].to_numpy(),
-            cond["direction"].to_numpy(),
-        )  # fmt: skip
-        out[h] = plots.aligned_profiles_figure(
-            al, cond, "pert_amp", arrays.attrs["dt"], f"Aligned reach profiles — {labels[h]}"
-        )
+    """Aligned position, velocity and force (mean +- std) per member.
+
+    Lines are grouped by `figures.aligned_profiles.group` (e.g. field amplitude:
+    with and without the field); one figure per value of `split` if given.
+    """
+    spec, labels, out = figures["aligned_profiles"], _labels(sweep), {}
+    for h, cond, best in _per_member(states, conditions, model_records):
+        al = _aligned(best, cond)
+        dt = states[h].attrs["dt"]
+        splits = [(None, np.ones(len(cond), bool))]
+        if spec.get("split"):
+            splits = [
+                (v, (cond[spec["split"]] == v).to_numpy())
+                for v in sorted(cond[spec["split"]].unique())
+            ]
+        for value, rows in splits:
+            name = h if value is None else f"{h}__{spec['split']}_{value:g}"
+            title = f"Aligned reach profiles — {labels[h]}"
+            if value is not None:
+                title += f", {spec['split']} = {value:g}"
+            out[name] = plots.aligned_profiles_figure(
+                {k: v[rows] for k, v in al.items()}, cond[rows].reset_index(drop=True),
+                spec["group"], dt, title,
+            )  # fmt: skip
     return out
 
 
 def measure_distributions(measures: pd.DataFrame, sweep: pd.DataFrame) -> dict[str, go.Figure]:
     """Each behaviour measure vs the swept hyperparameter, coloured by field amplitude."""
-    varying = _varying(sweep)
-    x = varying[0] if len(varying) == 1 else "label"
-    selected = measures[measures["selected"]]
+    x, selected = _sweep_axis(sweep), measures[measures["selected"]]
     return {
         m: plots.measure_distributions_figure(
             selected, m, x, "pert_amp", f"{m.replace('_', ' ')} vs {x} (best replicates)"
@@ -85,65 +114,116 @@ def measure_distributions(measures: pd.DataFrame, sweep: pd.DataFrame) -> dict[s
     }
 
 
+def measures_vs_sisu(measures: pd.DataFrame, sweep: pd.DataFrame) -> dict[str, go.Figure]:
+    """Each measure vs evaluation SISU, coloured by training std, a column per method; per field."""
+    selected = measures[measures["selected"]]
+    varying = _varying(sweep)
+    colour_by = "train__pert__std" if "train__pert__std" in varying else _sweep_axis(sweep)
+    facet = "train__method" if "train__method" in varying else None
+    out = {}
+    for amp in sorted(selected["pert_amp"].unique()):
+        rows = selected[selected["pert_amp"] == amp]
+        for m in MEASURES:
+            out[f"{m}__pert_amp_{amp:g}"] = plots.measures_vs_sisu_figure(
+                rows, m, colour_by, facet, f"{m.replace('_', ' ')} vs SISU, field {amp:g}"
+            )
+    return out
+
+
 def feedback_responses(
     states: dict[str, LabelledArrays], conditions: pd.DataFrame, model_records: pd.DataFrame,
     sweep: pd.DataFrame,
 ) -> dict[str, go.Figure]:  # fmt: skip
     """Position along the impulse direction after feedback impulses, per member."""
-    out = {}
-    labels = sweep.set_index("hash")["label"]
-    for h, arrays in states.items():
-        cond = conditions[conditions["hash"] == h].sort_values("trial").reset_index(drop=True)
-        best = _best(arrays, model_records, h)
-        al = aligned_trajectories(
-            best["state"], best["control"], cond[["start_x", "start_y"]].to_numpy(),
-            cond["direction"].to_numpy(),
-        )  # fmt: skip
+    out, labels = {}, _labels(sweep)
+    for h, cond, best in _per_member(states, conditions, model_records):
         out[h] = plots.feedback_response_figure(
-            al["position"], cond, arrays.attrs["dt"], f"Feedback impulse responses — {labels[h]}"
-        )
+            _aligned(best, cond)["position"], cond, states[h].attrs["dt"],
+            f"Feedback impulse responses — {labels[h]}",
+        )  # fmt: skip
+    return out
+
+
+def sisu_pert(
+    states: dict[str, LabelledArrays], conditions: pd.DataFrame, model_records: pd.DataFrame,
+    sweep: pd.DataFrame, evaluation: dict,
+) -> dict[str, go.Figure]:  # fmt: skip
+    """The four conditions (+- curl, +- SISU step) on one figure, per member (training std)."""
+    out, labels, step_at = {}, _labels(sweep), evaluation["sisu_pert"]["step_at"]
+    for h, cond, best in _per_member(states, conditions, model_records):
+        out[h] = plots.sisu_pert_figure(
+            _aligned(best, cond)["position"], cond, states[h].attrs["dt"], step_at,
+            f"SISU perturbation — {labels[h]}",
+        )  # fmt: skip
+    return out
+
+
+def unit_response_profiles(
+    states: dict[str, LabelledArrays], conditions: pd.DataFrame, model_records: pd.DataFrame,
+    sweep: pd.DataFrame, coefficients: pd.DataFrame, evaluation: dict, figures: dict,
+) -> dict[str, go.Figure]:  # fmt: skip
+    """Force responses of the units whose response depends most on context, per member."""
+    spec, labels, out = evaluation["unit_perts"], _labels(sweep), {}
+    window = (spec["stim_start"], spec["stim_start"] + spec["stim_steps"])
+    amp = coefficients[coefficients["response"] == "amplitude"]
+    for h, cond, best in _per_member(states, conditions, model_records):
+        c = amp[amp["hash"] == h].copy()
+        c["context_effect"] = c["coef_curl_amp"].abs() + c["coef_sisu"].abs()
+        units = c.nlargest(figures["n_profile_units"], "context_effect")["unit"].tolist()
+        out[h] = plots.unit_response_profiles_figure(
+            best["control"], cond, sorted(units), states[h].attrs["dt"], window,
+            f"Unit stimulation responses — {labels[h]}",
+        )  # fmt: skip
+    return out
+
+
+def regression_scatter(coefficients: pd.DataFrame, sweep: pd.DataFrame) -> dict[str, go.Figure]:
+    """Per member: each unit's response-amplitude coefficients on curl vs on SISU."""
+    out, labels = {}, _labels(sweep)
+    amp = coefficients[coefficients["response"] == "amplitude"]
+    for h, c in amp.groupby("hash", sort=False):
+        out[h] = plots.regression_scatter_figure(
+            c, "coef_curl_amp", "coef_sisu",
+            f"Unit force-response amplitude regressed on context — {labels[h]}", colour_by="r2",
+        )  # fmt: skip
+    return out
+
+
+def ablation_ranking(
+    effects: pd.DataFrame, sweep: pd.DataFrame, figures: dict
+) -> dict[str, go.Figure]:
+    """Per member and measure: units ranked by how much silencing them changes the measure."""
+    out, labels, top = {}, _labels(sweep), figures["n_ablation_units"]
+    for h, e in effects.groupby("hash", sort=False):
+        for m in figures["ablation_measures"]:
+            out[f"{h}__{m}"] = plots.ablation_ranking_figure(
+                e, m, top, f"Unit ablation: {m.replace('_', ' ')} — {labels[h]}"
+            )
     return out
 
 
 def record_figures(
-    loss_figure: go.Figure,
-    center_out_figures: dict,
-    aligned_figures: dict,
-    measure_figures: dict,
-    feedback_figures: dict,
-    plant_record: dict,
-    feedback_record: dict,
-    sweep: pd.DataFrame,
+    kind: str, figures: dict, evaluation_record: dict | None, sweep: pd.DataFrame,
     store: RecordStore,
-) -> pd.DataFrame:
-    """Record every figure in MLflow with its kind, parameters and evaluation hash.
+) -> pd.DataFrame:  # fmt: skip
+    """Record each figure of one kind in MLflow with its parameters and evaluation hash.
 
-    Per-member figures carry the member's hash and swept hyperparameters as
-    parameters, so figures can be listed by hyperparameter values.
+    A figure named after a model (`<hash>` or `<hash>__<variant>`) carries that
+    model's hash and swept hyperparameters as parameters.
     """
     hp = sweep.set_index("hash")[_varying(sweep)]
-    member = lambda h: {"model_hash": h, **hp.loc[h].to_dict()}  # noqa: E731
-    items = [("loss_curves", "all", loss_figure, {"term": "total"}, None)]
-    for kind, figs, rec in [
-        ("center_out", center_out_figures, plant_record),
-        ("aligned_profiles", aligned_figures, plant_record),
-        ("feedback_responses", feedback_figures, feedback_record),
-    ]:
-        items += [(kind, h, fig, member(h), rec["hash"]) for h, fig in _figures(figs).items()]
-    items += [
-        ("measure_distributions", m, fig, {"measure": m}, plant_record["hash"])
-        for m, fig in _figures(measure_figures).items()
-    ]
+    eval_hash = evaluation_record["hash"] if evaluation_record else None
     rows = []
-    for kind, name, fig, params, eval_hash in items:
+    for name, fig in figures.items():
+        fig = fig() if callable(fig) else fig  # partitions load lazily
+        head, _, variant = name.partition("__")
+        if head in hp.index:
+            params = {"model_hash": head, **hp.loc[head].to_dict()}
+        else:
+            params, variant = {}, name
+        if variant:
+            params["variant"] = variant
         rec = store.record_figure(kind=kind, figure=fig, params=params, evaluation_hash=eval_hash)
-        rows.append(
-            {"kind": kind, "name": name, "figure_hash": rec.hash, "run_id": rec.run_id,
-             "evaluation_hash": eval_hash}
-        )  # fmt: skip
+        rows.append({"kind": kind, "name": name, "figure_hash": rec.hash, "run_id": rec.run_id,
+                     "evaluation_hash": eval_hash})  # fmt: skip
     return pd.DataFrame(rows)
-
-
-def _figures(figs: dict) -> dict[str, go.Figure]:
-    # Loaded from a PartitionedDataset, partitions are loader callables.
-    return {k: (v() if callable(v) else v) for k, v in figs.items()}

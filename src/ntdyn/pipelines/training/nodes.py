@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ntdyn.hyperparams import hyperparams_hash, sweep_table, varying_columns
+from ntdyn.hyperparams import flatten, hyperparams_hash, sweep_table, unflatten, varying_columns
 from ntdyn.store import RecordStore
 from ntdyn.training import TrainedEnsemble, train_sweep
 from ntdyn.training.ensemble_io import load_trained, save_trained
@@ -26,12 +26,25 @@ def member_label(row: pd.Series, varying: list[str]) -> str:
     return ", ".join(f"{c}={row[c]}" for c in varying)
 
 
+def with_overrides(base: dict, overrides: dict | None) -> dict:
+    """`base` hyperparameters with an experiment's `overrides` applied (keys must exist)."""
+    flat_base, flat_over = flatten(base), flatten(overrides or {})
+    unknown = sorted(set(flat_over) - set(flat_base))
+    if unknown:
+        raise ValueError(
+            f"overrides {unknown} are not hyperparameters; known: {', '.join(sorted(flat_base))}"
+        )
+    return unflatten(flat_base | flat_over)
+
+
 def plan_sweep(training: dict) -> pd.DataFrame:
     """Expand and validate the sweep (before any compute): one row per model.
 
+    `training`: hyperparams (nested base), overrides (optional, nested), spread.
     Columns: hash, label, then every flattened hyperparameter.
     """
-    table = sweep_table(training["hyperparams"], training.get("spread"))
+    base = with_overrides(training["hyperparams"], training.get("overrides"))
+    table = sweep_table(base, training.get("spread"))
     varying = varying_columns(table)
     hashes = [hyperparams_hash(row) for row in sweep_rows(table)]
     if len(set(hashes)) != len(hashes):
