@@ -33,7 +33,31 @@ TINY_PART1 = {
 }  # fmt: skip
 
 
-def make_project(root: Path, local_params: dict | None = None) -> Path:
+TINY_PART2 = {
+    "analysis_part2": {
+        "training": {"spread": {"train__method": ["bcs", "dai", "pai-asf"],
+                                "train__pert__std": [1.0]}},
+        "training_options": {"progress": False, "metric_every": 2},
+        "evaluation": {
+            "plant_perts": {"grid_n": 1, "n_directions": 4, "n_repeats": 1, "n_steps": 15,
+                            "sisu": [0.0, 2.0]},
+            "feedback_perts": {
+                "grid_n": 1, "n_directions": 2, "n_repeats": 1, "n_steps": 15,
+                "impulse_start": 3, "impulse_steps": 2, "sisu": [0.0],
+                "amplitudes": {"position": [1.0], "velocity": [0.5]},
+            },
+            "sisu_pert": {"grid_n": 1, "n_repeats": 1, "n_steps": 15, "step_at": 4},
+            "unit_perts": {"grid_n": 1, "n_repeats": 1, "n_steps": 15, "stim_start": 3,
+                           "stim_steps": 3, "sisu": [-1.0, 1.0]},
+            "unit_ablation": {"grid_n": 1, "n_directions": 2, "n_repeats": 1, "n_steps": 15},
+        },
+    }
+}  # fmt: skip
+
+
+def make_project(
+    root: Path, local_params: dict | None = None, local_globals: dict | None = None
+) -> Path:
     """Copy pyproject.toml and conf/ to `root`, with tiny local parameters and a private store."""
     root.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "pyproject.toml", root / "pyproject.toml")
@@ -48,7 +72,7 @@ def make_project(root: Path, local_params: dict | None = None) -> Path:
     mlflow_conf["server"]["mlflow_tracking_uri"] = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
     (root / "mlruns").mkdir(exist_ok=True)
     (local / "mlflow.yml").write_text(yaml.safe_dump(mlflow_conf))
-    (local / "globals.yml").write_text(yaml.safe_dump(TINY_GLOBALS))
+    (local / "globals.yml").write_text(yaml.safe_dump(local_globals or TINY_GLOBALS))
     (local / "parameters_tiny.yml").write_text(yaml.safe_dump(local_params or TINY_PART1))
     return root
 

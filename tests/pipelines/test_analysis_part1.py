@@ -84,7 +84,7 @@ def test_evaluations_record_their_models_and_measures_are_tabled(first_run):
 def test_figures_are_written_and_listed_by_hyperparameters(first_run):
     store = _store(first_run)
     figures = first_run / "data/08_reporting/analysis_part1/figures"
-    assert (figures / "loss_curves.json").exists()
+    assert (figures / "loss_curves" / "total.json").exists()
     assert len(list((figures / "center_out").glob("*.json"))) == 2
     found = store.query_figures(kind="center_out", train__pert__std=1.0)
     assert len(found) == 1

@@ -293,18 +293,15 @@ def test_negative_reach_length_raises():
         center_out_grid(2, 4, -0.5, 1, 1.0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SCIENCE.md s.1: `bcs` switches the field on with p = 0.5, but sample_field "
-    "(reaching.py) uses train__pert__p_active, whose configured default is 1.0 "
-    "(conf/base/globals.yml): with the defaults, bcs trials always have the field on and SISU = 1",
-)
-def test_bcs_with_the_configured_defaults_switches_the_field_on_half_the_time():
+def test_bcs_with_the_part2_configuration_switches_the_field_on_half_the_time():
+    # SCIENCE.md s.1: `bcs` has the field on with p = 0.5; part 2 sets it as an override.
     import yaml
 
-    conf = Path(__file__).parents[2] / "conf" / "base" / "globals.yml"
-    p_default = yaml.safe_load(conf.read_text())["reaching"]["train"]["pert"]["p_active"]
+    conf = Path(__file__).parents[2] / "conf" / "base" / "parameters_analysis_part2.yml"
+    training = yaml.safe_load(conf.read_text())["analysis_part2"]["training"]
+    p_active = training["overrides"]["train"]["pert"]["p_active"]
+    assert "bcs" in training["spread"]["train__method"]
     t = _np(
-        _sample(seed=9, train__method="bcs", train__pert__std=1.0, train__pert__p_active=p_default)
+        _sample(seed=9, train__method="bcs", train__pert__std=1.0, train__pert__p_active=p_active)
     )
     assert abs(t.sisu[:, 0].mean() - 0.5) < 0.05

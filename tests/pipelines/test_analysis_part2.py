@@ -1,0 +1,119 @@
+"""analysis_part2 end to end, and a sweep over an arbitrary hyperparameter (motor noise)."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import sys
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from kedro_project import (  # noqa: E402
+    TINY_GLOBALS,
+    TINY_PART1,
+    TINY_PART2,
+    make_project,
+    run_pipeline,
+    tracking_uri,
+)
+
+from ntdyn.store import RecordStore  # noqa: E402
+from ntdyn.training import TRACE_COUNTS  # noqa: E402
+
+pytestmark = pytest.mark.pipeline
+ANALYSES = ("plant_perts", "feedback_perts", "sisu_pert", "unit_perts", "unit_ablation")
+
+
+@pytest.fixture(autouse=True)
+def _private_tracking_uri(monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    yield
+    mlflow.set_tracking_uri("")
+
+
+@pytest.fixture(scope="module")
+def part2(tmp_path_factory):
+    root = make_project(tmp_path_factory.mktemp("part2"), TINY_PART2)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        run_pipeline(root, "analysis_part2")
+    return root
+
+
+def _store(root: Path) -> RecordStore:
+    return RecordStore(tracking_uri=tracking_uri(root), experiment="ntdyn")
+
+
+def test_part2_models_take_the_sisu_input_and_each_method(part2):
+    models = _store(part2).query_models()
+    assert sorted(m.params["train__method"] for m in models) == ["bcs", "dai", "pai-asf"]
+    assert {m.params["model__sisu_input"] for m in models} == {"True"}
+    assert {m.params["train__pert__p_active"] for m in models} == {"0.5"}
+
+
+def test_every_part2_analysis_is_recorded_with_its_tables(part2):
+    store = _store(part2)
+    assert sorted(r.tags["ntdyn.analysis"] for r in store.query_evaluations()) == sorted(ANALYSES)
+    out = part2 / "data/08_reporting/analysis_part2"
+    coefs = pd.read_parquet(out / "unit_perts_coefficients.parquet")
+    # 3 models x 6 hidden units x 2 responses, coefficients on both context variables
+    assert len(coefs) == 3 * 6 * 2
+    assert {"coef_curl_amp", "coef_sisu", "r2", "train__method"} <= set(coefs.columns)
+    effects = pd.read_parquet(out / "unit_ablation_effects.parquet")
+    assert effects.groupby(["hash", "measure"])["unit"].nunique().eq(6).all()
+    assert effects.groupby(["hash", "measure"])["rank"].min().eq(1).all()
+
+
+def test_part2_figures_are_queryable_by_method(part2):
+    store = _store(part2)
+    kinds = {r.tags["ntdyn.figure_kind"] for r in store.query_figures()}
+    assert {"sisu_pert", "unit_response_profiles", "regression_scatter", "ablation_ranking",
+            "measures_vs_sisu", "aligned_profiles"} <= kinds  # fmt: skip
+    dai = store.query_figures(kind="sisu_pert", train__method="dai")
+    assert len(dai) == 1
+    sisu_eval = store.query_evaluations(analysis="sisu_pert")[0]
+    assert dai[0].tags["ntdyn.evaluation"] == sisu_eval.hash
+    assert len(list((part2 / "data/08_reporting/analysis_part2/figures/sisu_pert").glob("*"))) == 3
+
+
+def test_second_part2_run_reuses_models_and_evaluations(part2, caplog, monkeypatch):
+    store = _store(part2)
+    before = len(store.client.search_runs([store.experiment_id], max_results=5000))
+    monkeypatch.chdir(part2)
+    with caplog.at_level(logging.INFO, logger="ntdyn"):
+        run_pipeline(part2, "analysis_part2")
+    assert caplog.text.count("cache hit") == 3
+    assert caplog.text.count("reusing evaluation") == len(ANALYSES)
+    after = len(store.client.search_runs([store.experiment_id], max_results=5000))
+    assert after == before + 1  # only the kedro-mlflow run of the session itself
+
+
+def test_a_spread_over_motor_noise_trains_evaluates_and_plots_without_code_changes(
+    tmp_path, monkeypatch
+):
+    params = copy.deepcopy(TINY_PART1)
+    # null drops the std axis inherited from conf/base (configs merge softly)
+    spread = {"train__pert__std": None, "task__motor__noise_std": [0.01, 0.05]}
+    params["analysis_part1"]["training"] = {"spread": spread}
+    shapes = copy.deepcopy(TINY_GLOBALS)
+    shapes["reaching"]["model"]["hidden_size"] = 5  # a shape no other test compiles
+    root = make_project(tmp_path / "noise", params, shapes)
+    monkeypatch.chdir(root)
+    traces = TRACE_COUNTS["train_chunk"]
+    run_pipeline(root, "analysis_part1")
+    assert TRACE_COUNTS["train_chunk"] == traces + 1  # both noise levels: one compiled program
+    store = _store(root)
+    assert len(store.query_models()) == 2
+    measures = pd.read_parquet(
+        root / "data/07_model_output/analysis_part1/plant_perts/measures.parquet"
+    )
+    assert sorted(measures["task__motor__noise_std"].unique()) == [0.01, 0.05]
+    assert len(store.query_figures(kind="center_out", task__motor__noise_std=0.05)) == 1
+    dist = store.query_figures(kind="measure_distributions")
+    assert len(dist) == 7
+    fig = store.load_figure(dist[0])
+    assert fig.layout.xaxis.title.text == "task__motor__noise_std"
