@@ -34,6 +34,7 @@ def test_public_api_is_exported():
         "hash_of",
         "hyperparams_hash",
         "spread_axes",
+        "sweep_rows",
         "sweep_table",
         "unflatten",
         "validate_measures_table",

@@ -10,7 +10,13 @@ from importlib import import_module
 
 from ntdyn.hyperparams.flat import SEP, flatten, unflatten
 from ntdyn.hyperparams.hashing import canonical, hash_of, hyperparams_hash
-from ntdyn.hyperparams.spreads import SpreadError, expand_spread, spread_axes, varying_columns
+from ntdyn.hyperparams.spreads import (
+    SpreadError,
+    expand_spread,
+    spread_axes,
+    sweep_rows,
+    varying_columns,
+)
 
 _LAZY = {
     "HyperparameterError": "ntdyn.hyperparams.schemas",
@@ -38,6 +44,7 @@ __all__ = [
     "hash_of",
     "hyperparams_hash",
     "spread_axes",
+    "sweep_rows",
     "sweep_table",
     "unflatten",
     "validate_measures_table",

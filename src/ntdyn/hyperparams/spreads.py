@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ntdyn.hyperparams.flat import SEP, flatten
@@ -80,6 +81,21 @@ def varying_columns(table: pd.DataFrame) -> list[str]:
         for column in table.columns
         if len({_comparable(value) for value in table[column]}) > 1
     ]
+
+
+def sweep_rows(table: pd.DataFrame, exclude: tuple[str, ...] = ("hash", "label")) -> list[dict]:
+    """Flattened hyperparameters per row of a sweep table, as plain Python values."""
+    columns = [c for c in table.columns if c not in exclude]
+    return [{c: _python_value(row[c]) for c in columns} for _, row in table.iterrows()]
+
+
+def _python_value(value: Any) -> Any:
+    # Parquet round trips turn lists into arrays and numbers into numpy scalars.
+    if isinstance(value, np.ndarray):
+        return [_python_value(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def _parse_spread(spread: Mapping | None) -> list[_Axis]:

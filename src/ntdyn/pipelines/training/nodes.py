@@ -9,7 +9,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ntdyn.hyperparams import flatten, hyperparams_hash, sweep_table, unflatten, varying_columns
+from ntdyn.hyperparams import (
+    flatten,
+    hyperparams_hash,
+    sweep_rows,
+    sweep_table,
+    unflatten,
+    varying_columns,
+)
 from ntdyn.store import RecordStore
 from ntdyn.training import TrainedEnsemble, train_sweep
 from ntdyn.training.ensemble_io import load_trained, save_trained
@@ -51,20 +58,6 @@ def plan_sweep(training: dict) -> pd.DataFrame:
         raise ValueError("the sweep lists the same hyperparameters twice; remove the duplicate")
     labels = [member_label(row, varying) for _, row in table.iterrows()]
     return table.assign(hash=hashes, label=labels)[["hash", "label", *[c for c in table.columns]]]
-
-
-def sweep_rows(sweep: pd.DataFrame) -> list[dict]:
-    """Flattened hyperparameters per member, as plain Python values."""
-    cols = [c for c in sweep.columns if c not in ID_COLUMNS]
-    return [{c: _python(row[c]) for c in cols} for _, row in sweep.iterrows()]
-
-
-def _python(value):
-    if isinstance(value, np.ndarray):
-        return [_python(v) for v in value.tolist()]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 def train_models(
