@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+# Wall-time targets on a 2-core CPU (issues 2 and 3).
+TARGETS_S = {None: 300, "analysis_part1": 300, "analysis_part2": 600}
 
 
 def fresh_copy(root: Path) -> Path:
@@ -55,7 +57,7 @@ def main() -> None:
             report["second_run_s"] = round(timed_run(root, args), 1)
     # ru_maxrss of waited-for children is in KiB on Linux.
     report["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
-    report["target_s"] = 300
+    report["target_s"] = TARGETS_S.get(opts.pipeline, 300)
     print(json.dumps(report, indent=1))
 
 
