@@ -2,6 +2,12 @@
 
 from ntdyn.datasets.arrays_dataset import LabelledArraysDataset
 from ntdyn.datasets.equinox_dataset import EquinoxModelDataset
+from ntdyn.datasets.figures_dataset import PlotlyFiguresDataset
 from ntdyn.datasets.store_dataset import RecordStoreDataset
 
-__all__ = ["EquinoxModelDataset", "LabelledArraysDataset", "RecordStoreDataset"]
+__all__ = [
+    "EquinoxModelDataset",
+    "LabelledArraysDataset",
+    "PlotlyFiguresDataset",
+    "RecordStoreDataset",
+]
