@@ -6,7 +6,6 @@ import logging
 import sys
 from pathlib import Path
 
-import mlflow
 import pandas as pd
 import pytest
 
@@ -17,14 +16,6 @@ from ntdyn.hyperparams import HyperparameterError  # noqa: E402
 from ntdyn.store import AmbiguousQueryError, RecordStore  # noqa: E402
 
 pytestmark = pytest.mark.pipeline
-
-
-@pytest.fixture(autouse=True)
-def _private_tracking_uri(monkeypatch):
-    # kedro-mlflow sets the global tracking URI; keep each test's store private.
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    yield
-    mlflow.set_tracking_uri("")
 
 
 @pytest.fixture(scope="module")

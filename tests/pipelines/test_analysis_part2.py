@@ -7,7 +7,6 @@ import logging
 import sys
 from pathlib import Path
 
-import mlflow
 import pandas as pd
 import pytest
 
@@ -26,13 +25,6 @@ from ntdyn.training import TRACE_COUNTS  # noqa: E402
 
 pytestmark = pytest.mark.pipeline
 ANALYSES = ("plant_perts", "feedback_perts", "sisu_pert", "unit_perts", "unit_ablation")
-
-
-@pytest.fixture(autouse=True)
-def _private_tracking_uri(monkeypatch):
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    yield
-    mlflow.set_tracking_uri("")
 
 
 @pytest.fixture(scope="module")

@@ -63,19 +63,10 @@ def plant_perts(
     base = _grid_table(grid)
     tables, trials = [], []
     for amp, s in itertools.product(amplitudes, sisu):
-        n = len(base)
         left = grid.direction + np.pi / 2
         force = (pert_type == "constant") * amp * np.stack([np.cos(left), np.sin(left)], -1)
-        trials.append(
-            dict(
-                start=grid.start,
-                goal=grid.goal,
-                curl=np.full(n, amp if pert_type == "curl" else 0.0),
-                force=force,
-                sisu=np.full((n, n_steps), s),
-                feedback_offset=np.zeros((n, n_steps, 4)),
-            )
-        )
+        curl = amp if pert_type == "curl" else 0.0
+        trials.append(_block(grid, n_steps, curl=curl, force=force, sisu=s))
         tables.append(base.assign(pert_type=pert_type, pert_amp=float(amp), sisu=float(s)))
     return _stack_trials(trials), _finish(tables)
 
@@ -121,16 +112,7 @@ def feedback_perts(
             window = slice(impulse_start, impulse_start + impulse_steps)
             offset[:, window, cols[0]] = amp * unit[:, None, 0]
             offset[:, window, cols[1]] = amp * unit[:, None, 1]
-            trials.append(
-                dict(
-                    start=grid.start,
-                    goal=grid.goal,
-                    curl=np.zeros(n),
-                    force=np.zeros((n, 2)),
-                    sisu=np.full((n, n_steps), s),
-                    feedback_offset=offset,
-                )
-            )
+            trials.append(_block(grid, n_steps, sisu=s, feedback_offset=offset))
             tables.append(base.assign(channel=channel, impulse_amp=float(amp), sisu=float(s)))
     return _stack_trials(trials), _finish(tables)
 
@@ -164,19 +146,9 @@ def sisu_pert(
         length = 0.0 if task == "steady" else reach_length
         grid = center_out_grid(grid_n, n_directions, length, n_repeats, workspace)
         base = _grid_table(grid)
-        n = len(base)
         for amp, end in itertools.product(curl_amps, sisu_ends):
             schedule = np.where(np.arange(n_steps) < step_at, sisu_start, end)
-            trials.append(
-                dict(
-                    start=grid.start,
-                    goal=grid.goal,
-                    curl=np.full(n, amp),
-                    force=np.zeros((n, 2)),
-                    sisu=np.broadcast_to(schedule, (n, n_steps)),
-                    feedback_offset=np.zeros((n, n_steps, 4)),
-                )
-            )
+            trials.append(_block(grid, n_steps, curl=amp, sisu=schedule))
             tables.append(
                 base.assign(
                     task=task,
@@ -227,16 +199,14 @@ def unit_perts(
             if unit >= 0:
                 weights[:, unit] = stim_amp
             trials.append(
-                dict(
-                    start=grid.start,
-                    goal=grid.goal,
-                    curl=np.full(n, amp),
-                    force=np.zeros((n, 2)),
-                    sisu=np.full((n, n_steps), s),
-                    feedback_offset=np.zeros((n, n_steps, 4)),
+                _block(
+                    grid,
+                    n_steps,
+                    curl=amp,
+                    sisu=s,
                     drive_profile=np.broadcast_to(profile, (n, n_steps)),
                     drive_weights=weights,
-                )
+                )  # fmt: skip
             )
             tables.append(
                 base.assign(unit=unit, stim_amp=float(stim_amp), curl_amp=float(amp), sisu=float(s))
@@ -269,19 +239,26 @@ def unit_ablation(
             mask = np.ones((n, n_units))
             if unit >= 0:
                 mask[:, unit] = 0.0
-            trials.append(
-                dict(
-                    start=grid.start,
-                    goal=grid.goal,
-                    curl=np.zeros(n),
-                    force=np.zeros((n, 2)),
-                    sisu=np.full((n, n_steps), s),
-                    feedback_offset=np.zeros((n, n_steps, 4)),
-                    hidden_mask=mask,
-                )
-            )
+            trials.append(_block(grid, n_steps, sisu=s, hidden_mask=mask))
             tables.append(base.assign(ablated_unit=unit, sisu=float(s)))
     return _stack_trials(trials), _finish(tables)
+
+
+def _block(grid, n_steps: int, *, curl=0.0, force=None, sisu=0.0, feedback_offset=None, **extra):
+    """Trial fields for every trial of `grid`: scalars broadcast, absent parts zero.
+
+    sisu: a scalar or a (K,) schedule; extra: interventions (drive_*, hidden_mask).
+    """
+    n = len(grid.start)
+    return dict(
+        start=grid.start,
+        goal=grid.goal,
+        curl=np.full(n, curl),
+        force=np.zeros((n, 2)) if force is None else force,
+        sisu=np.broadcast_to(sisu, (n, n_steps)),
+        feedback_offset=np.zeros((n, n_steps, 4)) if feedback_offset is None else feedback_offset,
+        **extra,
+    )
 
 
 def _stack_trials(parts: list[dict]) -> Trial:

@@ -13,7 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ntdyn.plots.style import LAYOUT, SEQUENTIAL, colour, sample_colour
+from ntdyn.plots.style import LAYOUT, SEQUENTIAL, band, colour, sample_colour
 
 TASKS = ("steady", "reach")
 COMPONENTS = ("parallel", "lateral")
@@ -26,17 +26,7 @@ def _time(n_steps: int, dt: float) -> np.ndarray:
 
 def _band(t: np.ndarray, mean: np.ndarray, std: np.ndarray, c: str, group: str) -> go.Scatter:
     """Filled mean +- std band (no legend entry, no hover)."""
-    return go.Scatter(
-        x=np.r_[t, t[::-1]],
-        y=np.r_[mean + std, (mean - std)[::-1]],
-        fill="toself",
-        fillcolor=c,
-        opacity=0.2,
-        line=dict(width=0),
-        hoverinfo="skip",
-        showlegend=False,
-        legendgroup=group,
-    )
+    return band(t, mean - std, mean + std, c, group)
 
 
 def _sisu_pert_name(curl: float, start: float, end: float) -> str:

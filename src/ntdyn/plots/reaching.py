@@ -8,7 +8,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ntdyn.plots.style import LAYOUT, colour, sample_colour
+from ntdyn.plots.style import LAYOUT, band, colour, sample_colour
 
 
 def center_out_figure(
@@ -70,14 +70,7 @@ def aligned_profiles_figure(
             t = np.arange(1, arr.shape[1] + 1) * dt
             for comp in (0, 1):
                 mean, std = arr[..., comp].mean(0), arr[..., comp].std(0)
-                fig.add_trace(
-                    go.Scatter(
-                        x=np.r_[t, t[::-1]], y=np.r_[mean + std, (mean - std)[::-1]],
-                        fill="toself", fillcolor=c, opacity=0.2, line=dict(width=0),
-                        hoverinfo="skip", showlegend=False, legendgroup=str(v),
-                    ),  # fmt: skip
-                    comp + 1, j,
-                )  # fmt: skip
+                fig.add_trace(band(t, mean - std, mean + std, c, str(v)), comp + 1, j)
                 fig.add_trace(
                     go.Scatter(
                         x=t, y=mean, line=dict(color=c), name=f"{group} = {v:g}",

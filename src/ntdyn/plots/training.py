@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from ntdyn.plots.style import LAYOUT, colour
+from ntdyn.plots.style import LAYOUT, band, colour
 
 
 def loss_curves_figure(history: pd.DataFrame, term: str = "total", smooth: int = 10) -> go.Figure:
@@ -21,19 +21,7 @@ def loss_curves_figure(history: pd.DataFrame, term: str = "total", smooth: int =
         wide = wide.rolling(smooth, min_periods=1).mean()
         steps = wide.index.to_numpy()
         c = colour(i)
-        fig.add_trace(
-            go.Scatter(
-                x=list(steps) + list(steps[::-1]),
-                y=list(wide.max(axis=1)) + list(wide.min(axis=1)[::-1]),
-                fill="toself",
-                fillcolor=c,
-                opacity=0.2,
-                line=dict(width=0),
-                hoverinfo="skip",
-                showlegend=False,
-                legendgroup=label,
-            )
-        )
+        fig.add_trace(band(steps, wide.min(axis=1), wide.max(axis=1), c, label))
         fig.add_trace(
             go.Scatter(
                 x=steps, y=wide.mean(axis=1), name=label, line=dict(color=c), legendgroup=label
