@@ -1,0 +1,240 @@
+"""Fixed points of a discrete-time map h -> F(h, u), found from many candidates at once.
+
+Minimises q(h) = 1/2 |F(h, u) - h|^2 (Golub & Sussillo's FixedPointFinder
+objective) for all candidates in one compiled program:
+
+1. Adam with a decaying step from every candidate (cheap: one VJP per step),
+   each candidate stopping on its own when q < tol_q or its improvement stalls
+   (|dq| < tol_dq);
+2. Levenberg-Marquardt / Newton polishing: with A = dF/dh - I and r = F(h) - h,
+   delta = -(A^T A + mu I)^{-1} A^T r with mu = |r| (quadratic convergence at a
+   zero-residual fixed point), globalised by a backtracking line search over a
+   few step lengths evaluated together. Adam alone crawls near tol_q = 1e-12;
+   Newton steps get there in a handful of iterations because the Jacobian is small.
+
+Then distance outliers and duplicates are dropped, q is kept for every point
+(points with q >= tol_q are labelled slow), and each point gets its Jacobian,
+eigenvalues sorted by |lambda| and a stability flag (max |lambda| < 1).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+Step = Callable[[jax.Array, jax.Array], jax.Array]  # F(h (H,), u (n_in,)) -> (H,)
+
+# Step lengths tried together in the line search (0 keeps the point).
+LINE_SEARCH = (1.0, 0.5, 0.25, 0.1, 0.03, 0.0)
+
+
+@dataclass(frozen=True)
+class FixedPointConfig:
+    """Options of the search (defaults: SCIENCE.md section 3)."""
+
+    tol_q: float = 1e-12
+    tol_dq: float = 1e-20
+    max_iters: int = 5000  # Adam iterations at most
+    adam_iters: int = 300  # Adam iterations before Newton polishing (when newton_iters > 0)
+    newton_iters: int = 30
+    learning_rate: float = 1e-2
+    lr_decay_iters: float = 200.0  # lr_k = lr / (1 + k / lr_decay_iters)
+    float64: bool = True
+    outlier_distance: float = 10.0  # x the mean candidate distance from their centroid
+    unique_tol: float = 1e-3  # per dimension
+    noise_std: float = 0.0  # Gaussian jitter added to the candidates
+
+    def __post_init__(self):
+        for name in ("tol_q", "learning_rate", "outlier_distance", "unique_tol", "lr_decay_iters"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"fixed_points.{name} = {getattr(self, name)}: must be > 0")
+        for name in ("max_iters", "adam_iters", "newton_iters"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"fixed_points.{name} = {getattr(self, name)}: must be >= 0")
+        if self.tol_dq < 0 or self.noise_std < 0:
+            raise ValueError("fixed_points.tol_dq and noise_std must be >= 0")
+
+
+@dataclass
+class FixedPoints:
+    """Unique fixed (and slow) points; M points, H units.
+
+    h: (M, H). q: (M,). is_fixed: q < tol_q (else a slow point). jacobian:
+    (M, H, H) dF/dh. eigenvalues, eigenvectors: (M, H), (M, H, H) columns,
+    sorted by |lambda| descending. stable: max |lambda| < 1. candidate: index of
+    the candidate each point came from. `candidates_q` (N,) and
+    `candidates_converged` describe every candidate before outlier and duplicate
+    removal; `n_iters` (N,) the iterations each used.
+    """
+
+    h: np.ndarray
+    q: np.ndarray
+    is_fixed: np.ndarray
+    jacobian: np.ndarray
+    eigenvalues: np.ndarray
+    eigenvectors: np.ndarray
+    stable: np.ndarray
+    candidate: np.ndarray
+    candidates_q: np.ndarray
+    n_iters: np.ndarray
+    config: FixedPointConfig = field(default_factory=FixedPointConfig)
+
+    @property
+    def candidates_converged(self) -> np.ndarray:
+        return self.candidates_q < self.config.tol_q
+
+    def table(self) -> pd.DataFrame:
+        """One row per point: q, kind, stability and its spectrum's summary."""
+        mags = np.abs(self.eigenvalues)
+        return pd.DataFrame(
+            {
+                "point": np.arange(len(self.q)),
+                "q": self.q,
+                "kind": np.where(self.is_fixed, "fixed", "slow"),
+                "stable": self.stable,
+                "max_abs_eigenvalue": mags[:, 0] if mags.size else np.zeros(0),
+                "n_unstable_modes": (mags > 1).sum(axis=1),
+                "candidate": self.candidate,
+            }
+        )
+
+
+def x64(enabled: bool = True):
+    """Context in which JAX computes in float64 (a no-op when not `enabled`)."""
+    if not enabled:
+        return contextlib.nullcontext()
+    return jax.enable_x64(True)
+
+
+def find_fixed_points(
+    step: Step,
+    candidates: np.ndarray,
+    inputs: np.ndarray,
+    config: FixedPointConfig | None = None,
+    *,
+    seed: int = 0,
+) -> FixedPoints:
+    """Fixed points of h -> step(h, u) from `candidates` (N, H) at inputs `inputs`.
+
+    inputs: (n_in,) shared by all candidates, or (N, n_in) one per candidate.
+    `step` is a JAX function (or an Equinox module / `eqx.Partial`, whose arrays
+    are traced); the same `seed` gives the same points.
+    """
+    cfg = config or FixedPointConfig()
+    candidates = np.asarray(candidates)
+    if candidates.ndim != 2 or len(candidates) == 0:
+        raise ValueError(f"candidates must be (N, H) with N >= 1, got shape {candidates.shape}")
+    inputs = np.asarray(inputs)
+    if inputs.ndim == 1:
+        inputs = np.broadcast_to(inputs, (len(candidates), inputs.shape[0]))
+    if inputs.shape[0] != len(candidates):
+        raise ValueError(
+            f"inputs must be (n_in,) or (N, n_in) with N = {len(candidates)}, got {inputs.shape}"
+        )
+    adam_iters = cfg.max_iters if cfg.newton_iters == 0 else min(cfg.adam_iters, cfg.max_iters)
+    with x64(cfg.float64):
+        dtype = jnp.float64 if cfg.float64 else jnp.float32
+        h0 = jnp.asarray(candidates, dtype)
+        if cfg.noise_std > 0:
+            noise = jax.random.normal(jax.random.PRNGKey(seed), h0.shape, dtype)
+            h0 = h0 + cfg.noise_std * noise
+        u = jnp.asarray(inputs, dtype)
+        h, q, n_iters, jac = _solve(
+            step, h0, u, adam_iters, cfg.newton_iters, cfg.tol_q, cfg.tol_dq,
+            cfg.learning_rate, cfg.lr_decay_iters,
+        )  # fmt: skip
+        h, q, n_iters, jac, h0 = map(np.asarray, (h, q, n_iters, jac, h0))
+    return _unique_points(h, q, n_iters, jac, h0, cfg)
+
+
+def _q(step: Step, h, u):
+    r = step(h, u) - h
+    return 0.5 * jnp.sum(r**2)
+
+
+@eqx.filter_jit
+def _solve(step, h0, u, adam_iters, newton_iters, tol_q, tol_dq, lr, lr_decay):
+    n, dim = h0.shape
+    q_and_grad = jax.vmap(jax.value_and_grad(_q, argnums=1), (None, 0, 0))
+    q_of = jax.vmap(_q, (None, 0, 0))
+
+    def adam(state):
+        k, h, m, v, q_prev, active, iters = state
+        q, g = q_and_grad(step, h, u)
+        active = active & (q >= tol_q) & (jnp.abs(q_prev - q) >= tol_dq)
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * g**2
+        t = k + 1.0
+        m_hat, v_hat = m / (1 - 0.9**t), v / (1 - 0.999**t)
+        dh = -(lr / (1 + k / lr_decay)) * m_hat / (jnp.sqrt(v_hat) + 1e-12)
+        h = jnp.where(active[:, None], h + dh, h)
+        return k + 1, h, m, v, q, active, iters + active
+
+    zeros = jnp.zeros_like(h0)
+    state = (0, h0, zeros, zeros, jnp.full(n, jnp.inf, h0.dtype), jnp.ones(n, bool),
+             jnp.zeros(n, jnp.int32))  # fmt: skip
+    state = jax.lax.while_loop(lambda s: (s[0] < adam_iters) & s[5].any(), adam, state)
+    _, h, *_, iters = state
+
+    eye = jnp.eye(dim, dtype=h0.dtype)
+    alphas = jnp.asarray(LINE_SEARCH, h0.dtype)
+
+    def newton_step(h_i, u_i):
+        r = step(h_i, u_i) - h_i
+        a = jax.jacfwd(step)(h_i, u_i) - eye
+        mu = jnp.sqrt(jnp.sum(r**2))
+        delta = -jnp.linalg.solve(a.T @ a + mu * eye, a.T @ r)
+        trial = h_i + alphas[:, None] * delta
+        q_trial = jax.vmap(lambda x: _q(step, x, u_i))(trial)
+        best = jnp.argmin(q_trial)
+        return trial[best], q_trial[best], 0.5 * jnp.sum(r**2)
+
+    def newton(state):
+        k, h, active, iters = state
+        h_new, q_new, q_old = jax.vmap(newton_step)(h, u)
+        improving = (q_old >= tol_q) & (q_old - q_new >= tol_dq)
+        active = active & improving
+        h = jnp.where(active[:, None], h_new, h)
+        return k + 1, h, active, iters + active
+
+    state = (0, h, jnp.ones(n, bool), iters)
+    _, h, _, iters = jax.lax.while_loop(lambda s: (s[0] < newton_iters) & s[2].any(), newton, state)
+    jac = jax.vmap(jax.jacfwd(step))(h, u)
+    return h, q_of(step, h, u), iters, jac
+
+
+def _unique_points(h, q, n_iters, jac, h0, cfg: FixedPointConfig) -> FixedPoints:
+    """Drop distance outliers and duplicates (keeping the lowest q); add spectra."""
+    centroid = h0.mean(axis=0)
+    scale = np.linalg.norm(h0 - centroid, axis=1).mean()
+    inlier = np.linalg.norm(h - centroid, axis=1) <= cfg.outlier_distance * max(scale, 1e-12)
+    inlier &= np.isfinite(q)
+    kept: list[int] = []
+    for i in np.where(inlier)[0][np.argsort(q[inlier], kind="stable")]:
+        if not kept or not np.any(np.all(np.abs(h[kept] - h[i]) < cfg.unique_tol, axis=1)):
+            kept.append(int(i))
+    idx = np.asarray(kept, dtype=int)
+    eigvals, eigvecs = np.linalg.eig(jac[idx]) if idx.size else (np.zeros((0, h.shape[1])),) * 2
+    order = np.argsort(-np.abs(eigvals), axis=1, kind="stable")
+    eigvals = np.take_along_axis(eigvals, order, axis=1)
+    eigvecs = np.take_along_axis(eigvecs, order[:, None, :], axis=2) if idx.size else eigvecs
+    return FixedPoints(
+        h=h[idx],
+        q=q[idx],
+        is_fixed=q[idx] < cfg.tol_q,
+        jacobian=jac[idx],
+        eigenvalues=eigvals,
+        eigenvectors=eigvecs,
+        stable=np.abs(eigvals).max(axis=1) < 1 if idx.size else np.zeros(0, bool),
+        candidate=idx,
+        candidates_q=q,
+        n_iters=n_iters,
+        config=cfg,
+    )

@@ -1,0 +1,104 @@
+"""Fixed points on systems with known answers (SCIENCE.md section 3)."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ntdyn.analysis.fixed_points import FixedPointConfig, find_fixed_points
+
+A = np.array([[0.5, 0.2, 0.0], [-0.1, 0.3, 0.1], [0.0, 0.2, -0.4]])
+B = np.array([1.0, -2.0, 0.5])
+
+
+def linear(h, u):
+    return jnp.asarray(A) @ h + jnp.asarray(B) + u
+
+
+def bistable(h, u):
+    # x: stable points at +-1, unstable at 0 (F' = 1 + 0.1 (1 - 3x^2)); y contracts by 0.5
+    x, y = h[0], h[1]
+    return jnp.stack([x + 0.1 * (x - x**3), 0.5 * y]) + u
+
+
+def test_linear_map_gives_its_exact_fixed_point_and_eigenvalues():
+    u = np.array([0.1, 0.0, -0.2])
+    cands = np.random.default_rng(0).normal(size=(32, 3))
+    fps = find_fixed_points(linear, cands, u)
+    expected = np.linalg.solve(np.eye(3) - A, B + u)
+    assert len(fps.h) == 1
+    np.testing.assert_allclose(fps.h[0], expected, rtol=0, atol=1e-10)
+    eig = np.linalg.eigvals(A)
+    eig = eig[np.argsort(-np.abs(eig), kind="stable")]
+    np.testing.assert_allclose(np.abs(fps.eigenvalues[0]), np.abs(eig), atol=1e-12)
+    np.testing.assert_allclose(np.sort_complex(fps.eigenvalues[0]), np.sort_complex(eig))
+    assert fps.stable[0] and fps.is_fixed[0]
+    assert fps.q[0] < 1e-20  # float64 reaches far below tol_q
+    assert fps.candidates_converged.all()
+
+
+def test_two_stable_points_and_a_saddle_are_found_exactly():
+    cands = np.random.default_rng(1).uniform(-1.5, 1.5, size=(64, 2))
+    fps = find_fixed_points(bistable, cands, np.zeros(2))
+    order = np.argsort(fps.h[:, 0])
+    np.testing.assert_allclose(fps.h[order], [[-1, 0], [0, 0], [1, 0]], atol=1e-8)
+    assert fps.stable[order].tolist() == [True, False, True]
+    assert fps.table()["n_unstable_modes"].to_numpy()[order].tolist() == [0, 1, 0]
+    np.testing.assert_allclose(np.abs(fps.eigenvalues[order][1]), [1.1, 0.5], atol=1e-10)
+    np.testing.assert_allclose(np.abs(fps.eigenvalues[order][0]), [0.8, 0.5], atol=1e-10)
+
+
+def test_duplicates_are_merged_keeping_the_lowest_q():
+    cands = np.random.default_rng(2).uniform(0.8, 1.2, size=(50, 2))  # all in one basin
+    fps = find_fixed_points(bistable, cands, np.zeros(2))
+    assert len(fps.h) == 1
+    assert fps.q[0] == fps.candidates_q[np.isfinite(fps.candidates_q)].min()
+
+
+def test_points_far_outside_the_candidate_cloud_are_dropped_as_outliers():
+    # The only fixed point, 2 B + 2 u, lies ~40 mean-candidate-distances from the candidates.
+    cands = np.random.default_rng(3).normal(scale=0.05, size=(20, 3))
+    far = lambda h, u: 0.5 * h + 2.0 * jnp.asarray(B)  # noqa: E731
+    fps = find_fixed_points(far, cands, np.zeros(3))
+    assert fps.candidates_converged.all()
+    assert len(fps.h) == 0
+    kept = find_fixed_points(far, cands, np.zeros(3), FixedPointConfig(outlier_distance=1e3))
+    np.testing.assert_allclose(kept.h[0], 4.0 * B, atol=1e-10)
+
+
+def test_same_seed_same_points_and_noise_changes_candidates():
+    cands = np.random.default_rng(4).uniform(-1.5, 1.5, size=(40, 2))
+    cfg = FixedPointConfig(noise_std=0.05, newton_iters=0, max_iters=40)
+    a = find_fixed_points(bistable, cands, np.zeros(2), cfg, seed=7)
+    b = find_fixed_points(bistable, cands, np.zeros(2), cfg, seed=7)
+    c = find_fixed_points(bistable, cands, np.zeros(2), cfg, seed=8)
+    np.testing.assert_array_equal(a.candidates_q, b.candidates_q)
+    np.testing.assert_array_equal(a.h, b.h)
+    assert not np.array_equal(a.candidates_q, c.candidates_q)
+
+
+def test_adam_alone_stops_each_candidate_at_tol_q():
+    cfg = FixedPointConfig(newton_iters=0, max_iters=3000, tol_q=1e-8, learning_rate=0.05)
+    cands = np.random.default_rng(5).uniform(0.6, 1.4, size=(8, 2))
+    fps = find_fixed_points(bistable, cands, np.zeros(2), cfg)
+    assert (fps.candidates_q < 1e-8).all()
+    assert (fps.n_iters < 3000).all()
+
+
+def test_slow_points_are_kept_and_labelled():
+    # F(x) = x + 0.01 (x^2 + 0.01): no fixed point; q has a slow point at x = 0.
+    def ghost(h, u):
+        return h + 0.01 * (h**2 + 0.01) + u
+
+    fps = find_fixed_points(ghost, np.linspace(-0.5, 0.5, 11)[:, None], np.zeros(1))
+    assert len(fps.h) >= 1
+    assert not fps.is_fixed.any()
+    assert (fps.table()["kind"] == "slow").all()
+    assert np.abs(fps.h).min() < 0.05
+
+
+@pytest.mark.parametrize("field,value", [("tol_q", 0.0), ("max_iters", -1), ("unique_tol", -1e-3)])
+def test_bad_options_are_refused_with_their_name(field, value):
+    with pytest.raises(ValueError, match=field):
+        FixedPointConfig(**{field: value})
