@@ -1,0 +1,106 @@
+"""Local dynamics of a trained controller: its map, Jacobians, Hessian of q, stimulation.
+
+The network's map at a fixed input u is F(h, u) = cell(u, h) (H units). Its
+force readout is o = W h + b (N).
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ntdyn.models.controller import Controller
+
+
+def _cell_step(controller: Controller, h, u):
+    return controller.cell(u, h)
+
+
+def controller_step(controller: Controller) -> eqx.Partial:
+    """F(h (H,), u (n_in,)) -> (H,): one controller (no replicate axis) as a map at fixed input.
+
+    An `eqx.Partial`, so its weights are traced: one compiled program serves every model
+    of the same shape.
+    """
+    return eqx.Partial(_cell_step, controller)
+
+
+def steady_state_inputs(goal: np.ndarray, sisu: float | None) -> np.ndarray:
+    """Inputs of a network holding still at its goal: [goal, feedback p = goal, v = 0, (SISU)].
+
+    goal: (2,) m. Returns (6,) or (7,) when `sisu` is given (networks with the SISU input).
+    """
+    goal = np.asarray(goal, float)
+    parts = [goal, goal, np.zeros(2)] + ([np.array([sisu], float)] if sisu is not None else [])
+    return np.concatenate(parts)
+
+
+def autonomous_states(step, h0: np.ndarray, u: np.ndarray, n_steps: int) -> np.ndarray:
+    """States visited from each initial state in `h0` (N, H) at fixed input: (N, n_steps, H).
+
+    The network's own trajectories, the usual source of fixed-point candidates.
+    """
+
+    def run(h):
+        return jax.lax.scan(lambda h, _: (step(h, u), step(h, u)), h, None, length=n_steps)[1]
+
+    return np.asarray(jax.jit(jax.vmap(run))(jnp.asarray(h0)))
+
+
+def jacobians_along(step, h: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """dF/dh at every state of a trajectory: h (T, H), u (T, n_in) -> (T, H, H)."""
+    return np.asarray(jax.jit(jax.vmap(jax.jacfwd(step)))(jnp.asarray(h), jnp.asarray(u)))
+
+
+def input_jacobians(step, h: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """dF/du at states h (M, H) and inputs u (M, n_in) -> (M, H, n_in)."""
+    return np.asarray(
+        jax.jit(jax.vmap(jax.jacfwd(step, argnums=1)))(jnp.asarray(h), jnp.asarray(u))
+    )
+
+
+def effective_directions(readout_weight: np.ndarray, jacobians: np.ndarray) -> np.ndarray:
+    """Force change one step after a unit perturbation: W dF/dh, (..., H, H) -> (..., 2, H).
+
+    Column i is the readout-weighted effective direction of unit i: the force (N per
+    unit of activity) that nudging unit i produces through the network's next step.
+    """
+    return np.einsum("fh,...hk->...fk", readout_weight, jacobians)
+
+
+def q_hessian(step, h: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Hessian of q(h) = 1/2 |F(h, u) - h|^2 at h (H,): (H, H); the slow landscape's curvature.
+
+    At a fixed point it equals (J - I)^T (J - I), so its eigenvalues are the squared
+    singular values of J - I; small ones mark slow directions.
+    """
+
+    def q(x):
+        r = step(x, jnp.asarray(u)) - x
+        return 0.5 * jnp.sum(r**2)
+
+    return np.asarray(jax.jit(jax.hessian(q))(jnp.asarray(h)))
+
+
+def eigvec_stimulation(
+    step, readout_weight: np.ndarray, h_star: np.ndarray, u_star: np.ndarray,
+    vectors: np.ndarray, amplitude: float, n_steps: int,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Perturb a fixed point along each vector; the force response and its decay.
+
+    vectors: (k, H) directions (complex eigenvectors use their real part,
+    normalised). Returns (responses (k, n_steps, 2): force minus the fixed point's
+    force, N; decay (k,): per-step factor r with |response_t| ~ r^t, from a
+    log-linear fit; below 1 means the perturbation dies out).
+    """
+    v = np.real(vectors)
+    v = v / np.linalg.norm(v, axis=1, keepdims=True)
+    start = np.asarray(h_star)[None] + amplitude * v
+    traj = autonomous_states(step, start, np.asarray(u_star), n_steps)
+    responses = np.einsum("fh,kth->ktf", readout_weight, traj - np.asarray(h_star))
+    size = np.linalg.norm(responses, axis=-1)
+    t = np.arange(n_steps)
+    decay = np.array([np.exp(np.polyfit(t, np.log(np.maximum(s, 1e-300)), 1)[0]) for s in size])
+    return responses, decay
