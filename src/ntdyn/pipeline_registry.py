@@ -9,7 +9,7 @@ from kedro.pipeline import Pipeline
 
 from ntdyn.pipelines import experiment
 
-STAGES = ("training", "evaluation", "figures")
+STAGES = ("training", "evaluation", "figures", "population_analysis")
 
 
 def register_pipelines() -> dict[str, Pipeline]:

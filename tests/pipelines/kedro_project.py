@@ -51,6 +51,10 @@ TINY_PART2 = {
                            "stim_steps": 3, "sisu": [-1.0, 1.0]},
             "unit_ablation": {"grid_n": 1, "n_directions": 2, "n_repeats": 1, "n_steps": 15},
         },
+        "population": {
+            "fps_steady": {"sisu": [0.0, 2.0], "n_candidates": 16, "n_steps": 5,
+                           "finder": {"adam_iters": 50, "newton_iters": 20}},
+        },
     }
 }  # fmt: skip
 

@@ -49,12 +49,18 @@ def test_part2_models_take_the_sisu_input_and_each_method(part2):
 
 def test_every_part2_analysis_is_recorded_with_its_tables(part2):
     store = _store(part2)
-    assert sorted(r.tags["ntdyn.analysis"] for r in store.query_evaluations()) == sorted(ANALYSES)
+    recorded = sorted(r.tags["ntdyn.analysis"] for r in store.query_evaluations())
+    assert recorded == sorted([*ANALYSES, "fps_steady"])
     out = part2 / "data/08_reporting/analysis_part2"
     coefs = pd.read_parquet(out / "unit_perts_coefficients.parquet")
     # 3 models x 6 hidden units x 2 responses, coefficients on both context variables
     assert len(coefs) == 3 * 6 * 2
     assert {"coef_curl_amp", "coef_sisu", "r2", "train__method"} <= set(coefs.columns)
+    points = pd.read_parquet(out / "fps_steady_points.parquet")
+    # every model has fixed points at both steady-state SISU values, each with its spectrum
+    assert set(points.groupby("hash")["sisu"].nunique()) == {2}
+    assert {"q", "kind", "stable", "max_abs_eigenvalue", "sv_position_1"} <= set(points.columns)
+    assert (points.loc[points["kind"] == "fixed", "q"] < 1e-12).all()
     effects = pd.read_parquet(out / "unit_ablation_effects.parquet")
     assert effects.groupby(["hash", "measure"])["unit"].nunique().eq(6).all()
     assert effects.groupby(["hash", "measure"])["rank"].min().eq(1).all()
@@ -64,7 +70,7 @@ def test_part2_figures_are_queryable_by_method(part2):
     store = _store(part2)
     kinds = {r.tags["ntdyn.figure_kind"] for r in store.query_figures()}
     assert {"sisu_pert", "unit_response_profiles", "regression_scatter", "ablation_ranking",
-            "measures_vs_sisu", "aligned_profiles"} <= kinds  # fmt: skip
+            "measures_vs_sisu", "aligned_profiles", "fps_eigenvalues"} <= kinds  # fmt: skip
     dai = store.query_figures(kind="sisu_pert", train__method="dai")
     assert len(dai) == 1
     sisu_eval = store.query_evaluations(analysis="sisu_pert")[0]

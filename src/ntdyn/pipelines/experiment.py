@@ -9,6 +9,7 @@ from kedro.pipeline import Pipeline
 
 from ntdyn.pipelines.evaluation.pipeline import create_pipeline as evaluation
 from ntdyn.pipelines.figures.pipeline import create_pipeline as figures
+from ntdyn.pipelines.population.pipeline import create_pipeline as population
 from ntdyn.pipelines.training.pipeline import create_pipeline as training
 
 EXPERIMENTS = {
@@ -24,8 +25,9 @@ EXPERIMENTS = {
         "figures": (
             "loss_curves", "center_out", "aligned_profiles", "measures_vs_sisu",
             "feedback_responses", "sisu_pert", "unit_response_profiles", "regression_scatter",
-            "ablation_ranking",
+            "ablation_ranking", "fps_eigenvalues",
         ),
+        "population": ("fps_steady",),
     },
 }  # fmt: skip
 
@@ -33,5 +35,7 @@ EXPERIMENTS = {
 def create_pipeline(name: str) -> Pipeline:
     spec = EXPERIMENTS[name]
     stages = training() + evaluation(spec["analyses"]) + figures(spec["figures"])
+    if spec.get("population"):
+        stages += population(spec["population"])
     # The record store is shared by all experiments.
     return Pipeline(stages, namespace=name, inputs={"model_store"})

@@ -7,6 +7,12 @@ from ntdyn.plots.part2 import (
     sisu_pert_figure,
     unit_response_profiles_figure,
 )
+from ntdyn.plots.population import (
+    eigenvalue_polar_figure,
+    pc_trajectories_figure,
+    scree_figure,
+    tangling_figure,
+)
 from ntdyn.plots.reaching import (
     aligned_profiles_figure,
     center_out_figure,
@@ -19,11 +25,15 @@ __all__ = [
     "ablation_ranking_figure",
     "aligned_profiles_figure",
     "center_out_figure",
+    "eigenvalue_polar_figure",
     "feedback_response_figure",
     "loss_curves_figure",
     "measure_distributions_figure",
     "measures_vs_sisu_figure",
+    "pc_trajectories_figure",
     "regression_scatter_figure",
+    "scree_figure",
     "sisu_pert_figure",
+    "tangling_figure",
     "unit_response_profiles_figure",
 ]

@@ -202,6 +202,22 @@ def ablation_ranking(
     return out
 
 
+def fps_eigenvalues(points: pd.DataFrame, eigenvalues: pd.DataFrame, sweep: pd.DataFrame):
+    """Per member: Jacobian eigenvalues of its steady-state fixed points, one trace per SISU."""
+    out, labels = {}, _labels(sweep)
+    fixed = points[points["kind"] == "fixed"][["hash", "sisu", "centre_index", "point"]]
+    spectra = eigenvalues.merge(fixed, on=["hash", "sisu", "centre_index", "point"])
+    for h, e in spectra.groupby("hash", sort=False):
+        by_sisu = {
+            ("SISU —" if np.isnan(s) else f"SISU {s:g}"): (g["real"] + 1j * g["imag"]).to_numpy()
+            for s, g in e.groupby("sisu", dropna=False)
+        }
+        out[h] = plots.eigenvalue_polar_figure(
+            by_sisu, f"Steady-state fixed points: Jacobian eigenvalues — {labels[h]}"
+        )
+    return out
+
+
 def record_figures(
     kind: str, figures: dict, evaluation_record: dict | None, sweep: pd.DataFrame,
     store: RecordStore,

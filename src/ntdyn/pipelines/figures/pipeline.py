@@ -45,6 +45,9 @@ FIGURES = {
     "regression_scatter": FigureKind(
         n.regression_scatter, ("unit_perts_coefficients", "sweep"), "unit_perts"
     ),
+    "fps_eigenvalues": FigureKind(
+        n.fps_eigenvalues, ("fps_steady_points", "fps_steady_eigenvalues", "sweep"), "fps_steady"
+    ),
     "ablation_ranking": FigureKind(
         n.ablation_ranking, ("unit_ablation_effects", "sweep", "params:figures"), "unit_ablation"
     ),

@@ -1,0 +1,1 @@
+"""Population analysis stage: fixed points, Jacobian spectra, PCA and tangling."""

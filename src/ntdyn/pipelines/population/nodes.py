@@ -1,0 +1,123 @@
+"""Population-analysis nodes: thin wrappers over ntdyn.analysis (fixed points, dynamics)."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+import jax
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from ntdyn.analysis import LabelledArrays
+from ntdyn.analysis.dynamics import (
+    autonomous_states,
+    controller_step,
+    input_jacobians,
+    steady_state_inputs,
+)
+from ntdyn.analysis.fixed_points import FixedPointConfig, find_fixed_points
+from ntdyn.hyperparams import flatten, hash_of
+from ntdyn.pipelines.evaluation.nodes import loaded
+from ntdyn.store import RecordStore
+from ntdyn.tasks.reaching import grid_centres
+
+log = logging.getLogger(__name__)
+
+# Feedback inputs of the controller: [goal (2), p (2), v (2), (sisu)]; position feedback is 2:4.
+POSITION_FEEDBACK = slice(2, 4)
+
+
+def _best_controller(ensemble, best: int):
+    return jax.tree.map(lambda x: x[best], ensemble.model)
+
+
+def steady_fixed_points(
+    models: dict, model_records: pd.DataFrame, source_states: dict[str, LabelledArrays],
+    population: dict,
+) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
+    """Fixed points of each model (best replicate) at steady-state inputs, per SISU and centre.
+
+    Candidates: hidden states of the model's own steady-state trials (`source_states`,
+    e.g. feedback_perts), run on at the steady input, plus noise. Returns (points:
+    one row per unique point with q, kind, stability, |lambda|max and the singular
+    values of dh/d(position feedback); eigenvalues: one row per point x mode).
+    """
+    spec = population["fps_steady"]
+    cfg = FixedPointConfig(**spec.get("finder", {}))
+    best = model_records.set_index("hash")["best_replicate"]
+    rng = np.random.default_rng(int(spec["seed"]))
+    points, spectra = [], []
+    for h, ensemble in tqdm(loaded(models).items(), desc="fps_steady", unit="model"):
+        hp = ensemble.hyperparams
+        controller = _best_controller(ensemble, int(best[h]))
+        step = controller_step(controller)
+        hidden = np.asarray(source_states[h]["hidden"][int(best[h])])
+        pool = hidden.reshape(-1, hidden.shape[-1])
+        sisu_values = spec["sisu"] if hp["model__sisu_input"] else [None]
+        centres = grid_centres(spec["grid_n"], float(hp["task__workspace"]), 0.0)
+        for sisu in sisu_values:
+            for ci, centre in enumerate(centres):
+                u = steady_state_inputs(centre, sisu)
+                n = spec["n_candidates"]
+                start = pool[rng.choice(len(pool), n, replace=len(pool) < n)]
+                cands = autonomous_states(step, start, u, spec["n_steps"])[:, -1]
+                fps = find_fixed_points(step, cands, u, cfg, seed=int(spec["seed"]))
+                table = fps.table()
+                sv = np.zeros((len(table), 2))
+                if len(table):
+                    j_u = input_jacobians(step, fps.h, np.broadcast_to(u, (len(table), len(u))))
+                    sv = np.linalg.svd(j_u[:, :, POSITION_FEEDBACK], compute_uv=False)
+                ids = dict(hash=h, sisu=np.nan if sisu is None else float(sisu), centre_index=ci)
+                points.append(
+                    table.assign(
+                        **ids,
+                        sv_position_1=sv[:, 0],
+                        sv_position_2=sv[:, 1],
+                        candidates_converged=int(fps.candidates_converged.sum()),
+                        n_candidates=len(cands),
+                    )  # fmt: skip
+                )
+                for p, lam in enumerate(fps.eigenvalues):
+                    spectra.append(
+                        pd.DataFrame({**ids, "point": p, "mode": np.arange(len(lam)),
+                                      "real": lam.real, "imag": lam.imag, "abs": np.abs(lam)})
+                    )  # fmt: skip
+    return pd.concat(points, ignore_index=True), pd.concat(spectra, ignore_index=True)
+
+
+def record_population_analysis(
+    analysis: str, table: pd.DataFrame, population: dict, sweep: pd.DataFrame,
+    store: RecordStore,
+) -> dict:  # fmt: skip
+    """Record a population analysis (its table as an artifact, counts as metrics)."""
+    labels = sweep.set_index("hash")["label"]
+    model_hashes = sorted(table["hash"].unique())
+    h = hash_of(analysis, population[analysis], model_hashes)
+    record = store.find_evaluation(h)
+    status = "reused"
+    if record is None:
+        by = ["hash", "sisu"] if "sisu" in table else ["hash"]
+        counts = table.groupby(by, dropna=False).agg(
+            n_fixed=("kind", lambda k: int((k == "fixed").sum())),
+            n_stable=("stable", "sum"),
+        )
+        metrics = {}
+        for key, row in counts.iterrows():
+            key = key if isinstance(key, tuple) else (key,)
+            name = labels[key[0]] + ("" if len(key) == 1 else f"/sisu_{key[1]}")
+            metrics[f"{name}/n_fixed"] = float(row["n_fixed"])
+            metrics[f"{name}/n_stable"] = float(row["n_stable"])
+        params = {f"pop__{k}": v for k, v in flatten(population[analysis]).items()}
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"{analysis}.parquet"
+            table.to_parquet(path, index=False)
+            record = store.record_evaluation(
+                hash=h, analysis=analysis, params=params, model_hashes=model_hashes,
+                metrics=metrics, artifacts=[path],
+            )  # fmt: skip
+        status = "recorded"
+    return {"analysis": analysis, "hash": h, "run_id": record.run_id, "status": status,
+            "models": model_hashes}  # fmt: skip

@@ -1,0 +1,41 @@
+"""Population analysis stage pipeline (tag `population_analysis`)."""
+
+from functools import partial, update_wrapper
+
+from kedro.pipeline import Pipeline, node
+
+from ntdyn.pipelines.population.nodes import record_population_analysis, steady_fixed_points
+
+
+def _record(analysis: str):
+    bound = partial(record_population_analysis, analysis)
+    update_wrapper(bound, record_population_analysis)
+    bound.__name__ = f"record_{analysis}"
+    return bound
+
+
+POPULATION = {
+    "fps_steady": [
+        node(
+            steady_fixed_points,
+            ["trained_models", "model_records", "feedback_perts_states", "params:population"],
+            ["fps_steady_points", "fps_steady_eigenvalues"],
+            name="fps_steady",
+        ),
+        node(
+            _record("fps_steady"),
+            ["fps_steady_points", "params:population", "sweep", "model_store"],
+            "fps_steady_record",
+            name="record_fps_steady",
+        ),
+    ],
+}
+
+
+def create_pipeline(analyses: tuple[str, ...] = tuple(POPULATION)) -> Pipeline:
+    unknown = set(analyses) - set(POPULATION)
+    if unknown:
+        raise ValueError(
+            f"unknown population analyses {sorted(unknown)}: among {sorted(POPULATION)}"
+        )
+    return Pipeline([n for a in analyses for n in POPULATION[a]], tags="population_analysis")

@@ -1,0 +1,157 @@
+"""Population-dynamics figures: PCA scree, trajectories in PC space, eigenvalues, tangling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+
+from ntdyn.plots.style import LAYOUT, colour, sample_colour
+
+
+def scree_figure(explained_variance_ratio: np.ndarray, title: str) -> go.Figure:
+    """Fraction of variance per PC (bars) and its cumulative sum (line), PCs numbered from 1.
+
+    explained_variance_ratio: (k,) fractions of the total variance (sum <= 1).
+    """
+    ratio = np.asarray(explained_variance_ratio, dtype=float).ravel()
+    pcs = np.arange(1, ratio.size + 1)
+    fig = go.Figure(
+        [
+            go.Bar(x=pcs, y=ratio, name="per PC", marker_color=colour(0)),
+            go.Scatter(
+                x=pcs,
+                y=np.cumsum(ratio),
+                mode="lines+markers",
+                name="cumulative",
+                line=dict(color=colour(1)),
+            ),  # fmt: skip
+        ]
+    )
+    fig.update_xaxes(title_text="principal component", tickmode="linear", dtick=1)
+    fig.update_yaxes(title_text="fraction of variance", range=[0, 1.05])
+    fig.update_layout(title=title, **LAYOUT)
+    return fig
+
+
+def _value_colours(values: pd.Series) -> dict:
+    """Colour per distinct value: sequential (sorted) for numbers, qualitative otherwise."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        distinct = sorted(values.unique())
+        return {v: sample_colour(i, len(distinct)) for i, v in enumerate(distinct)}
+    return {v: colour(i) for i, v in enumerate(dict.fromkeys(values))}
+
+
+def _label(v) -> str:
+    return f"{v:g}" if isinstance(v, float | np.floating) else str(v)
+
+
+def pc_trajectories_figure(
+    projected: np.ndarray,
+    conditions: pd.DataFrame,
+    colour_by: str,
+    title: str,
+    fixed_points: np.ndarray | None = None,
+    fp_stable: np.ndarray | None = None,
+) -> go.Figure:
+    """Trajectories in the space of the first 3 PCs, coloured by `conditions[colour_by]`.
+
+    projected: (C, T, >=3) PC coordinates, one trajectory per row of `conditions`.
+    Traces: one line per trajectory (one legend entry per value of `colour_by`), one marker
+    trace of the start points, then optionally fixed points (M, >=3) in the same PC space:
+    filled circles where fp_stable (M,) is True, open circles where False, diamonds if
+    fp_stable is None (stability unknown). Empty fixed-point groups get no trace.
+    """
+    projected = np.asarray(projected, dtype=float)
+    if projected.ndim != 3 or projected.shape[-1] < 3:
+        raise ValueError(f"projected must be (C, T, >=3); got {projected.shape}")
+    if len(conditions) != projected.shape[0]:
+        raise ValueError(f"{len(conditions)} condition rows but {projected.shape[0]} trajectories")
+    values = conditions[colour_by]
+    colours = _value_colours(values)
+    fig = go.Figure()
+    shown = set()
+    for i, v in enumerate(values):
+        p = projected[i]
+        fig.add_trace(
+            go.Scatter3d(
+                x=p[:, 0], y=p[:, 1], z=p[:, 2], mode="lines",
+                line=dict(color=colours[v], width=3), name=f"{colour_by} = {_label(v)}",
+                legendgroup=str(v), showlegend=v not in shown, hoverinfo="skip",
+            )
+        )  # fmt: skip
+        shown.add(v)
+    start = projected[:, 0]
+    fig.add_trace(
+        go.Scatter3d(
+            x=start[:, 0], y=start[:, 1], z=start[:, 2], mode="markers", name="start",
+            marker=dict(size=3, color=[colours[v] for v in values], symbol="square"),
+        )
+    )  # fmt: skip
+    if fixed_points is not None:
+        fp = np.asarray(fixed_points, dtype=float)
+        if fp.ndim != 2 or fp.shape[-1] < 3:
+            raise ValueError(f"fixed_points must be (M, >=3); got {fp.shape}")
+        if fp_stable is None:
+            groups = [("fixed point", np.ones(len(fp), bool), "diamond")]
+        else:
+            stable = np.asarray(fp_stable, dtype=bool).ravel()
+            if stable.shape != (len(fp),):
+                raise ValueError(f"fp_stable must be ({len(fp)},); got {stable.shape}")
+            groups = [("stable FP", stable, "circle"), ("unstable FP", ~stable, "circle-open")]
+        for name, rows, symbol in groups:
+            if rows.any():
+                fig.add_trace(
+                    go.Scatter3d(
+                        x=fp[rows, 0], y=fp[rows, 1], z=fp[rows, 2], mode="markers", name=name,
+                        marker=dict(size=5, color="black", symbol=symbol),
+                    )
+                )  # fmt: skip
+    fig.update_layout(
+        title=title,
+        scene=dict(xaxis_title="PC1", yaxis_title="PC2", zaxis_title="PC3"),
+        **LAYOUT,
+    )
+    return fig
+
+
+def eigenvalue_polar_figure(eigenvalues: dict[str, np.ndarray], title: str) -> go.Figure:
+    """Eigenvalues in the complex plane with the unit circle (discrete-time stability bound).
+
+    eigenvalues: label (e.g. "SISU 0") -> complex array of any shape (flattened), e.g. the
+    (M, H) spectra of M fixed points' Jacobians. First trace: the unit circle; then one
+    marker trace per label. Axes have equal scale so the circle is round.
+    """
+    theta = np.linspace(0, 2 * np.pi, 201)
+    fig = go.Figure(
+        go.Scatter(
+            x=np.cos(theta), y=np.sin(theta), mode="lines", name="unit circle",
+            line=dict(color="grey", dash="dash", width=1), hoverinfo="skip",
+        )
+    )  # fmt: skip
+    for i, (label, ev) in enumerate(eigenvalues.items()):
+        ev = np.asarray(ev).ravel()
+        fig.add_trace(
+            go.Scatter(
+                x=ev.real, y=ev.imag, mode="markers", name=str(label),
+                marker=dict(color=colour(i), size=5, opacity=0.7),
+            )
+        )  # fmt: skip
+    fig.update_xaxes(title_text="Re λ", zeroline=True)
+    fig.update_yaxes(title_text="Im λ", zeroline=True, scaleanchor="x", scaleratio=1)
+    fig.update_layout(title=title, **LAYOUT)
+    return fig
+
+
+def tangling_figure(tangling: pd.DataFrame, x: str, colour_by: str | None, title: str) -> go.Figure:
+    """Box plots of tangling (column `Q`, 1/s^2) vs `x`, optionally grouped by `colour_by`."""
+    if "Q" not in tangling.columns:
+        raise ValueError(f"tangling needs a column 'Q'; got {list(tangling.columns)}")
+    data = tangling
+    if colour_by is not None:
+        data = tangling.assign(**{colour_by: tangling[colour_by].astype(str)})
+    fig = px.box(data, x=x, y="Q", color=colour_by, points=False)
+    fig.update_yaxes(title_text="tangling Q (1/s²)")
+    fig.update_layout(title=title, boxmode="group", **LAYOUT)
+    return fig
