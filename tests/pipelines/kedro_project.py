@@ -54,6 +54,7 @@ TINY_PART2 = {
         "population": {
             "fps_steady": {"sisu": [0.0, 2.0], "n_candidates": 16, "n_steps": 5,
                            "finder": {"adam_iters": 50, "newton_iters": 20}},
+            "pca_tangling": {"start": 2, "stop": 12, "n_components": 5, "tangling_pcs": 3},
         },
     }
 }  # fmt: skip

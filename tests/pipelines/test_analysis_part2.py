@@ -50,7 +50,7 @@ def test_part2_models_take_the_sisu_input_and_each_method(part2):
 def test_every_part2_analysis_is_recorded_with_its_tables(part2):
     store = _store(part2)
     recorded = sorted(r.tags["ntdyn.analysis"] for r in store.query_evaluations())
-    assert recorded == sorted([*ANALYSES, "fps_steady"])
+    assert recorded == sorted([*ANALYSES, "fps_steady", "pca_tangling"])
     out = part2 / "data/08_reporting/analysis_part2"
     coefs = pd.read_parquet(out / "unit_perts_coefficients.parquet")
     # 3 models x 6 hidden units x 2 responses, coefficients on both context variables
@@ -61,6 +61,12 @@ def test_every_part2_analysis_is_recorded_with_its_tables(part2):
     assert set(points.groupby("hash")["sisu"].nunique()) == {2}
     assert {"q", "kind", "stable", "max_abs_eigenvalue", "sv_position_1"} <= set(points.columns)
     assert (points.loc[points["kind"] == "fixed", "q"] < 1e-12).all()
+    pca = pd.read_parquet(out / "pca_tangling_pca.parquet")
+    assert pca.groupby("hash")["explained_variance_ratio"].sum().between(0.99, 1.0 + 1e-9).all()
+    tangling = pd.read_parquet(
+        part2 / "data/07_model_output/analysis_part2/pca_tangling/tangling.parquet"
+    )
+    assert (tangling["Q"] > 0).all() and {"pert_amp", "sisu", "step"} <= set(tangling.columns)
     effects = pd.read_parquet(out / "unit_ablation_effects.parquet")
     assert effects.groupby(["hash", "measure"])["unit"].nunique().eq(6).all()
     assert effects.groupby(["hash", "measure"])["rank"].min().eq(1).all()
@@ -70,7 +76,8 @@ def test_part2_figures_are_queryable_by_method(part2):
     store = _store(part2)
     kinds = {r.tags["ntdyn.figure_kind"] for r in store.query_figures()}
     assert {"sisu_pert", "unit_response_profiles", "regression_scatter", "ablation_ranking",
-            "measures_vs_sisu", "aligned_profiles", "fps_eigenvalues"} <= kinds  # fmt: skip
+            "measures_vs_sisu", "aligned_profiles", "fps_eigenvalues", "pca_scree",
+            "pc_trajectories", "tangling"} <= kinds  # fmt: skip
     dai = store.query_figures(kind="sisu_pert", train__method="dai")
     assert len(dai) == 1
     sisu_eval = store.query_evaluations(analysis="sisu_pert")[0]

@@ -244,6 +244,64 @@ def unit_ablation(
     return _stack_trials(trials), _finish(tables)
 
 
+def tms_tdcs(
+    *,
+    n_units: int,
+    tms_amps: list[float],
+    tms_fraction: float,
+    tms_start: int,
+    tms_steps: int,
+    tdcs_amps: list[float],
+    seed: int,
+    grid_n: int,
+    n_directions: int,
+    reach_length: float,
+    n_repeats: int,
+    n_steps: int,
+    workspace: float,
+) -> tuple[Trial, pd.DataFrame]:
+    """Brain-stimulation analogues during center-out reaches.
+
+    TMS: a brief strong pulse (`tms_steps` steps from `tms_start`) added to a
+    random subset (`tms_fraction` of the units, drawn once from `seed`, so every
+    trial and model stimulates the same units). tDCS: a weak constant bias added
+    to every unit for the whole trial. Amplitude 0 is the unstimulated control.
+    Conditions: protocol ("tms" | "tdcs"), amplitude, and the grid columns.
+    """
+    _check_positive_int("tms_tdcs.n_units", n_units)
+    if not 0 < tms_fraction <= 1:
+        raise ValueError(f"tms_tdcs.tms_fraction = {tms_fraction}: must be in (0, 1]")
+    if not 0 <= tms_start < tms_start + tms_steps <= n_steps:
+        raise ValueError(
+            f"tms_tdcs.tms_start = {tms_start}, tms_steps = {tms_steps}: the pulse must lie "
+            f"within the {n_steps} steps"
+        )
+    grid = center_out_grid(grid_n, n_directions, reach_length, n_repeats, workspace)
+    base = _grid_table(grid)
+    n = len(base)
+    subset = np.zeros(n_units)
+    chosen = np.random.default_rng(seed).choice(
+        n_units, max(1, round(tms_fraction * n_units)), replace=False
+    )
+    subset[chosen] = 1.0
+    pulse = np.zeros(n_steps)
+    pulse[tms_start : tms_start + tms_steps] = 1.0
+    protocols = [("tms", a, pulse, subset) for a in tms_amps]
+    protocols += [("tdcs", a, np.ones(n_steps), np.ones(n_units)) for a in tdcs_amps]
+    tables, trials = [], []
+    for protocol, amp, profile, units in protocols:
+        trials.append(
+            _block(
+                grid,
+                n_steps,
+                drive_profile=np.broadcast_to(profile, (n, n_steps)),
+                drive_weights=np.broadcast_to(amp * units, (n, n_units)),
+            )  # fmt: skip
+        )
+        tables.append(base.assign(protocol=protocol, amplitude=float(amp)))
+    return _stack_trials(trials), _finish(tables)
+
+
 def _block(grid, n_steps: int, *, curl=0.0, force=None, sisu=0.0, feedback_offset=None, **extra):
     """Trial fields for every trial of `grid`: scalars broadcast, absent parts zero.
 

@@ -25,9 +25,9 @@ EXPERIMENTS = {
         "figures": (
             "loss_curves", "center_out", "aligned_profiles", "measures_vs_sisu",
             "feedback_responses", "sisu_pert", "unit_response_profiles", "regression_scatter",
-            "ablation_ranking", "fps_eigenvalues",
+            "ablation_ranking", "fps_eigenvalues", "pca_scree", "pc_trajectories", "tangling",
         ),
-        "population": ("fps_steady",),
+        "population": ("fps_steady", "pca_tangling"),
     },
 }  # fmt: skip
 

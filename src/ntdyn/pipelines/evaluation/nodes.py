@@ -73,6 +73,10 @@ ANALYSES = {
         _with_workspace(experiments.unit_perts, n_units="model__hidden_size"),
         ("stim_amp", "curl_amp", "sisu"),
     ),
+    "tms_tdcs": Analysis(
+        _with_workspace(experiments.tms_tdcs, n_units="model__hidden_size"),
+        ("protocol", "amplitude"),
+    ),
     "unit_ablation": Analysis(
         _with_workspace(experiments.unit_ablation, n_units="model__hidden_size"), ("sisu",)
     ),

@@ -218,6 +218,51 @@ def fps_eigenvalues(points: pd.DataFrame, eigenvalues: pd.DataFrame, sweep: pd.D
     return out
 
 
+def pca_scree(pca: pd.DataFrame, sweep: pd.DataFrame) -> dict[str, go.Figure]:
+    """Per member: explained variance of the hidden-state PCs (bars) and its cumulative sum."""
+    labels = _labels(sweep)
+    return {
+        h: plots.scree_figure(g["explained_variance_ratio"].to_numpy(), f"PCA — {labels[h]}")
+        for h, g in pca.groupby("hash", sort=False)
+    }
+
+
+def pc_trajectories(
+    projections: dict[str, LabelledArrays], conditions: pd.DataFrame, points: pd.DataFrame,
+    sweep: pd.DataFrame, figures: dict,
+) -> dict[str, go.Figure]:  # fmt: skip
+    """Per member: repeat-averaged reaches in the top 3 PCs, with the steady-state fixed points."""
+    out, labels, colour_by = {}, _labels(sweep), figures["pc_colour_by"]
+    for h, arrays in projections.items():
+        cond = conditions[conditions["hash"] == h].sort_values("trial").reset_index(drop=True)
+        keys = [c for c in cond.columns if c not in ("trial", "repeat", "hash")]
+        groups = cond.groupby(keys, sort=True).indices
+        proj = np.asarray(arrays["projected"])
+        mean_traj = np.stack([proj[idx].mean(axis=0) for idx in groups.values()])
+        table = pd.DataFrame(list(groups.keys()), columns=keys)
+        fp = points[(points["hash"] == h) & (points["kind"] == "fixed")]
+        fp_pc = None
+        if len(fp):
+            fp_h = np.stack(fp["h"].to_numpy())
+            fp_pc = (fp_h - np.asarray(arrays["mean"])) @ np.asarray(arrays["components"]).T
+        out[h] = plots.pc_trajectories_figure(
+            mean_traj[..., :3], table, colour_by, f"Hidden-state trajectories — {labels[h]}",
+            fixed_points=None if fp_pc is None else fp_pc[:, :3],
+            fp_stable=None if fp_pc is None else fp["stable"].to_numpy(),
+        )  # fmt: skip
+    return out
+
+
+def tangling_distributions(tangling: pd.DataFrame, sweep: pd.DataFrame) -> dict[str, go.Figure]:
+    """Tangling Q over conditions and steps, vs the swept hyperparameter, per field amplitude."""
+    data = tangling.join(sweep.set_index("hash")[["label"]], on="hash")
+    axis = _sweep_axis(sweep)
+    if axis != "label":
+        data = data.join(sweep.set_index("hash")[[axis]], on="hash")
+    colour = "sisu" if "sisu" in data and data["sisu"].nunique() > 1 else "pert_amp"
+    return {"Q": plots.tangling_figure(data, axis, colour, f"Tangling (top PCs) vs {axis}")}
+
+
 def record_figures(
     kind: str, figures: dict, evaluation_record: dict | None, sweep: pd.DataFrame,
     store: RecordStore,

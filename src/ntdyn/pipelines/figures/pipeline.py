@@ -48,6 +48,21 @@ FIGURES = {
     "fps_eigenvalues": FigureKind(
         n.fps_eigenvalues, ("fps_steady_points", "fps_steady_eigenvalues", "sweep"), "fps_steady"
     ),
+    "pca_scree": FigureKind(n.pca_scree, ("pca_tangling_pca", "sweep"), "pca_tangling"),
+    "pc_trajectories": FigureKind(
+        n.pc_trajectories,
+        (
+            "pca_tangling_projections",
+            "plant_perts_conditions",
+            "fps_steady_points",
+            "sweep",
+            "params:figures",
+        ),
+        "pca_tangling",
+    ),
+    "tangling": FigureKind(
+        n.tangling_distributions, ("pca_tangling_tangling", "sweep"), "pca_tangling"
+    ),
     "ablation_ranking": FigureKind(
         n.ablation_ranking, ("unit_ablation_effects", "sweep", "params:figures"), "unit_ablation"
     ),

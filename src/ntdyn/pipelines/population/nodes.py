@@ -19,6 +19,8 @@ from ntdyn.analysis.dynamics import (
     steady_state_inputs,
 )
 from ntdyn.analysis.fixed_points import FixedPointConfig, find_fixed_points
+from ntdyn.analysis.pca import fit_pca, project, time_window
+from ntdyn.analysis.tangling import tangling
 from ntdyn.hyperparams import flatten, hash_of
 from ntdyn.pipelines.evaluation.nodes import loaded
 from ntdyn.store import RecordStore
@@ -76,6 +78,7 @@ def steady_fixed_points(
                         **ids,
                         sv_position_1=sv[:, 0],
                         sv_position_2=sv[:, 1],
+                        h=list(fps.h),  # the point's coordinates (H,), for plots in PC space
                         candidates_converged=int(fps.candidates_converged.sum()),
                         n_candidates=len(cands),
                     )  # fmt: skip
@@ -88,28 +91,71 @@ def steady_fixed_points(
     return pd.concat(points, ignore_index=True), pd.concat(spectra, ignore_index=True)
 
 
+# Trial-condition columns averaged over (repeats are not conditions).
+NOT_CONDITIONS = ("trial", "repeat", "hash")
+
+
+def pca_tangling(
+    states: dict[str, LabelledArrays], conditions: pd.DataFrame, model_records: pd.DataFrame,
+    population: dict,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, LabelledArrays]]:  # fmt: skip
+    """PCA of each model's hidden states in a time window, and tangling on its top PCs.
+
+    Per model (best replicate): PCA fitted on steps [start, stop) of every trial;
+    all states projected; trajectories averaged over repeats per condition;
+    tangling Q(c, t) (Russo et al. 2018) on the top `tangling_pcs` PCs.
+    Returns (pca: hash, component, explained variance; tangling: one row per
+    condition x step with its condition columns; projections by hash).
+    """
+    spec = population["pca_tangling"]
+    best = model_records.set_index("hash")["best_replicate"]
+    pca_rows, tangling_rows, projections = [], [], {}
+    for h, arrays in tqdm(states.items(), desc="pca_tangling", unit="model"):
+        hidden = np.asarray(arrays["hidden"][int(best[h])])  # (trial, time, unit)
+        window = time_window(hidden, spec["start"], spec["stop"], time_axis=1)
+        pca = fit_pca(window, spec["n_components"])
+        projected = project(pca, hidden)  # (trial, time, k)
+        pca_rows.append(pd.DataFrame({
+            "hash": h, "component": np.arange(pca.n_components),
+            "explained_variance": pca.explained_variance,
+            "explained_variance_ratio": pca.explained_variance_ratio,
+        }))  # fmt: skip
+        cond = conditions[conditions["hash"] == h].sort_values("trial").reset_index(drop=True)
+        keys = [c for c in cond.columns if c not in NOT_CONDITIONS]
+        groups = cond.groupby(keys, sort=True).indices
+        means = np.stack([projected[idx].mean(axis=0) for idx in groups.values()])
+        q = tangling(means[..., : spec["tangling_pcs"]], float(arrays.attrs["dt"]))
+        labels = pd.DataFrame(list(groups.keys()), columns=keys)
+        n_c, n_t = q.shape
+        tangling_rows.append(
+            labels.loc[np.repeat(np.arange(n_c), n_t)]
+            .reset_index(drop=True)
+            .assign(hash=h, step=np.tile(np.arange(1, n_t + 1), n_c), Q=q.ravel())
+        )
+        projections[h] = LabelledArrays(
+            {"projected": projected, "components": pca.components, "mean": pca.mean},
+            {"projected": ("trial", "time", "pc"), "components": ("pc", "unit"),
+             "mean": ("unit",)},
+            {"hash": h, "window": [spec["start"], spec["stop"]]},
+        )  # fmt: skip
+    return (
+        pd.concat(pca_rows, ignore_index=True),
+        pd.concat(tangling_rows, ignore_index=True),
+        projections,
+    )
+
+
 def record_population_analysis(
     analysis: str, table: pd.DataFrame, population: dict, sweep: pd.DataFrame,
     store: RecordStore,
 ) -> dict:  # fmt: skip
     """Record a population analysis (its table as an artifact, counts as metrics)."""
-    labels = sweep.set_index("hash")["label"]
     model_hashes = sorted(table["hash"].unique())
     h = hash_of(analysis, population[analysis], model_hashes)
     record = store.find_evaluation(h)
     status = "reused"
     if record is None:
-        by = ["hash", "sisu"] if "sisu" in table else ["hash"]
-        counts = table.groupby(by, dropna=False).agg(
-            n_fixed=("kind", lambda k: int((k == "fixed").sum())),
-            n_stable=("stable", "sum"),
-        )
-        metrics = {}
-        for key, row in counts.iterrows():
-            key = key if isinstance(key, tuple) else (key,)
-            name = labels[key[0]] + ("" if len(key) == 1 else f"/sisu_{key[1]}")
-            metrics[f"{name}/n_fixed"] = float(row["n_fixed"])
-            metrics[f"{name}/n_stable"] = float(row["n_stable"])
+        metrics = _population_metrics(table, sweep.set_index("hash")["label"])
         params = {f"pop__{k}": v for k, v in flatten(population[analysis]).items()}
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / f"{analysis}.parquet"
@@ -121,3 +167,19 @@ def record_population_analysis(
         status = "recorded"
     return {"analysis": analysis, "hash": h, "run_id": record.run_id, "status": status,
             "models": model_hashes}  # fmt: skip
+
+
+def _population_metrics(table: pd.DataFrame, labels: pd.Series) -> dict[str, float]:
+    """Per model (and SISU where present): fixed-point counts, or median/max tangling."""
+    by = ["hash", "sisu"] if "sisu" in table else ["hash"]
+    metrics = {}
+    for key, group in table.groupby(by, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        name = labels[key[0]] + ("" if len(key) == 1 else f"/sisu_{key[1]}")
+        if "kind" in group:
+            metrics[f"{name}/n_fixed"] = float((group["kind"] == "fixed").sum())
+            metrics[f"{name}/n_stable"] = float(group["stable"].sum())
+        if "Q" in group:
+            metrics[f"{name}/tangling_median"] = float(group["Q"].median())
+            metrics[f"{name}/tangling_max"] = float(group["Q"].max())
+    return metrics

@@ -4,7 +4,11 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Pipeline, node
 
-from ntdyn.pipelines.population.nodes import record_population_analysis, steady_fixed_points
+from ntdyn.pipelines.population.nodes import (
+    pca_tangling,
+    record_population_analysis,
+    steady_fixed_points,
+)
 
 
 def _record(analysis: str):
@@ -15,6 +19,20 @@ def _record(analysis: str):
 
 
 POPULATION = {
+    "pca_tangling": [
+        node(
+            pca_tangling,
+            ["plant_perts_states", "plant_perts_conditions", "model_records", "params:population"],
+            ["pca_tangling_pca", "pca_tangling_tangling", "pca_tangling_projections"],
+            name="pca_tangling",
+        ),
+        node(
+            _record("pca_tangling"),
+            ["pca_tangling_tangling", "params:population", "sweep", "model_store"],
+            "pca_tangling_record",
+            name="record_pca_tangling",
+        ),
+    ],
     "fps_steady": [
         node(
             steady_fixed_points,
