@@ -158,3 +158,20 @@ def test_ablation_effects_rank_units_by_the_size_of_the_change():
     eff = ablation_effects(measures, ("end_position_error",)).set_index("unit")
     np.testing.assert_allclose(eff.loc[[0, 1, 2], "delta"], [0.5, -0.8, 0.1])
     assert eff.loc[[0, 1, 2], "rank"].tolist() == [2, 1, 3]
+
+
+def test_tms_pulses_a_fixed_subset_briefly_and_tdcs_biases_every_unit_throughout():
+    trials, cond = experiments.tms_tdcs(
+        n_units=10, tms_amps=[0.0, 3.0], tms_fraction=0.3, tms_start=4, tms_steps=2,
+        tdcs_amps=[0.1], seed=0, grid_n=1, n_directions=2, reach_length=0.5, n_repeats=1,
+        n_steps=12, workspace=1.0,
+    )  # fmt: skip
+    profile, weights = np.asarray(trials.drive_profile), np.asarray(trials.drive_weights)
+    tms = (cond["protocol"] == "tms").to_numpy() & (cond["amplitude"] == 3.0).to_numpy()
+    control = (cond["protocol"] == "tms").to_numpy() & (cond["amplitude"] == 0.0).to_numpy()
+    tdcs = (cond["protocol"] == "tdcs").to_numpy()
+    assert np.all(profile[tms][:, 4:6] == 1) and profile[tms].sum(1).tolist() == [2.0, 2.0]
+    assert ((weights[tms] == 3.0).sum(1) == 3).all() and ((weights[tms] == 0).sum(1) == 7).all()
+    assert np.array_equal(weights[tms][0], weights[tms][1])  # the same subset in every trial
+    assert np.all(weights[control] == 0)
+    assert np.all(profile[tdcs] == 1) and np.all(weights[tdcs] == 0.1)

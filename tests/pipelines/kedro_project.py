@@ -50,6 +50,8 @@ TINY_PART2 = {
             "unit_perts": {"grid_n": 1, "n_repeats": 1, "n_steps": 15, "stim_start": 3,
                            "stim_steps": 3, "sisu": [-1.0, 1.0]},
             "unit_ablation": {"grid_n": 1, "n_directions": 2, "n_repeats": 1, "n_steps": 15},
+            "tms_tdcs": {"grid_n": 1, "n_directions": 2, "n_repeats": 1, "n_steps": 15,
+                         "tms_start": 3},
         },
         "population": {
             "fps_steady": {"sisu": [0.0, 2.0], "n_candidates": 16, "n_steps": 5,

@@ -24,7 +24,9 @@ from ntdyn.store import RecordStore  # noqa: E402
 from ntdyn.training import TRACE_COUNTS  # noqa: E402
 
 pytestmark = pytest.mark.pipeline
-ANALYSES = ("plant_perts", "feedback_perts", "sisu_pert", "unit_perts", "unit_ablation")
+ANALYSES = (
+    "plant_perts", "feedback_perts", "sisu_pert", "unit_perts", "unit_ablation", "tms_tdcs",
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +79,7 @@ def test_part2_figures_are_queryable_by_method(part2):
     kinds = {r.tags["ntdyn.figure_kind"] for r in store.query_figures()}
     assert {"sisu_pert", "unit_response_profiles", "regression_scatter", "ablation_ranking",
             "measures_vs_sisu", "aligned_profiles", "fps_eigenvalues", "pca_scree",
-            "pc_trajectories", "tangling"} <= kinds  # fmt: skip
+            "pc_trajectories", "tangling", "dose_response"} <= kinds  # fmt: skip
     dai = store.query_figures(kind="sisu_pert", train__method="dai")
     assert len(dai) == 1
     sisu_eval = store.query_evaluations(analysis="sisu_pert")[0]

@@ -21,11 +21,15 @@ EXPERIMENTS = {
         ),
     },
     "analysis_part2": {
-        "analyses": ("plant_perts", "feedback_perts", "sisu_pert", "unit_perts", "unit_ablation"),
+        "analyses": (
+            "plant_perts", "feedback_perts", "sisu_pert", "unit_perts", "unit_ablation",
+            "tms_tdcs",
+        ),
         "figures": (
             "loss_curves", "center_out", "aligned_profiles", "measures_vs_sisu",
             "feedback_responses", "sisu_pert", "unit_response_profiles", "regression_scatter",
             "ablation_ranking", "fps_eigenvalues", "pca_scree", "pc_trajectories", "tangling",
+            "dose_response",
         ),
         "population": ("fps_steady", "pca_tangling"),
     },

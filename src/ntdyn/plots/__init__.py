@@ -8,6 +8,7 @@ from ntdyn.plots.part2 import (
     unit_response_profiles_figure,
 )
 from ntdyn.plots.population import (
+    dose_response_figure,
     eigenvalue_polar_figure,
     pc_trajectories_figure,
     scree_figure,
@@ -25,6 +26,7 @@ __all__ = [
     "ablation_ranking_figure",
     "aligned_profiles_figure",
     "center_out_figure",
+    "dose_response_figure",
     "eigenvalue_polar_figure",
     "feedback_response_figure",
     "loss_curves_figure",

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from ntdyn.plots.style import LAYOUT, colour, sample_colour
 
@@ -154,4 +155,27 @@ def tangling_figure(tangling: pd.DataFrame, x: str, colour_by: str | None, title
     fig = px.box(data, x=x, y="Q", color=colour_by, points=False)
     fig.update_yaxes(title_text="tangling Q (1/s²)")
     fig.update_layout(title=title, boxmode="group", **LAYOUT)
+    return fig
+
+
+def dose_response_figure(measures: pd.DataFrame, measure_names: list[str], title: str) -> go.Figure:
+    """Behaviour measures vs stimulation amplitude, a line per protocol (mean +- s.e.m.).
+
+    measures: one row per trial with columns protocol, amplitude and the measures.
+    One subplot per measure; amplitude 0 of each protocol is its unstimulated control.
+    """
+    fig = make_subplots(1, len(measure_names), subplot_titles=measure_names)
+    for j, m in enumerate(measure_names, start=1):
+        for i, (protocol, g) in enumerate(measures.groupby("protocol", sort=True)):
+            stats = g.groupby("amplitude")[m].agg(["mean", "sem"]).reset_index()
+            fig.add_trace(
+                go.Scatter(
+                    x=stats["amplitude"], y=stats["mean"], mode="lines+markers",
+                    error_y=dict(type="data", array=stats["sem"].fillna(0)), name=protocol,
+                    line=dict(color=colour(i)), legendgroup=protocol, showlegend=j == 1,
+                ),  # fmt: skip
+                1, j,
+            )  # fmt: skip
+        fig.update_xaxes(title_text="amplitude", row=1, col=j)
+    fig.update_layout(title=title, **LAYOUT)
     return fig

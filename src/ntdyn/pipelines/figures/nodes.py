@@ -263,6 +263,16 @@ def tangling_distributions(tangling: pd.DataFrame, sweep: pd.DataFrame) -> dict[
     return {"Q": plots.tangling_figure(data, axis, colour, f"Tangling (top PCs) vs {axis}")}
 
 
+def dose_response(measures: pd.DataFrame, sweep: pd.DataFrame, figures: dict):
+    """Per member: behaviour vs TMS pulse and tDCS bias amplitude (best replicate)."""
+    out, labels = {}, _labels(sweep)
+    for h, m in measures[measures["selected"]].groupby("hash", sort=False):
+        out[h] = plots.dose_response_figure(
+            m, figures["dose_measures"], f"TMS / tDCS analogues — {labels[h]}"
+        )
+    return out
+
+
 def record_figures(
     kind: str, figures: dict, evaluation_record: dict | None, sweep: pd.DataFrame,
     store: RecordStore,

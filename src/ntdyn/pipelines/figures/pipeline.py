@@ -63,6 +63,9 @@ FIGURES = {
     "tangling": FigureKind(
         n.tangling_distributions, ("pca_tangling_tangling", "sweep"), "pca_tangling"
     ),
+    "dose_response": FigureKind(
+        n.dose_response, ("tms_tdcs_measures", "sweep", "params:figures"), "tms_tdcs"
+    ),
     "ablation_ranking": FigureKind(
         n.ablation_ranking, ("unit_ablation_effects", "sweep", "params:figures"), "unit_ablation"
     ),
