@@ -52,7 +52,8 @@ def test_part2_models_take_the_sisu_input_and_each_method(part2):
 def test_every_part2_analysis_is_recorded_with_its_tables(part2):
     store = _store(part2)
     recorded = sorted(r.tags["ntdyn.analysis"] for r in store.query_evaluations())
-    assert recorded == sorted([*ANALYSES, "fps_steady", "pca_tangling"])
+    population = ["fps_steady", "pca_tangling", "steady_state_dynamics"]
+    assert recorded == sorted([*ANALYSES, *population])
     out = part2 / "data/08_reporting/analysis_part2"
     coefs = pd.read_parquet(out / "unit_perts_coefficients.parquet")
     # 3 models x 6 hidden units x 2 responses, coefficients on both context variables
@@ -69,6 +70,11 @@ def test_every_part2_analysis_is_recorded_with_its_tables(part2):
         part2 / "data/07_model_output/analysis_part2/pca_tangling/tangling.parquet"
     )
     assert (tangling["Q"] > 0).all() and {"pert_amp", "sisu", "step"} <= set(tangling.columns)
+    context = pd.read_parquet(out / "steady_state_dynamics_context.parquet")
+    assert set(context.groupby("hash")["sisu"].nunique()) == {2}
+    assert (context[context["sisu"] == 0.0]["fp_shift"] == 0).all()  # the reference SISU
+    stim = pd.read_parquet(out / "steady_state_dynamics_eigvec_stim.parquet")
+    assert ((stim["decay"] > 0) & (stim["abs_eigenvalue"] > 0)).all()
     effects = pd.read_parquet(out / "unit_ablation_effects.parquet")
     assert effects.groupby(["hash", "measure"])["unit"].nunique().eq(6).all()
     assert effects.groupby(["hash", "measure"])["rank"].min().eq(1).all()
@@ -79,7 +85,8 @@ def test_part2_figures_are_queryable_by_method(part2):
     kinds = {r.tags["ntdyn.figure_kind"] for r in store.query_figures()}
     assert {"sisu_pert", "unit_response_profiles", "regression_scatter", "ablation_ranking",
             "measures_vs_sisu", "aligned_profiles", "fps_eigenvalues", "pca_scree",
-            "pc_trajectories", "tangling", "dose_response"} <= kinds  # fmt: skip
+            "pc_trajectories", "tangling", "dose_response", "hessian_spectra",
+            "eigvec_responses", "context_influence"} <= kinds  # fmt: skip
     dai = store.query_figures(kind="sisu_pert", train__method="dai")
     assert len(dai) == 1
     sisu_eval = store.query_evaluations(analysis="sisu_pert")[0]

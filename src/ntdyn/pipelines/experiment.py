@@ -29,9 +29,9 @@ EXPERIMENTS = {
             "loss_curves", "center_out", "aligned_profiles", "measures_vs_sisu",
             "feedback_responses", "sisu_pert", "unit_response_profiles", "regression_scatter",
             "ablation_ranking", "fps_eigenvalues", "pca_scree", "pc_trajectories", "tangling",
-            "dose_response",
+            "dose_response", "hessian_spectra", "eigvec_responses", "context_influence",
         ),
-        "population": ("fps_steady", "pca_tangling"),
+        "population": ("fps_steady", "pca_tangling", "steady_state_dynamics"),
     },
 }  # fmt: skip
 

@@ -179,3 +179,59 @@ def dose_response_figure(measures: pd.DataFrame, measure_names: list[str], title
         fig.update_xaxes(title_text="amplitude", row=1, col=j)
     fig.update_layout(title=title, **LAYOUT)
     return fig
+
+
+def hessian_spectra_figure(hessian: pd.DataFrame, title: str) -> go.Figure:
+    """Eigenvalues of the Hessian of q at the steady-state point (log scale), a line per SISU.
+
+    hessian: columns sisu, mode, eigenvalue (ascending per SISU). Small eigenvalues
+    are the slow directions of the landscape.
+    """
+    fig = go.Figure()
+    values = sorted(hessian["sisu"].unique())
+    for i, s in enumerate(values):
+        g = hessian[hessian["sisu"] == s]
+        fig.add_trace(go.Scatter(
+            x=g["mode"], y=np.maximum(g["eigenvalue"], 1e-16), mode="lines+markers",
+            name=f"SISU {_label(s)}", line=dict(color=sample_colour(i, len(values))),
+        ))  # fmt: skip
+    fig.update_layout(title=title, xaxis_title="mode (ascending)", yaxis_title="eigenvalue",
+                      yaxis_type="log", **LAYOUT)  # fmt: skip
+    return fig
+
+
+def eigvec_responses_figure(responses: pd.DataFrame, modes: pd.DataFrame, title: str) -> go.Figure:
+    """Force response |f(t)| after a kick along each top Jacobian eigenvector (one SISU).
+
+    responses: columns mode, step, fx, fy (N). modes: mode, abs_eigenvalue, decay.
+    """
+    fig = go.Figure()
+    info = modes.set_index("mode")
+    for i, (mode, g) in enumerate(responses.groupby("mode", sort=True)):
+        lam, decay = info.at[mode, "abs_eigenvalue"], info.at[mode, "decay"]
+        fig.add_trace(go.Scatter(
+            x=g["step"], y=np.hypot(g["fx"], g["fy"]), mode="lines",
+            name=f"mode {mode}: |λ| {lam:.3f}, decay {decay:.3f}", line=dict(color=colour(i)),
+        ))  # fmt: skip
+    fig.update_layout(title=title, xaxis_title="steps after the kick", yaxis_title="|force| (N)",
+                      yaxis_type="log", **LAYOUT)  # fmt: skip
+    return fig
+
+
+def context_influence_figure(context: pd.DataFrame, group: str, title: str) -> go.Figure:
+    """How SISU moves the steady-state point and changes its dynamics, a line per `group`.
+
+    context: columns sisu, fp_shift, max_abs_eigenvalue, effective_gain and `group`.
+    """
+    panels = ["fp_shift", "max_abs_eigenvalue", "effective_gain"]
+    fig = make_subplots(1, len(panels), subplot_titles=panels)
+    for i, (name, g) in enumerate(context.groupby(group, sort=False)):
+        g = g.sort_values("sisu")
+        for j, col in enumerate(panels, start=1):
+            fig.add_trace(go.Scatter(
+                x=g["sisu"], y=g[col], mode="lines+markers", name=str(name),
+                line=dict(color=colour(i)), legendgroup=str(name), showlegend=j == 1,
+            ), 1, j)  # fmt: skip
+            fig.update_xaxes(title_text="SISU", row=1, col=j)
+    fig.update_layout(title=title, **LAYOUT)
+    return fig

@@ -273,6 +273,37 @@ def dose_response(measures: pd.DataFrame, sweep: pd.DataFrame, figures: dict):
     return out
 
 
+def hessian_spectra(hessian: pd.DataFrame, sweep: pd.DataFrame) -> dict[str, go.Figure]:
+    """Per member: Hessian-of-q spectra at its steady-state point, a line per SISU."""
+    labels = _labels(sweep)
+    return {
+        h: plots.hessian_spectra_figure(g, f"Slow landscape at steady state — {labels[h]}")
+        for h, g in hessian.groupby("hash", sort=False)
+    }
+
+
+def eigvec_responses(
+    responses: pd.DataFrame, modes: pd.DataFrame, sweep: pd.DataFrame
+) -> dict[str, go.Figure]:
+    """Per member and SISU: force responses to kicks along the top Jacobian eigenvectors."""
+    out, labels = {}, _labels(sweep)
+    for (h, s), g in responses.groupby(["hash", "sisu"], sort=False, dropna=False):
+        m = modes[(modes["hash"] == h) & ((modes["sisu"] == s) | modes["sisu"].isna())]
+        name = h if np.isnan(s) else f"{h}__sisu_{s:g}"
+        out[name] = plots.eigvec_responses_figure(
+            g,
+            m,
+            f"Eigenvector stimulation — {labels[h]}" + ("" if np.isnan(s) else f", SISU {s:g}"),
+        )
+    return out
+
+
+def context_influence(context: pd.DataFrame, sweep: pd.DataFrame) -> dict[str, go.Figure]:
+    """Across members: fixed-point shift, spectral radius and effective gain vs SISU."""
+    data = context.join(_labels(sweep), on="hash")
+    return {"all": plots.context_influence_figure(data, "label", "How SISU moves the dynamics")}
+
+
 def record_figures(
     kind: str, figures: dict, evaluation_record: dict | None, sweep: pd.DataFrame,
     store: RecordStore,

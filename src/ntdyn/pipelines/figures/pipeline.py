@@ -66,6 +66,17 @@ FIGURES = {
     "dose_response": FigureKind(
         n.dose_response, ("tms_tdcs_measures", "sweep", "params:figures"), "tms_tdcs"
     ),
+    "hessian_spectra": FigureKind(
+        n.hessian_spectra, ("steady_state_dynamics_hessian", "sweep"), "steady_state_dynamics"
+    ),
+    "eigvec_responses": FigureKind(
+        n.eigvec_responses,
+        ("steady_state_dynamics_responses", "steady_state_dynamics_eigvec_stim", "sweep"),
+        "steady_state_dynamics",
+    ),
+    "context_influence": FigureKind(
+        n.context_influence, ("steady_state_dynamics_context", "sweep"), "steady_state_dynamics"
+    ),
     "ablation_ranking": FigureKind(
         n.ablation_ranking, ("unit_ablation_effects", "sweep", "params:figures"), "unit_ablation"
     ),

@@ -15,7 +15,11 @@ from ntdyn.analysis import LabelledArrays
 from ntdyn.analysis.dynamics import (
     autonomous_states,
     controller_step,
+    effective_directions,
+    eigvec_stimulation,
     input_jacobians,
+    jacobians_along,
+    q_hessian,
     steady_state_inputs,
 )
 from ntdyn.analysis.fixed_points import FixedPointConfig, find_fixed_points
@@ -179,7 +183,76 @@ def _population_metrics(table: pd.DataFrame, labels: pd.Series) -> dict[str, flo
         if "kind" in group:
             metrics[f"{name}/n_fixed"] = float((group["kind"] == "fixed").sum())
             metrics[f"{name}/n_stable"] = float(group["stable"].sum())
+        for col in ("fp_shift", "max_abs_eigenvalue", "effective_gain"):
+            if col in group:
+                metrics[f"{name}/{col}"] = float(group[col].mean())
         if "Q" in group:
             metrics[f"{name}/tangling_median"] = float(group["Q"].median())
             metrics[f"{name}/tangling_max"] = float(group["Q"].max())
     return metrics
+
+
+def steady_state_dynamics(
+    models: dict, model_records: pd.DataFrame, points: pd.DataFrame, population: dict
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Local dynamics at each model's steady-state fixed point, per SISU (centre 0).
+
+    Uses the stable fixed point of lowest q (else the lowest-q point). Returns
+    (hessian: eigenvalues of the Hessian of q, ascending; eigvec_stim: per top
+    Jacobian mode |lambda| and the measured decay of the force response;
+    eigvec_responses: force response (N) per mode and step; context: how SISU
+    moves the point (distance from the first SISU's point), its spectrum and the
+    readout-weighted effective directions (mean |W J| per unit)).
+    """
+    spec = population["steady_state_dynamics"]
+    best = model_records.set_index("hash")["best_replicate"]
+    hess_rows, stim_rows, resp_rows, ctx_rows = [], [], [], []
+    for h, ensemble in tqdm(loaded(models).items(), desc="steady_dynamics", unit="model"):
+        hp = ensemble.hyperparams
+        controller = _best_controller(ensemble, int(best[h]))
+        step = controller_step(controller)
+        weight = np.asarray(controller.readout.weight)
+        centre = grid_centres(1, float(hp["task__workspace"]), 0.0)[0]
+        own = points[(points["hash"] == h) & (points["centre_index"] == 0)]
+        reference = None
+        for sisu, group in own.groupby("sisu", dropna=False, sort=True):
+            pick = group.sort_values(["stable", "q"], ascending=[False, True]).iloc[0]
+            h_star = np.asarray(pick["h"], float)
+            u_star = steady_state_inputs(centre, None if np.isnan(sisu) else sisu)
+            ids = dict(hash=h, sisu=sisu)
+            hess = np.sort(np.linalg.eigvalsh(q_hessian(step, h_star, u_star)))
+            hess_rows.append(
+                pd.DataFrame({**ids, "mode": np.arange(len(hess)), "eigenvalue": hess})
+            )
+            jac = jacobians_along(step, h_star[None], u_star[None])[0]
+            lam, vec = np.linalg.eig(jac)
+            top = np.argsort(-np.abs(lam), kind="stable")[: spec["n_modes"]]
+            responses, decay = eigvec_stimulation(
+                step, weight, h_star, u_star, vec[:, top].T, spec["amplitude"], spec["n_steps"]
+            )
+            stim_rows.append(pd.DataFrame({
+                **ids, "mode": np.arange(len(top)), "abs_eigenvalue": np.abs(lam[top]),
+                "real": lam[top].real, "imag": lam[top].imag, "decay": decay,
+                "peak_force": np.linalg.norm(responses, axis=-1).max(axis=1),
+            }))  # fmt: skip
+            k, t = responses.shape[:2]
+            resp_rows.append(pd.DataFrame({
+                **ids, "mode": np.repeat(np.arange(k), t), "step": np.tile(np.arange(1, t + 1), k),
+                "fx": responses[..., 0].ravel(), "fy": responses[..., 1].ravel(),
+            }))  # fmt: skip
+            reference = h_star if reference is None else reference
+            eff = effective_directions(weight, jac[None])[0]  # (2, H)
+            ctx_rows.append({
+                **ids, "fp_shift": float(np.linalg.norm(h_star - reference)),
+                "max_abs_eigenvalue": float(np.abs(lam).max()),
+                "mean_abs_eigenvalue": float(np.abs(lam).mean()),
+                "n_slow_modes": int((np.abs(lam) > spec["slow_threshold"]).sum()),
+                "effective_gain": float(np.linalg.norm(eff, axis=0).mean()),
+                "q": float(pick["q"]), "stable": bool(pick["stable"]),
+            })  # fmt: skip
+    return (
+        pd.concat(hess_rows, ignore_index=True),
+        pd.concat(stim_rows, ignore_index=True),
+        pd.concat(resp_rows, ignore_index=True),
+        pd.DataFrame(ctx_rows),
+    )

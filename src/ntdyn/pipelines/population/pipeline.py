@@ -8,6 +8,7 @@ from ntdyn.pipelines.population.nodes import (
     pca_tangling,
     record_population_analysis,
     steady_fixed_points,
+    steady_state_dynamics,
 )
 
 
@@ -19,6 +20,25 @@ def _record(analysis: str):
 
 
 POPULATION = {
+    "steady_state_dynamics": [
+        node(
+            steady_state_dynamics,
+            ["trained_models", "model_records", "fps_steady_points", "params:population"],
+            [
+                "steady_state_dynamics_hessian",
+                "steady_state_dynamics_eigvec_stim",
+                "steady_state_dynamics_responses",
+                "steady_state_dynamics_context",
+            ],
+            name="steady_state_dynamics",
+        ),  # fmt: skip
+        node(
+            _record("steady_state_dynamics"),
+            ["steady_state_dynamics_context", "params:population", "sweep", "model_store"],
+            "steady_state_dynamics_record",
+            name="record_steady_state_dynamics",
+        ),
+    ],
     "pca_tangling": [
         node(
             pca_tangling,
