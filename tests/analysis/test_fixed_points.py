@@ -102,3 +102,17 @@ def test_slow_points_are_kept_and_labelled():
 def test_bad_options_are_refused_with_their_name(field, value):
     with pytest.raises(ValueError, match=field):
         FixedPointConfig(**{field: value})
+
+
+def test_groups_with_different_inputs_keep_their_own_fixed_points():
+    # Same linear map, two inputs: two different fixed points, one per group.
+    cands = np.random.default_rng(6).normal(size=(20, 3))
+    u = np.zeros((20, 3))
+    u[10:] = [1.0, 0.0, 0.0]
+    groups = np.repeat([0, 1], 10)
+    fps = find_fixed_points(linear, cands, u, groups=groups)
+    assert fps.group.tolist() == [0, 1]
+    for g, point in zip(fps.group, fps.h, strict=True):
+        expected = np.linalg.solve(np.eye(3) - A, B + u[10 * g])
+        np.testing.assert_allclose(point, expected, atol=1e-10)
+    assert fps.candidate[1] >= 10

@@ -57,6 +57,9 @@ TINY_PART2 = {
             "fps_steady": {"sisu": [0.0, 2.0], "n_candidates": 16, "n_steps": 5,
                            "finder": {"adam_iters": 50, "newton_iters": 20}},
             "pca_tangling": {"start": 2, "stop": 12, "n_components": 5, "tangling_pcs": 3},
+            "fps_reach": {"start": 2, "stop": 8, "n_directions": 2,
+                          "finder": {"adam_iters": 30, "newton_iters": 20}},
+            "steady_state_dynamics": {"n_steps": 10},
         },
     }
 }  # fmt: skip

@@ -52,7 +52,7 @@ def test_part2_models_take_the_sisu_input_and_each_method(part2):
 def test_every_part2_analysis_is_recorded_with_its_tables(part2):
     store = _store(part2)
     recorded = sorted(r.tags["ntdyn.analysis"] for r in store.query_evaluations())
-    population = ["fps_steady", "pca_tangling", "steady_state_dynamics"]
+    population = ["fps_steady", "pca_tangling", "steady_state_dynamics", "fps_reach"]
     assert recorded == sorted([*ANALYSES, *population])
     out = part2 / "data/08_reporting/analysis_part2"
     coefs = pd.read_parquet(out / "unit_perts_coefficients.parquet")
@@ -75,6 +75,11 @@ def test_every_part2_analysis_is_recorded_with_its_tables(part2):
     assert (context[context["sisu"] == 0.0]["fp_shift"] == 0).all()  # the reference SISU
     stim = pd.read_parquet(out / "steady_state_dynamics_eigvec_stim.parquet")
     assert ((stim["decay"] > 0) & (stim["abs_eigenvalue"] > 0)).all()
+    reach = pd.read_parquet(out / "fps_reach_points.parquet")
+    # one instantaneous fixed point (or slow point) per (reach, step) of 2 reaches x 6 steps
+    assert set(
+        reach.groupby("hash")[["trial", "step"]].apply(lambda g: len(g.drop_duplicates()))
+    ) == {12}
     effects = pd.read_parquet(out / "unit_ablation_effects.parquet")
     assert effects.groupby(["hash", "measure"])["unit"].nunique().eq(6).all()
     assert effects.groupby(["hash", "measure"])["rank"].min().eq(1).all()
@@ -86,7 +91,7 @@ def test_part2_figures_are_queryable_by_method(part2):
     assert {"sisu_pert", "unit_response_profiles", "regression_scatter", "ablation_ranking",
             "measures_vs_sisu", "aligned_profiles", "fps_eigenvalues", "pca_scree",
             "pc_trajectories", "tangling", "dose_response", "hessian_spectra",
-            "eigvec_responses", "context_influence"} <= kinds  # fmt: skip
+            "eigvec_responses", "context_influence", "fps_reach_pc"} <= kinds  # fmt: skip
     dai = store.query_figures(kind="sisu_pert", train__method="dai")
     assert len(dai) == 1
     sisu_eval = store.query_evaluations(analysis="sisu_pert")[0]

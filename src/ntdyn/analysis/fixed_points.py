@@ -86,6 +86,7 @@ class FixedPoints:
     candidates_q: np.ndarray
     n_iters: np.ndarray
     config: FixedPointConfig = field(default_factory=FixedPointConfig)
+    group: np.ndarray | None = None  # (M,) the input group of each point, when grouped
 
     @property
     def candidates_converged(self) -> np.ndarray:
@@ -103,6 +104,7 @@ class FixedPoints:
                 "max_abs_eigenvalue": mags[:, 0] if mags.size else np.zeros(0),
                 "n_unstable_modes": (mags > 1).sum(axis=1),
                 "candidate": self.candidate,
+                "group": self.group if self.group is not None else np.zeros(len(self.q), int),
             }
         )
 
@@ -121,10 +123,15 @@ def find_fixed_points(
     config: FixedPointConfig | None = None,
     *,
     seed: int = 0,
+    groups: np.ndarray | None = None,
 ) -> FixedPoints:
     """Fixed points of h -> step(h, u) from `candidates` (N, H) at inputs `inputs`.
 
     inputs: (n_in,) shared by all candidates, or (N, n_in) one per candidate.
+    groups: (N,) labels of candidates that share an input (e.g. a time step along a
+    reach): all are solved in one program, duplicates are judged within each group
+    (outliers against all candidates), and `FixedPoints.group` says which group a
+    point is from.
     `step` is a JAX function (or an Equinox module / `eqx.Partial`, whose arrays
     are traced); the same `seed` gives the same points.
     """
@@ -152,7 +159,31 @@ def find_fixed_points(
             cfg.learning_rate, cfg.lr_decay_iters,
         )  # fmt: skip
         h, q, n_iters, jac, h0 = map(np.asarray, (h, q, n_iters, jac, h0))
-    return _unique_points(h, q, n_iters, jac, h0, cfg)
+    if groups is None:
+        return _unique_points(h, q, n_iters, jac, h0, cfg)
+    groups = np.asarray(groups)
+    parts = []
+    for g in np.unique(groups):
+        idx = np.where(groups == g)[0]
+        # outliers relative to the whole candidate cloud: a group's few nearby candidates
+        # say nothing about how far its fixed point may lie
+        part = _unique_points(h[idx], q[idx], n_iters[idx], jac[idx], h0[idx], cfg, cloud=h0)
+        part.candidate = idx[part.candidate]
+        parts.append((g, part))
+    return FixedPoints(
+        h=np.concatenate([p.h for _, p in parts]),
+        q=np.concatenate([p.q for _, p in parts]),
+        is_fixed=np.concatenate([p.is_fixed for _, p in parts]),
+        jacobian=np.concatenate([p.jacobian for _, p in parts]),
+        eigenvalues=np.concatenate([p.eigenvalues for _, p in parts]),
+        eigenvectors=np.concatenate([p.eigenvectors for _, p in parts]),
+        stable=np.concatenate([p.stable for _, p in parts]),
+        candidate=np.concatenate([p.candidate for _, p in parts]),
+        candidates_q=q,
+        n_iters=n_iters,
+        config=cfg,
+        group=np.concatenate([np.full(len(p.q), g) for g, p in parts]),
+    )
 
 
 def _q(step: Step, h, u):
@@ -211,10 +242,15 @@ def _solve(step, h0, u, adam_iters, newton_iters, tol_q, tol_dq, lr, lr_decay):
     return h, q_of(step, h, u), iters, jac
 
 
-def _unique_points(h, q, n_iters, jac, h0, cfg: FixedPointConfig) -> FixedPoints:
-    """Drop distance outliers and duplicates (keeping the lowest q); add spectra."""
-    centroid = h0.mean(axis=0)
-    scale = np.linalg.norm(h0 - centroid, axis=1).mean()
+def _unique_points(h, q, n_iters, jac, h0, cfg: FixedPointConfig, cloud=None) -> FixedPoints:
+    """Drop distance outliers and duplicates (keeping the lowest q); add spectra.
+
+    Outliers are judged against `cloud` (default: these candidates), the states the
+    candidates were sampled from.
+    """
+    cloud = h0 if cloud is None else cloud
+    centroid = cloud.mean(axis=0)
+    scale = np.linalg.norm(cloud - centroid, axis=1).mean()
     inlier = np.linalg.norm(h - centroid, axis=1) <= cfg.outlier_distance * max(scale, 1e-12)
     inlier &= np.isfinite(q)
     kept: list[int] = []
@@ -222,10 +258,14 @@ def _unique_points(h, q, n_iters, jac, h0, cfg: FixedPointConfig) -> FixedPoints
         if not kept or not np.any(np.all(np.abs(h[kept] - h[i]) < cfg.unique_tol, axis=1)):
             kept.append(int(i))
     idx = np.asarray(kept, dtype=int)
-    eigvals, eigvecs = np.linalg.eig(jac[idx]) if idx.size else (np.zeros((0, h.shape[1])),) * 2
+    dim = h.shape[1]
+    if idx.size:
+        eigvals, eigvecs = np.linalg.eig(jac[idx])
+    else:
+        eigvals, eigvecs = np.zeros((0, dim), complex), np.zeros((0, dim, dim), complex)
     order = np.argsort(-np.abs(eigvals), axis=1, kind="stable")
     eigvals = np.take_along_axis(eigvals, order, axis=1)
-    eigvecs = np.take_along_axis(eigvecs, order[:, None, :], axis=2) if idx.size else eigvecs
+    eigvecs = np.take_along_axis(eigvecs, order[:, None, :], axis=2)
     return FixedPoints(
         h=h[idx],
         q=q[idx],

@@ -30,8 +30,9 @@ EXPERIMENTS = {
             "feedback_responses", "sisu_pert", "unit_response_profiles", "regression_scatter",
             "ablation_ranking", "fps_eigenvalues", "pca_scree", "pc_trajectories", "tangling",
             "dose_response", "hessian_spectra", "eigvec_responses", "context_influence",
+            "fps_reach_pc",
         ),
-        "population": ("fps_steady", "pca_tangling", "steady_state_dynamics"),
+        "population": ("fps_steady", "pca_tangling", "steady_state_dynamics", "fps_reach"),
     },
 }  # fmt: skip
 

@@ -253,6 +253,29 @@ def pc_trajectories(
     return out
 
 
+def fps_reach_pc(
+    projections: dict[str, LabelledArrays], conditions: pd.DataFrame, points: pd.DataFrame,
+    sweep: pd.DataFrame,
+) -> dict[str, go.Figure]:  # fmt: skip
+    """Per member: the analysed reaches in the top 3 PCs with their instantaneous fixed points."""
+    out, labels = {}, _labels(sweep)
+    for h, p in points.groupby("hash", sort=False):
+        arrays = projections[h]
+        cond = conditions[conditions["hash"] == h].set_index("trial")
+        trials = sorted(p["trial"].unique())
+        proj = np.asarray(arrays["projected"])[trials, :, :3]
+        fixed = p[p["kind"] == "fixed"]
+        fp_pc = (np.stack(fixed["h"].to_numpy()) - np.asarray(arrays["mean"])) @ np.asarray(
+            arrays["components"]
+        )[:3].T if len(fixed) else None  # fmt: skip
+        out[h] = plots.pc_trajectories_figure(
+            proj, cond.loc[trials].reset_index(), "direction_index",
+            f"Fixed points along reaches — {labels[h]}", fixed_points=fp_pc,
+            fp_stable=None if fp_pc is None else fixed["stable"].to_numpy(),
+        )  # fmt: skip
+    return out
+
+
 def tangling_distributions(tangling: pd.DataFrame, sweep: pd.DataFrame) -> dict[str, go.Figure]:
     """Tangling Q over conditions and steps, vs the swept hyperparameter, per field amplitude."""
     data = tangling.join(sweep.set_index("hash")[["label"]], on="hash")

@@ -60,6 +60,11 @@ FIGURES = {
         ),
         "pca_tangling",
     ),
+    "fps_reach_pc": FigureKind(
+        n.fps_reach_pc,
+        ("pca_tangling_projections", "plant_perts_conditions", "fps_reach_points", "sweep"),
+        "fps_reach",
+    ),
     "tangling": FigureKind(
         n.tangling_distributions, ("pca_tangling_tangling", "sweep"), "pca_tangling"
     ),

@@ -256,3 +256,62 @@ def steady_state_dynamics(
         pd.concat(resp_rows, ignore_index=True),
         pd.DataFrame(ctx_rows),
     )
+
+
+def reach_fixed_points(
+    models: dict, model_records: pd.DataFrame, states: dict[str, LabelledArrays],
+    conditions: pd.DataFrame, population: dict,
+) -> pd.DataFrame:  # fmt: skip
+    """Fixed points of the instantaneous input along reaches (SCIENCE.md: fps_reach).
+
+    At step t the network's map is F(h) = cell(u_t, h), with u_t = [goal, observed
+    feedback y_t, SISU]. Candidates are the trajectory's states within one step of
+    h_t; all (trial, step) problems are solved together, grouped by input. Reaches:
+    repeat 0, field amplitude `pert_amp`, the lowest SISU, `n_directions` spread
+    directions. Returns one row per point with its trial, step, q, kind, stability
+    and coordinates `h`.
+    """
+    spec = population["fps_reach"]
+    cfg = FixedPointConfig(**spec.get("finder", {}))
+    best = model_records.set_index("hash")["best_replicate"]
+    tables = []
+    for h, ensemble in tqdm(loaded(models).items(), desc="fps_reach", unit="model"):
+        hp, r = ensemble.hyperparams, int(best[h])
+        step = controller_step(_best_controller(ensemble, r))
+        cond = conditions[conditions["hash"] == h].sort_values("trial").reset_index(drop=True)
+        keep = (cond["repeat"] == 0) & (cond["pert_amp"] == spec["pert_amp"])
+        keep &= cond["sisu"] == cond["sisu"].min()
+        n_dir = int(cond["direction_index"].max()) + 1
+        dirs = np.unique(np.linspace(0, n_dir, spec["n_directions"], endpoint=False).astype(int))
+        trials = cond[keep & cond["direction_index"].isin(dirs)]
+        hidden = np.asarray(states[h]["hidden"][r])
+        feedback = np.asarray(states[h]["feedback"][r])
+        steps = np.arange(max(spec["start"], 2), min(spec["stop"], hidden.shape[1] - 1))
+        cands, inputs, groups, index = [], [], [], []
+        for _, row in trials.iterrows():
+            i = int(row["trial"])
+            goal = np.array([row["goal_x"], row["goal_y"]])
+            for t in steps:
+                sisu = [np.array([row["sisu"]])] if hp["model__sisu_input"] else []
+                u = np.concatenate([goal, feedback[i, t], *sisu])
+                # hidden row t - 1 is h_t, the state the map at step t acts on
+                for dt in (-1, 0, 1):
+                    cands.append(hidden[i, t - 1 + dt])
+                    inputs.append(u)
+                    groups.append(len(index))
+                index.append((i, int(row["direction_index"]), int(t)))
+        fps = find_fixed_points(
+            step, np.stack(cands), np.stack(inputs), cfg, groups=np.array(groups)
+        )
+        table = fps.table()
+        where = np.array(index)[table["group"].to_numpy()]
+        tables.append(
+            table.assign(
+                hash=h,
+                trial=where[:, 0],
+                direction_index=where[:, 1],
+                step=where[:, 2],
+                h=list(fps.h),
+            )  # fmt: skip
+        )
+    return pd.concat(tables, ignore_index=True)

@@ -6,6 +6,7 @@ from kedro.pipeline import Pipeline, node
 
 from ntdyn.pipelines.population.nodes import (
     pca_tangling,
+    reach_fixed_points,
     record_population_analysis,
     steady_fixed_points,
     steady_state_dynamics,
@@ -20,6 +21,26 @@ def _record(analysis: str):
 
 
 POPULATION = {
+    "fps_reach": [
+        node(
+            reach_fixed_points,
+            [
+                "trained_models",
+                "model_records",
+                "plant_perts_states",
+                "plant_perts_conditions",
+                "params:population",
+            ],
+            "fps_reach_points",
+            name="fps_reach",
+        ),  # fmt: skip
+        node(
+            _record("fps_reach"),
+            ["fps_reach_points", "params:population", "sweep", "model_store"],
+            "fps_reach_record",
+            name="record_fps_reach",
+        ),
+    ],
     "steady_state_dynamics": [
         node(
             steady_state_dynamics,
