@@ -39,6 +39,7 @@ def test_public_api_is_exported():
         "unflatten",
         "validate_measures_table",
         "validate_sweep_table",
+        "validate_table",
         "varying_columns",
     }
     assert all(hasattr(ntdyn.hyperparams, name) for name in ntdyn.hyperparams.__all__)

@@ -192,3 +192,17 @@ def test_nan_in_a_numeric_column_is_missing_not_a_crash():
     table = pd.DataFrame([VALID_MEMBER] * 2)
     table["task__mass"] = [1.0, math.nan]
     assert "task__mass = nan (sweep member 1): must not be missing" in failure_message(table)
+
+
+def test_population_tables_are_validated_with_readable_errors():
+    from ntdyn.hyperparams import TableError, validate_table
+
+    ok = pd.DataFrame({"hash": ["a"], "q": [1e-20], "kind": ["fixed"], "stable": [True],
+                       "max_abs_eigenvalue": [0.8], "n_unstable_modes": [0]})  # fmt: skip
+    validate_table("fixed_points", ok)
+    bad = ok.assign(q=[-1.0], kind=["bogus"])
+    with pytest.raises(TableError) as err:
+        validate_table("fixed_points", bad)
+    assert "q = -1.0" in str(err.value) and "kind = 'bogus'" in str(err.value)
+    with pytest.raises(TableError, match="Q"):
+        validate_table("tangling", pd.DataFrame({"hash": ["a"], "step": [1], "Q": [float("nan")]}))

@@ -91,7 +91,8 @@ def test_part2_figures_are_queryable_by_method(part2):
     assert {"sisu_pert", "unit_response_profiles", "regression_scatter", "ablation_ranking",
             "measures_vs_sisu", "aligned_profiles", "fps_eigenvalues", "pca_scree",
             "pc_trajectories", "tangling", "dose_response", "hessian_spectra",
-            "eigvec_responses", "context_influence", "fps_reach_pc"} <= kinds  # fmt: skip
+            "eigvec_responses", "context_influence", "fps_reach_pc",
+            "reach_context"} <= kinds  # fmt: skip
     dai = store.query_figures(kind="sisu_pert", train__method="dai")
     assert len(dai) == 1
     sisu_eval = store.query_evaluations(analysis="sisu_pert")[0]

@@ -24,6 +24,7 @@ _LAZY = {
     "validate_sweep_table": "ntdyn.hyperparams.schemas",
     "TableError": "ntdyn.hyperparams.tables",
     "validate_measures_table": "ntdyn.hyperparams.tables",
+    "validate_table": "ntdyn.hyperparams.tables",
 }
 
 
@@ -49,5 +50,6 @@ __all__ = [
     "unflatten",
     "validate_measures_table",
     "validate_sweep_table",
+    "validate_table",
     "varying_columns",
 ]

@@ -37,12 +37,44 @@ class TableError(ValueError):
 
 def validate_measures_table(table: pd.DataFrame) -> pd.DataFrame:
     """One row per (model, replicate, trial) with condition columns and the seven measures."""
+    return validate_table("measures", table)
+
+
+FIXED_POINTS_SCHEMA = pa.DataFrameSchema(
+    {
+        "hash": pa.Column(str),
+        "q": pa.Column(float, _non_negative + _finite),
+        "kind": pa.Column(str, pa.Check.isin(["fixed", "slow"], error="must be fixed or slow")),
+        "stable": pa.Column(bool),
+        "max_abs_eigenvalue": pa.Column(float, _non_negative + _finite),
+        "n_unstable_modes": pa.Column(int, pa.Check.ge(0)),
+    },
+    strict=False,
+    coerce=True,
+)
+
+TANGLING_SCHEMA = pa.DataFrameSchema(
+    {"hash": pa.Column(str), "step": pa.Column(int, pa.Check.ge(1)),
+     "Q": pa.Column(float, _non_negative + _finite)},
+    strict=False,
+    coerce=True,
+)  # fmt: skip
+
+TABLE_SCHEMAS = {
+    "measures": MEASURES_SCHEMA,
+    "fixed_points": FIXED_POINTS_SCHEMA,
+    "tangling": TANGLING_SCHEMA,
+}
+
+
+def validate_table(kind: str, table: pd.DataFrame) -> pd.DataFrame:
+    """Validate a table between nodes by its kind (`measures`, `fixed_points`, `tangling`)."""
     try:
-        return MEASURES_SCHEMA.validate(table, lazy=True)
+        return TABLE_SCHEMAS[kind].validate(table, lazy=True)
     except pa.errors.SchemaErrors as err:
         cases = err.failure_cases.head(20)
         lines = [
             f"{row.column} = {row.failure_case!r} (row {row.index}): {row.check}"
             for row in cases.itertuples()
         ]
-        raise TableError("behaviour-measure table is invalid:\n  " + "\n  ".join(lines)) from err
+        raise TableError(f"{kind} table is invalid:\n  " + "\n  ".join(lines)) from err

@@ -14,6 +14,7 @@ from ntdyn.plots.population import (
     eigvec_responses_figure,
     hessian_spectra_figure,
     pc_trajectories_figure,
+    reach_context_figure,
     scree_figure,
     tangling_figure,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "measure_distributions_figure",
     "measures_vs_sisu_figure",
     "pc_trajectories_figure",
+    "reach_context_figure",
     "regression_scatter_figure",
     "scree_figure",
     "sisu_pert_figure",

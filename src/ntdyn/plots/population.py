@@ -235,3 +235,23 @@ def context_influence_figure(context: pd.DataFrame, group: str, title: str) -> g
             fig.update_xaxes(title_text="SISU", row=1, col=j)
     fig.update_layout(title=title, **LAYOUT)
     return fig
+
+
+def reach_context_figure(context: pd.DataFrame, title: str) -> go.Figure:
+    """Fixed-point shift from the lowest SISU and spectral radius along the reach, per SISU.
+
+    context: columns sisu, step, fp_shift, max_abs_eigenvalue (averaged over directions).
+    """
+    fig = make_subplots(1, 2, subplot_titles=["fixed-point shift", "max |λ|"])
+    values = sorted(context["sisu"].unique())
+    for i, s in enumerate(values):
+        g = context[context["sisu"] == s].groupby("step")[["fp_shift", "max_abs_eigenvalue"]].mean()
+        for j, col in enumerate(["fp_shift", "max_abs_eigenvalue"], start=1):
+            fig.add_trace(go.Scatter(
+                x=g.index, y=g[col], mode="lines", name=f"SISU {_label(s)}",
+                line=dict(color=sample_colour(i, len(values))), legendgroup=str(s),
+                showlegend=j == 1,
+            ), 1, j)  # fmt: skip
+            fig.update_xaxes(title_text="step", row=1, col=j)
+    fig.update_layout(title=title, **LAYOUT)
+    return fig

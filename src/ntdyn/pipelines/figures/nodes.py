@@ -260,6 +260,7 @@ def fps_reach_pc(
     """Per member: the analysed reaches in the top 3 PCs with their instantaneous fixed points."""
     out, labels = {}, _labels(sweep)
     for h, p in points.groupby("hash", sort=False):
+        p = p[p["sisu"] == p["sisu"].min()]  # one SISU keeps the 3-D plot readable
         arrays = projections[h]
         cond = conditions[conditions["hash"] == h].set_index("trial")
         trials = sorted(p["trial"].unique())
@@ -274,6 +275,15 @@ def fps_reach_pc(
             fp_stable=None if fp_pc is None else fixed["stable"].to_numpy(),
         )  # fmt: skip
     return out
+
+
+def reach_context(context: pd.DataFrame, sweep: pd.DataFrame) -> dict[str, go.Figure]:
+    """Per member: how SISU moves the instantaneous fixed point along the reach."""
+    labels = _labels(sweep)
+    return {
+        h: plots.reach_context_figure(g, f"SISU and the fixed points along reaches — {labels[h]}")
+        for h, g in context.groupby("hash", sort=False)
+    }
 
 
 def tangling_distributions(tangling: pd.DataFrame, sweep: pd.DataFrame) -> dict[str, go.Figure]:

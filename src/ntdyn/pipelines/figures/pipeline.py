@@ -65,6 +65,7 @@ FIGURES = {
         ("pca_tangling_projections", "plant_perts_conditions", "fps_reach_points", "sweep"),
         "fps_reach",
     ),
+    "reach_context": FigureKind(n.reach_context, ("fps_reach_context", "sweep"), "fps_reach"),
     "tangling": FigureKind(
         n.tangling_distributions, ("pca_tangling_tangling", "sweep"), "pca_tangling"
     ),

@@ -25,7 +25,7 @@ from ntdyn.analysis.dynamics import (
 from ntdyn.analysis.fixed_points import FixedPointConfig, find_fixed_points
 from ntdyn.analysis.pca import fit_pca, project, time_window
 from ntdyn.analysis.tangling import tangling
-from ntdyn.hyperparams import flatten, hash_of
+from ntdyn.hyperparams import flatten, hash_of, validate_table
 from ntdyn.pipelines.evaluation.nodes import loaded
 from ntdyn.store import RecordStore
 from ntdyn.tasks.reaching import grid_centres
@@ -92,7 +92,8 @@ def steady_fixed_points(
                         pd.DataFrame({**ids, "point": p, "mode": np.arange(len(lam)),
                                       "real": lam.real, "imag": lam.imag, "abs": np.abs(lam)})
                     )  # fmt: skip
-    return pd.concat(points, ignore_index=True), pd.concat(spectra, ignore_index=True)
+    points = validate_table("fixed_points", pd.concat(points, ignore_index=True))
+    return points, pd.concat(spectra, ignore_index=True)
 
 
 # Trial-condition columns averaged over (repeats are not conditions).
@@ -144,7 +145,7 @@ def pca_tangling(
         )  # fmt: skip
     return (
         pd.concat(pca_rows, ignore_index=True),
-        pd.concat(tangling_rows, ignore_index=True),
+        validate_table("tangling", pd.concat(tangling_rows, ignore_index=True)),
         projections,
     )
 
@@ -267,9 +268,9 @@ def reach_fixed_points(
     At step t the network's map is F(h) = cell(u_t, h), with u_t = [goal, observed
     feedback y_t, SISU]. Candidates are the trajectory's states within one step of
     h_t; all (trial, step) problems are solved together, grouped by input. Reaches:
-    repeat 0, field amplitude `pert_amp`, the lowest SISU, `n_directions` spread
-    directions. Returns one row per point with its trial, step, q, kind, stability
-    and coordinates `h`.
+    repeat 0, field amplitude `pert_amp`, every evaluated SISU, `n_directions` spread
+    directions. Returns one row per point with its trial, direction, SISU, step, q,
+    kind, stability and coordinates `h`.
     """
     spec = population["fps_reach"]
     cfg = FixedPointConfig(**spec.get("finder", {}))
@@ -280,7 +281,6 @@ def reach_fixed_points(
         step = controller_step(_best_controller(ensemble, r))
         cond = conditions[conditions["hash"] == h].sort_values("trial").reset_index(drop=True)
         keep = (cond["repeat"] == 0) & (cond["pert_amp"] == spec["pert_amp"])
-        keep &= cond["sisu"] == cond["sisu"].min()
         n_dir = int(cond["direction_index"].max()) + 1
         dirs = np.unique(np.linspace(0, n_dir, spec["n_directions"], endpoint=False).astype(int))
         trials = cond[keep & cond["direction_index"].isin(dirs)]
@@ -299,7 +299,7 @@ def reach_fixed_points(
                     cands.append(hidden[i, t - 1 + dt])
                     inputs.append(u)
                     groups.append(len(index))
-                index.append((i, int(row["direction_index"]), int(t)))
+                index.append((i, int(row["direction_index"]), int(t), float(row["sisu"])))
         fps = find_fixed_points(
             step, np.stack(cands), np.stack(inputs), cfg, groups=np.array(groups)
         )
@@ -308,10 +308,31 @@ def reach_fixed_points(
         tables.append(
             table.assign(
                 hash=h,
-                trial=where[:, 0],
-                direction_index=where[:, 1],
-                step=where[:, 2],
+                trial=where[:, 0].astype(int),
+                direction_index=where[:, 1].astype(int),
+                step=where[:, 2].astype(int),
+                sisu=where[:, 3],
                 h=list(fps.h),
-            )  # fmt: skip
+            )
         )
-    return pd.concat(tables, ignore_index=True)
+    return validate_table("fixed_points", pd.concat(tables, ignore_index=True))
+
+
+def reach_context_influence(points: pd.DataFrame) -> pd.DataFrame:
+    """How SISU moves the instantaneous fixed point along the reach, step by step.
+
+    For each model, direction and step: the distance between the (lowest-q) point at
+    each SISU and at the lowest SISU, and that point's spectral radius.
+    """
+    best = points.sort_values("q").drop_duplicates(["hash", "direction_index", "step", "sisu"])
+    rows = []
+    for (h, d, t), g in best.groupby(["hash", "direction_index", "step"], sort=True):
+        g = g.sort_values("sisu")
+        ref = np.asarray(g["h"].iloc[0], float)
+        for _, row in g.iterrows():
+            rows.append({
+                "hash": h, "direction_index": d, "step": t, "sisu": row["sisu"],
+                "fp_shift": float(np.linalg.norm(np.asarray(row["h"], float) - ref)),
+                "max_abs_eigenvalue": row["max_abs_eigenvalue"],
+            })  # fmt: skip
+    return pd.DataFrame(rows)

@@ -6,6 +6,7 @@ from kedro.pipeline import Pipeline, node
 
 from ntdyn.pipelines.population.nodes import (
     pca_tangling,
+    reach_context_influence,
     reach_fixed_points,
     record_population_analysis,
     steady_fixed_points,
@@ -33,6 +34,12 @@ POPULATION = {
             ],
             "fps_reach_points",
             name="fps_reach",
+        ),  # fmt: skip
+        node(
+            reach_context_influence,
+            "fps_reach_points",
+            "fps_reach_context",
+            name="reach_context_influence",
         ),  # fmt: skip
         node(
             _record("fps_reach"),
