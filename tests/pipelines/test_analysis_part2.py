@@ -76,10 +76,11 @@ def test_every_part2_analysis_is_recorded_with_its_tables(part2):
     stim = pd.read_parquet(out / "steady_state_dynamics_eigvec_stim.parquet")
     assert ((stim["decay"] > 0) & (stim["abs_eigenvalue"] > 0)).all()
     reach = pd.read_parquet(out / "fps_reach_points.parquet")
-    # one instantaneous fixed point (or slow point) per (reach, step) of 2 reaches x 6 steps
-    assert set(
-        reach.groupby("hash")[["trial", "step"]].apply(lambda g: len(g.drop_duplicates()))
-    ) == {12}
+    # a fixed (or slow) point per (reach, step): 2 directions x 2 SISU x 6 steps
+    per_model = reach.groupby("hash")[["trial", "step"]].apply(lambda g: len(g.drop_duplicates()))
+    assert set(per_model) == {24}
+    reach_context = pd.read_parquet(out / "fps_reach_context.parquet")
+    assert (reach_context[reach_context["sisu"] == 0.0]["fp_shift"] == 0).all()
     effects = pd.read_parquet(out / "unit_ablation_effects.parquet")
     assert effects.groupby(["hash", "measure"])["unit"].nunique().eq(6).all()
     assert effects.groupby(["hash", "measure"])["rank"].min().eq(1).all()
