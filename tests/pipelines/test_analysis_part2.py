@@ -79,6 +79,10 @@ def test_every_part2_analysis_is_recorded_with_its_tables(part2):
     # a fixed (or slow) point per (reach, step): 2 directions x 2 SISU x 6 steps
     per_model = reach.groupby("hash")[["trial", "step"]].apply(lambda g: len(g.drop_duplicates()))
     assert set(per_model) == {24}
+    directions = pd.read_parquet(
+        part2 / "data/07_model_output/analysis_part2/fps_reach/effective_directions.parquet"
+    )
+    assert len(directions) == 3 * 24 * 6  # models x (reach, step) x units
     reach_context = pd.read_parquet(out / "fps_reach_context.parquet")
     assert (reach_context[reach_context["sisu"] == 0.0]["fp_shift"] == 0).all()
     effects = pd.read_parquet(out / "unit_ablation_effects.parquet")
@@ -93,7 +97,7 @@ def test_part2_figures_are_queryable_by_method(part2):
             "measures_vs_sisu", "aligned_profiles", "fps_eigenvalues", "pca_scree",
             "pc_trajectories", "tangling", "dose_response", "hessian_spectra",
             "eigvec_responses", "context_influence", "fps_reach_pc",
-            "reach_context"} <= kinds  # fmt: skip
+            "reach_context", "effective_directions"} <= kinds  # fmt: skip
     dai = store.query_figures(kind="sisu_pert", train__method="dai")
     assert len(dai) == 1
     sisu_eval = store.query_evaluations(analysis="sisu_pert")[0]

@@ -30,7 +30,7 @@ EXPERIMENTS = {
             "feedback_responses", "sisu_pert", "unit_response_profiles", "regression_scatter",
             "ablation_ranking", "fps_eigenvalues", "pca_scree", "pc_trajectories", "tangling",
             "dose_response", "hessian_spectra", "eigvec_responses", "context_influence",
-            "fps_reach_pc", "reach_context",
+            "fps_reach_pc", "reach_context", "effective_directions",
         ),
         "population": ("fps_steady", "pca_tangling", "steady_state_dynamics", "fps_reach"),
     },

@@ -10,6 +10,7 @@ from ntdyn.plots.part2 import (
 from ntdyn.plots.population import (
     context_influence_figure,
     dose_response_figure,
+    effective_directions_figure,
     eigenvalue_polar_figure,
     eigvec_responses_figure,
     hessian_spectra_figure,
@@ -32,6 +33,7 @@ __all__ = [
     "center_out_figure",
     "context_influence_figure",
     "dose_response_figure",
+    "effective_directions_figure",
     "eigenvalue_polar_figure",
     "eigvec_responses_figure",
     "feedback_response_figure",

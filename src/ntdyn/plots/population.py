@@ -255,3 +255,25 @@ def reach_context_figure(context: pd.DataFrame, title: str) -> go.Figure:
             fig.update_xaxes(title_text="step", row=1, col=j)
     fig.update_layout(title=title, **LAYOUT)
     return fig
+
+
+def effective_directions_figure(directions: pd.DataFrame, title: str) -> go.Figure:
+    """Each unit's mean effective direction over the reach (reach frame), a colour per SISU.
+
+    directions: columns unit, sisu, parallel, lateral (N per unit activity).
+    """
+    fig = go.Figure()
+    mean = directions.groupby(["sisu", "unit"], as_index=False)[["parallel", "lateral"]].mean()
+    values = sorted(mean["sisu"].unique())
+    for i, s in enumerate(values):
+        g = mean[mean["sisu"] == s]
+        fig.add_trace(go.Scatter(
+            x=g["parallel"], y=g["lateral"], mode="markers", name=f"SISU {_label(s)}",
+            text=[f"unit {u}" for u in g["unit"]], marker=dict(color=sample_colour(i, len(values))),
+        ))  # fmt: skip
+    fig.add_hline(y=0, line=dict(color="grey", width=1))
+    fig.add_vline(x=0, line=dict(color="grey", width=1))
+    fig.update_layout(title=title, xaxis_title="parallel to the reach (N)",
+                      yaxis_title="lateral (N)", **LAYOUT)  # fmt: skip
+    fig.update_yaxes(scaleanchor="x")
+    return fig

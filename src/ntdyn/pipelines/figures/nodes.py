@@ -286,6 +286,15 @@ def reach_context(context: pd.DataFrame, sweep: pd.DataFrame) -> dict[str, go.Fi
     }
 
 
+def effective_directions(directions: pd.DataFrame, sweep: pd.DataFrame) -> dict[str, go.Figure]:
+    """Per member: where each unit pushes the hand over a reach, per SISU."""
+    labels = _labels(sweep)
+    return {
+        h: plots.effective_directions_figure(g, f"Units' effective directions — {labels[h]}")
+        for h, g in directions.groupby("hash", sort=False)
+    }
+
+
 def tangling_distributions(tangling: pd.DataFrame, sweep: pd.DataFrame) -> dict[str, go.Figure]:
     """Tangling Q over conditions and steps, vs the swept hyperparameter, per field amplitude."""
     data = tangling.join(sweep.set_index("hash")[["label"]], on="hash")

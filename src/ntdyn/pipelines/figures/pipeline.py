@@ -66,6 +66,9 @@ FIGURES = {
         "fps_reach",
     ),
     "reach_context": FigureKind(n.reach_context, ("fps_reach_context", "sweep"), "fps_reach"),
+    "effective_directions": FigureKind(
+        n.effective_directions, ("fps_reach_effective_directions", "sweep"), "fps_reach"
+    ),
     "tangling": FigureKind(
         n.tangling_distributions, ("pca_tangling_tangling", "sweep"), "pca_tangling"
     ),

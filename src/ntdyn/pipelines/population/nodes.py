@@ -259,52 +259,62 @@ def steady_state_dynamics(
     )
 
 
+def _reach_steps(ensemble, replicate: int, arrays: LabelledArrays, cond: pd.DataFrame, spec: dict):
+    """The (reach, step) problems of fps_reach: their ids, inputs u_t and states h_t.
+
+    Reaches: repeat 0, field amplitude `pert_amp`, every evaluated SISU, `n_directions`
+    spread directions; steps [start, stop). At step t the network's map is
+    F(h) = cell(u_t, h) with u_t = [goal, observed feedback y_t, SISU]; hidden row
+    t - 1 is h_t, the state it acts on. Returns (ids (P, 4): trial, direction, step,
+    sisu; inputs (P, n_in); hidden (P, 3, H): h_{t-1}, h_t, h_{t+1}).
+    """
+    hp = ensemble.hyperparams
+    keep = (cond["repeat"] == 0) & (cond["pert_amp"] == spec["pert_amp"])
+    n_dir = int(cond["direction_index"].max()) + 1
+    dirs = np.unique(np.linspace(0, n_dir, spec["n_directions"], endpoint=False).astype(int))
+    trials = cond[keep & cond["direction_index"].isin(dirs)]
+    hidden = np.asarray(arrays["hidden"][replicate])
+    feedback = np.asarray(arrays["feedback"][replicate])
+    steps = np.arange(max(spec["start"], 2), min(spec["stop"], hidden.shape[1] - 1))
+    ids, inputs, states = [], [], []
+    for _, row in trials.iterrows():
+        i = int(row["trial"])
+        goal = np.array([row["goal_x"], row["goal_y"]])
+        sisu = [np.array([row["sisu"]])] if hp["model__sisu_input"] else []
+        for t in steps:
+            ids.append((i, int(row["direction_index"]), int(t), float(row["sisu"])))
+            inputs.append(np.concatenate([goal, feedback[i, t], *sisu]))
+            states.append(hidden[i, t - 2 : t + 1])
+    return np.array(ids), np.stack(inputs), np.stack(states)
+
+
 def reach_fixed_points(
     models: dict, model_records: pd.DataFrame, states: dict[str, LabelledArrays],
     conditions: pd.DataFrame, population: dict,
 ) -> pd.DataFrame:  # fmt: skip
     """Fixed points of the instantaneous input along reaches (SCIENCE.md: fps_reach).
 
-    At step t the network's map is F(h) = cell(u_t, h), with u_t = [goal, observed
-    feedback y_t, SISU]. Candidates are the trajectory's states within one step of
-    h_t; all (trial, step) problems are solved together, grouped by input. Reaches:
-    repeat 0, field amplitude `pert_amp`, every evaluated SISU, `n_directions` spread
-    directions. Returns one row per point with its trial, direction, SISU, step, q,
-    kind, stability and coordinates `h`.
+    Candidates are the trajectory's states within one step of h_t; all (reach,
+    step) problems are solved together, grouped by input (see `_reach_steps`).
+    Returns one row per point with its trial, direction, SISU, step, q, kind,
+    stability and coordinates `h`.
     """
     spec = population["fps_reach"]
     cfg = FixedPointConfig(**spec.get("finder", {}))
     best = model_records.set_index("hash")["best_replicate"]
     tables = []
     for h, ensemble in tqdm(loaded(models).items(), desc="fps_reach", unit="model"):
-        hp, r = ensemble.hyperparams, int(best[h])
+        r = int(best[h])
         step = controller_step(_best_controller(ensemble, r))
         cond = conditions[conditions["hash"] == h].sort_values("trial").reset_index(drop=True)
-        keep = (cond["repeat"] == 0) & (cond["pert_amp"] == spec["pert_amp"])
-        n_dir = int(cond["direction_index"].max()) + 1
-        dirs = np.unique(np.linspace(0, n_dir, spec["n_directions"], endpoint=False).astype(int))
-        trials = cond[keep & cond["direction_index"].isin(dirs)]
-        hidden = np.asarray(states[h]["hidden"][r])
-        feedback = np.asarray(states[h]["feedback"][r])
-        steps = np.arange(max(spec["start"], 2), min(spec["stop"], hidden.shape[1] - 1))
-        cands, inputs, groups, index = [], [], [], []
-        for _, row in trials.iterrows():
-            i = int(row["trial"])
-            goal = np.array([row["goal_x"], row["goal_y"]])
-            for t in steps:
-                sisu = [np.array([row["sisu"]])] if hp["model__sisu_input"] else []
-                u = np.concatenate([goal, feedback[i, t], *sisu])
-                # hidden row t - 1 is h_t, the state the map at step t acts on
-                for dt in (-1, 0, 1):
-                    cands.append(hidden[i, t - 1 + dt])
-                    inputs.append(u)
-                    groups.append(len(index))
-                index.append((i, int(row["direction_index"]), int(t), float(row["sisu"])))
+        ids, inputs, near = _reach_steps(ensemble, r, states[h], cond, spec)
+        n_near = near.shape[1]
         fps = find_fixed_points(
-            step, np.stack(cands), np.stack(inputs), cfg, groups=np.array(groups)
-        )
+            step, near.reshape(-1, near.shape[-1]), np.repeat(inputs, n_near, axis=0), cfg,
+            groups=np.repeat(np.arange(len(ids)), n_near),
+        )  # fmt: skip
         table = fps.table()
-        where = np.array(index)[table["group"].to_numpy()]
+        where = ids[table["group"].to_numpy()]
         tables.append(
             table.assign(
                 hash=h,
@@ -316,6 +326,41 @@ def reach_fixed_points(
             )
         )
     return validate_table("fixed_points", pd.concat(tables, ignore_index=True))
+
+
+def reach_effective_directions(
+    models: dict, model_records: pd.DataFrame, states: dict[str, LabelledArrays],
+    conditions: pd.DataFrame, population: dict,
+) -> pd.DataFrame:  # fmt: skip
+    """Readout-weighted effective direction of every unit along the fps_reach reaches.
+
+    W dF/dh at (h_t, u_t): the force (N per unit activity) a nudge of each unit
+    produces through the next step, rotated into the reach frame (parallel,
+    lateral). One row per (reach, step, unit).
+    """
+    spec = population["fps_reach"]
+    best = model_records.set_index("hash")["best_replicate"]
+    tables = []
+    for h, ensemble in tqdm(loaded(models).items(), desc="effective_dirs", unit="model"):
+        r = int(best[h])
+        controller = _best_controller(ensemble, r)
+        cond = conditions[conditions["hash"] == h].sort_values("trial").reset_index(drop=True)
+        ids, inputs, near = _reach_steps(ensemble, r, states[h], cond, spec)
+        jac = jacobians_along(controller_step(controller), near[:, 1], inputs)
+        eff = effective_directions(np.asarray(controller.readout.weight), jac)  # (P, 2, H)
+        angle = cond.set_index("trial").loc[ids[:, 0].astype(int), "direction"].to_numpy()
+        c, s_ = np.cos(angle)[:, None], np.sin(angle)[:, None]
+        parallel = c * eff[:, 0] + s_ * eff[:, 1]
+        lateral = -s_ * eff[:, 0] + c * eff[:, 1]
+        n_p, n_h = parallel.shape
+        tables.append(pd.DataFrame({
+            "hash": h, "trial": np.repeat(ids[:, 0], n_h).astype(int),
+            "direction_index": np.repeat(ids[:, 1], n_h).astype(int),
+            "step": np.repeat(ids[:, 2], n_h).astype(int), "sisu": np.repeat(ids[:, 3], n_h),
+            "unit": np.tile(np.arange(n_h), n_p), "parallel": parallel.ravel(),
+            "lateral": lateral.ravel(),
+        }))  # fmt: skip
+    return pd.concat(tables, ignore_index=True)
 
 
 def reach_context_influence(points: pd.DataFrame) -> pd.DataFrame:

@@ -7,6 +7,7 @@ from kedro.pipeline import Pipeline, node
 from ntdyn.pipelines.population.nodes import (
     pca_tangling,
     reach_context_influence,
+    reach_effective_directions,
     reach_fixed_points,
     record_population_analysis,
     steady_fixed_points,
@@ -40,6 +41,18 @@ POPULATION = {
             "fps_reach_points",
             "fps_reach_context",
             name="reach_context_influence",
+        ),  # fmt: skip
+        node(
+            reach_effective_directions,
+            [
+                "trained_models",
+                "model_records",
+                "plant_perts_states",
+                "plant_perts_conditions",
+                "params:population",
+            ],
+            "fps_reach_effective_directions",
+            name="reach_effective_directions",
         ),  # fmt: skip
         node(
             _record("fps_reach"),
