@@ -60,7 +60,31 @@ TANGLING_SCHEMA = pa.DataFrameSchema(
     coerce=True,
 )  # fmt: skip
 
+HESSIAN_SCHEMA = pa.DataFrameSchema(
+    {"hash": pa.Column(str), "mode": pa.Column(int, pa.Check.ge(0)),
+     # Hessian of a sum of squares: positive semi-definite up to round-off
+     "eigenvalue": pa.Column(float, [pa.Check.ge(-1e-6, error="must be >= 0")] + _finite)},
+    strict=False, coerce=True,
+)  # fmt: skip
+
+EIGVEC_STIM_SCHEMA = pa.DataFrameSchema(
+    {"hash": pa.Column(str), "mode": pa.Column(int, pa.Check.ge(0)),
+     "abs_eigenvalue": pa.Column(float, _non_negative + _finite),
+     "decay": pa.Column(float, _non_negative + _finite),
+     "peak_force": pa.Column(float, _non_negative + _finite)},
+    strict=False, coerce=True,
+)  # fmt: skip
+
+CONTEXT_SCHEMA = pa.DataFrameSchema(
+    {"hash": pa.Column(str), "fp_shift": pa.Column(float, _non_negative + _finite),
+     "max_abs_eigenvalue": pa.Column(float, _non_negative + _finite)},
+    strict=False, coerce=True,
+)  # fmt: skip
+
 TABLE_SCHEMAS = {
+    "hessian": HESSIAN_SCHEMA,
+    "eigvec_stim": EIGVEC_STIM_SCHEMA,
+    "context": CONTEXT_SCHEMA,
     "measures": MEASURES_SCHEMA,
     "fixed_points": FIXED_POINTS_SCHEMA,
     "tangling": TANGLING_SCHEMA,

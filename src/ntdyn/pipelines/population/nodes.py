@@ -152,9 +152,9 @@ def pca_tangling(
 
 def record_population_analysis(
     analysis: str, table: pd.DataFrame, population: dict, sweep: pd.DataFrame,
-    store: RecordStore,
+    store: RecordStore, **extra_tables: pd.DataFrame,
 ) -> dict:  # fmt: skip
-    """Record a population analysis (its table as an artifact, counts as metrics)."""
+    """Record a population analysis: its tables as artifacts, counts and summaries as metrics."""
     model_hashes = sorted(table["hash"].unique())
     h = hash_of(analysis, population[analysis], model_hashes)
     record = store.find_evaluation(h)
@@ -163,15 +163,28 @@ def record_population_analysis(
         metrics = _population_metrics(table, sweep.set_index("hash")["label"])
         params = {f"pop__{k}": v for k, v in flatten(population[analysis]).items()}
         with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / f"{analysis}.parquet"
-            table.to_parquet(path, index=False)
+            paths = []
+            for name, t in {analysis: table, **extra_tables}.items():
+                paths.append(Path(tmp) / f"{name}.parquet")
+                t.to_parquet(paths[-1], index=False)
             record = store.record_evaluation(
                 hash=h, analysis=analysis, params=params, model_hashes=model_hashes,
-                metrics=metrics, artifacts=[path],
+                metrics=metrics, artifacts=paths,
             )  # fmt: skip
         status = "recorded"
     return {"analysis": analysis, "hash": h, "run_id": record.run_id, "status": status,
             "models": model_hashes}  # fmt: skip
+
+
+def record_steady_state_dynamics(
+    context: pd.DataFrame, hessian: pd.DataFrame, eigvec_stim: pd.DataFrame,
+    population: dict, sweep: pd.DataFrame, store: RecordStore,
+) -> dict:  # fmt: skip
+    """Record steady-state dynamics with its Hessian and eigenvector-stimulation tables."""
+    return record_population_analysis(
+        "steady_state_dynamics", context, population, sweep, store,
+        hessian=hessian, eigvec_stim=eigvec_stim,
+    )  # fmt: skip
 
 
 def _population_metrics(table: pd.DataFrame, labels: pd.Series) -> dict[str, float]:
@@ -252,10 +265,10 @@ def steady_state_dynamics(
                 "q": float(pick["q"]), "stable": bool(pick["stable"]),
             })  # fmt: skip
     return (
-        pd.concat(hess_rows, ignore_index=True),
-        pd.concat(stim_rows, ignore_index=True),
+        validate_table("hessian", pd.concat(hess_rows, ignore_index=True)),
+        validate_table("eigvec_stim", pd.concat(stim_rows, ignore_index=True)),
         pd.concat(resp_rows, ignore_index=True),
-        pd.DataFrame(ctx_rows),
+        validate_table("context", pd.DataFrame(ctx_rows)),
     )
 
 
@@ -380,4 +393,4 @@ def reach_context_influence(points: pd.DataFrame) -> pd.DataFrame:
                 "fp_shift": float(np.linalg.norm(np.asarray(row["h"], float) - ref)),
                 "max_abs_eigenvalue": row["max_abs_eigenvalue"],
             })  # fmt: skip
-    return pd.DataFrame(rows)
+    return validate_table("context", pd.DataFrame(rows))

@@ -10,6 +10,7 @@ from ntdyn.pipelines.population.nodes import (
     reach_effective_directions,
     reach_fixed_points,
     record_population_analysis,
+    record_steady_state_dynamics,
     steady_fixed_points,
     steady_state_dynamics,
 )
@@ -74,11 +75,18 @@ POPULATION = {
             name="steady_state_dynamics",
         ),  # fmt: skip
         node(
-            _record("steady_state_dynamics"),
-            ["steady_state_dynamics_context", "params:population", "sweep", "model_store"],
+            record_steady_state_dynamics,
+            [
+                "steady_state_dynamics_context",
+                "steady_state_dynamics_hessian",
+                "steady_state_dynamics_eigvec_stim",
+                "params:population",
+                "sweep",
+                "model_store",
+            ],
             "steady_state_dynamics_record",
             name="record_steady_state_dynamics",
-        ),
+        ),  # fmt: skip
     ],
     "pca_tangling": [
         node(
