@@ -54,7 +54,8 @@ TINY_PART2 = {
                          "tms_start": 3},
         },
         "population": {
-            "fps_steady": {"sisu": [0.0, 2.0], "n_candidates": 16, "n_steps": 5,
+            # a 3 x 3 grid: the central hold (used by steady_state_dynamics) is centre 4
+            "fps_steady": {"sisu": [0.0, 2.0], "n_candidates": 16, "n_steps": 5, "grid_n": 3,
                            "finder": {"adam_iters": 50, "newton_iters": 20}},
             "pca_tangling": {"start": 2, "stop": 12, "n_components": 5, "tangling_pcs": 3},
             "fps_reach": {"start": 2, "stop": 8, "n_directions": 2,

@@ -73,6 +73,9 @@ def test_every_part2_analysis_is_recorded_with_its_tables(part2):
     context = pd.read_parquet(out / "steady_state_dynamics_context.parquet")
     assert set(context.groupby("hash")["sisu"].nunique()) == {2}
     assert (context[context["sisu"] == 0.0]["fp_shift"] == 0).all()  # the reference SISU
+    # each point analysed is a fixed point of the steady input the analysis uses
+    assert (context.loc[context["q"] < 1e-12, "q_at_input"] < 1e-12).all()
+    assert (context["q"] < 1e-12).any()
     stim = pd.read_parquet(out / "steady_state_dynamics_eigvec_stim.parquet")
     assert ((stim["decay"] > 0) & (stim["abs_eigenvalue"] > 0)).all()
     reach = pd.read_parquet(out / "fps_reach_points.parquet")

@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
@@ -22,7 +23,7 @@ from ntdyn.analysis.dynamics import (
     q_hessian,
     steady_state_inputs,
 )
-from ntdyn.analysis.fixed_points import FixedPointConfig, find_fixed_points
+from ntdyn.analysis.fixed_points import FixedPointConfig, find_fixed_points, x64
 from ntdyn.analysis.pca import fit_pca, project, time_window
 from ntdyn.analysis.tangling import tangling
 from ntdyn.hyperparams import flatten, hash_of, validate_table
@@ -209,7 +210,7 @@ def _population_metrics(table: pd.DataFrame, labels: pd.Series) -> dict[str, flo
 def steady_state_dynamics(
     models: dict, model_records: pd.DataFrame, points: pd.DataFrame, population: dict
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Local dynamics at each model's steady-state fixed point, per SISU (centre 0).
+    """Local dynamics at each model's steady-state fixed point, per SISU (central hold).
 
     Uses the stable fixed point of lowest q (else the lowest-q point). Returns
     (hessian: eigenvalues of the Hessian of q, ascending; eigvec_stim: per top
@@ -226,8 +227,13 @@ def steady_state_dynamics(
         controller = _best_controller(ensemble, int(best[h]))
         step = controller_step(controller)
         weight = np.asarray(controller.readout.weight)
-        centre = grid_centres(1, float(hp["task__workspace"]), 0.0)[0]
-        own = points[(points["hash"] == h) & (points["centre_index"] == 0)]
+        # the steady-state centre nearest the origin, with the same grid as fps_steady
+        centres = grid_centres(
+            population["fps_steady"]["grid_n"], float(hp["task__workspace"]), 0.0
+        )
+        ci = int(np.argmin(np.linalg.norm(centres, axis=1)))
+        centre = centres[ci]
+        own = points[(points["hash"] == h) & (points["centre_index"] == ci)]
         reference = None
         for sisu, group in own.groupby("sisu", dropna=False, sort=True):
             pick = group.sort_values(["stable", "q"], ascending=[False, True]).iloc[0]
@@ -263,6 +269,8 @@ def steady_state_dynamics(
                 "n_slow_modes": int((np.abs(lam) > spec["slow_threshold"]).sum()),
                 "effective_gain": float(np.linalg.norm(eff, axis=0).mean()),
                 "q": float(pick["q"]), "stable": bool(pick["stable"]),
+                # q recomputed with the input used here: the point must be fixed for it
+                "q_at_input": _q_at(step, h_star, u_star),
             })  # fmt: skip
     return (
         validate_table("hessian", pd.concat(hess_rows, ignore_index=True)),
@@ -374,6 +382,13 @@ def reach_effective_directions(
             "lateral": lateral.ravel(),
         }))  # fmt: skip
     return pd.concat(tables, ignore_index=True)
+
+
+def _q_at(step, h: np.ndarray, u: np.ndarray) -> float:
+    """q(h) = 1/2 |F(h, u) - h|^2 in float64."""
+    with x64():
+        r = np.asarray(step(jnp.asarray(h, jnp.float64), jnp.asarray(u, jnp.float64))) - h
+    return float(0.5 * np.sum(r**2))
 
 
 def reach_context_influence(points: pd.DataFrame) -> pd.DataFrame:
