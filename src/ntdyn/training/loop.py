@@ -121,31 +121,32 @@ def batch_loss(
     return terms["total"], terms
 
 
+def reaching_loss(model: Controller, data: ModelData, key, batch_size, n_steps, delay_buffer):
+    """`batch_loss` with its terms stacked in COST_TERMS order, for `train_chunk`."""
+    total, terms = batch_loss(
+        model, data, key, batch_size=batch_size, n_steps=n_steps, delay_buffer=delay_buffer
+    )
+    return total, jnp.stack([terms[t] for t in COST_TERMS])
+
+
 @eqx.filter_jit
 def train_chunk(
-    params,
-    static,
-    opt_states,
-    data: ModelData,
-    stream_keys: jax.Array,
-    first_step: jax.Array,
-    n_inner: int,
-    batch_size: int,
-    n_steps: int,
-    delay_buffer: int,
-):
+    params, static, opt_states, data, stream_keys: jax.Array, first_step: jax.Array,
+    n_inner: int, loss, loss_options: tuple,
+):  # fmt: skip
     """`n_inner` Adam steps of all M stacked models.
 
+    loss(model, data, key, *loss_options) -> (total, terms (n_terms,)) is a module-level
+    function and loss_options hashable (shapes), so one program serves every chunk.
     Returns (params, opt states, loss terms of shape (n_inner, M, n_terms)).
     """
     TRACE_COUNTS["train_chunk"] += 1
-    loss_kw = dict(batch_size=batch_size, n_steps=n_steps, delay_buffer=delay_buffer)
 
     def one_model(p, opt_state, d, key):
         model = eqx.combine(p, static)
-        grads, terms = eqx.filter_grad(batch_loss, has_aux=True)(model, d, key, **loss_kw)
+        grads, terms = eqx.filter_grad(loss, has_aux=True)(model, d, key, *loss_options)
         updates, opt_state = make_optimizer(0.0).update(grads, opt_state, p)
-        return eqx.apply_updates(p, updates), opt_state, jnp.stack([terms[t] for t in COST_TERMS])
+        return eqx.apply_updates(p, updates), opt_state, terms
 
     def body(carry, step):
         p, s = carry
@@ -156,6 +157,28 @@ def train_chunk(
     steps = first_step + jnp.arange(n_inner)
     (params, opt_states), terms = jax.lax.scan(body, (params, opt_states), steps)
     return params, opt_states, terms
+
+
+def run_chunks(
+    params, static, opt_states, data, keys: jax.Array, *, n_batches: int, n_terms: int,
+    loss, loss_options: tuple, progress: bool, desc: str, chunk_target: int = 25,
+):  # fmt: skip
+    """All batches in equal chunks of one compiled program, with a progress bar.
+
+    Returns (params, opt states, history (n_batches, M, n_terms) of per-step loss terms).
+    """
+    n_inner = chunk_size(n_batches, chunk_target)
+    history = np.empty((n_batches, keys.shape[0], n_terms), np.float32)
+    with tqdm(total=n_batches, desc=desc, unit="batch", disable=not progress) as bar:
+        for start in range(0, n_batches, n_inner):
+            params, opt_states, terms = train_chunk(
+                params, static, opt_states, data, keys, jnp.asarray(start), n_inner, loss,
+                loss_options,
+            )  # fmt: skip
+            history[start : start + n_inner] = np.asarray(terms)
+            bar.update(n_inner)
+            bar.set_postfix(loss=f"{float(np.median(history[start + n_inner - 1, :, 0])):.3g}")
+    return params, opt_states, history
 
 
 @eqx.filter_jit
@@ -220,18 +243,12 @@ def train_group(
     keys = jnp.concatenate(stream_keys)
     opt_states = jax.vmap(lambda p, lr: make_optimizer(lr).init(p))(params, data.learning_rate)
 
-    n_inner = chunk_size(n_batches, chunk_target)
-    history = np.empty((n_batches, keys.shape[0], len(COST_TERMS)), np.float32)
-    desc = f"train {len(rows)} member(s) x replicates = {keys.shape[0]} models"
-    with tqdm(total=n_batches, desc=desc, unit="batch", disable=not progress) as bar:
-        for start in range(0, n_batches, n_inner):
-            params, opt_states, terms = train_chunk(
-                params, static, opt_states, data, keys, jnp.asarray(start), n_inner,
-                batch_size, n_steps, delay_buffer,
-            )  # fmt: skip
-            history[start : start + n_inner] = np.asarray(terms)
-            bar.update(n_inner)
-            bar.set_postfix(loss=f"{float(np.median(history[start + n_inner - 1, :, 0])):.3g}")
+    params, opt_states, history = run_chunks(
+        params, static, opt_states, data, keys, n_batches=n_batches, n_terms=len(COST_TERMS),
+        loss=reaching_loss, loss_options=(batch_size, n_steps, delay_buffer), progress=progress,
+        desc=f"train {len(rows)} member(s) x replicates = {keys.shape[0]} models",
+        chunk_target=chunk_target,
+    )  # fmt: skip
 
     # Validation trials come from their own stream, shared by all replicates of a member.
     results, offset = [], 0
@@ -259,7 +276,7 @@ def train_group(
     return results
 
 
-def history_table(history: np.ndarray) -> pd.DataFrame:
+def history_table(history: np.ndarray, terms: tuple[str, ...] = COST_TERMS) -> pd.DataFrame:
     """Long table (step, replicate, term, value) from a (steps, R, terms) array."""
     n_steps, n_rep, n_terms = history.shape
     step, rep, term = np.meshgrid(
@@ -269,7 +286,7 @@ def history_table(history: np.ndarray) -> pd.DataFrame:
         {
             "step": step.ravel(),
             "replicate": rep.ravel(),
-            "term": np.asarray(COST_TERMS)[term.ravel()],
+            "term": np.asarray(terms)[term.ravel()],
             "value": history.ravel().astype(float),
         }
     )

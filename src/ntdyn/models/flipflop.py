@@ -1,0 +1,36 @@
+"""Task-trained source network for the flip-flop task: a GRU with hidden noise and a readout."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray
+
+
+class FlipFlopRNN(eqx.Module):
+    """h_t = GRU(x_t, h_{t-1}) + sigma_h xi_t;  y_t = W h_t + b (one output per bit)."""
+
+    cell: eqx.nn.GRUCell
+    readout: eqx.nn.Linear
+    hidden_size: int = eqx.field(static=True)
+
+    def __init__(self, n_bits: int, hidden_size: int, *, key: PRNGKeyArray):
+        k_cell, k_out = jax.random.split(key)
+        self.cell = eqx.nn.GRUCell(n_bits, hidden_size, key=k_cell)
+        self.readout = eqx.nn.Linear(hidden_size, n_bits, key=k_out)
+        self.hidden_size = hidden_size
+
+    def __call__(
+        self, inputs: Float[Array, "T N"], key: PRNGKeyArray, hidden_noise_std
+    ) -> tuple[Float[Array, "T N"], Float[Array, "T H"]]:
+        """Outputs and hidden states (the latents the spiking simulator reads) for one trial."""
+        noise = hidden_noise_std * jax.random.normal(key, (inputs.shape[0], self.hidden_size))
+
+        def step(h, xs):
+            x, xi = xs
+            h = self.cell(x, h) + xi
+            return h, h
+
+        _, hidden = jax.lax.scan(step, jnp.zeros(self.hidden_size), (inputs, noise))
+        return jax.vmap(self.readout)(hidden), hidden
