@@ -86,3 +86,25 @@ def test_bad_simulator_options_name_the_parameter():
         simulate_spikes(_latents(), np.zeros((40, 100, 1)), rectifier="relu")
     with pytest.raises(ValueError, match="rate_scaling"):
         simulate_spikes(_latents(), np.zeros((40, 100, 1)), rate_scaling=0)
+
+
+def test_fixed_points_of_an_affine_copy_match_exactly():
+    from ntdyn.analysis.comparison import compare_fixed_points, fit_affine
+
+    rng = np.random.default_rng(5)
+    pts = rng.normal(size=(4, 3))
+    stable = np.array([True, True, False, True])
+    W, b = rng.normal(size=(3, 5)), rng.normal(size=5)
+    order = [2, 0, 3, 1]  # the other system lists them in another order
+    res = compare_fixed_points(pts, stable, (pts @ W + b)[order], stable[order], (W, b))
+    assert res["n_matched"] == 4 and res["same_stability"] == 1.0
+    assert res["max_distance"] == pytest.approx(0.0, abs=1e-12)
+    # the alignment can be estimated from trajectories, as in the pipeline
+    traj = rng.normal(size=(50, 3))
+    W_fit, b_fit = fit_affine(traj, traj @ W + b)
+    res = compare_fixed_points(pts, stable, pts @ W + b, stable, (W_fit, b_fit))
+    assert res["mean_distance"] == pytest.approx(0.0, abs=1e-9)
+    # a missing point and a flipped stability are counted
+    res = compare_fixed_points(pts, stable, (pts @ W + b)[:3], ~stable[:3], (W, b))
+    assert (res["n_a"], res["n_b"], res["n_matched"]) == (4, 3, 3)
+    assert res["same_stability"] == 0.0

@@ -7,6 +7,7 @@ All functions take arrays with the sample axes first and features last
 from __future__ import annotations
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 from scipy.special import gammaln
 
 
@@ -61,3 +62,36 @@ def cycle_consistency_r2(inferred: np.ndarray, true: np.ndarray) -> float:
     back = fit_affine(true, inferred)
     round_trip = (_flat(inferred) @ to_true[0] + to_true[1]) @ back[0] + back[1]
     return r2_variance_weighted(inferred, round_trip)
+
+
+def compare_fixed_points(
+    points_a: np.ndarray, stable_a: np.ndarray, points_b: np.ndarray, stable_b: np.ndarray,
+    affine: tuple[np.ndarray, np.ndarray],
+) -> dict[str, float]:  # fmt: skip
+    """Fixed points of two systems as numbers (the reference benchmark only plots them).
+
+    points_a (Ma, Da) are mapped into system b's space with `affine` (W (Da, Db), b
+    (Db,), e.g. `fit_affine` between their latent trajectories) and matched to
+    points_b (Mb, Db) by minimum total distance. Returns counts and stable counts of
+    both, the number matched, the mean and max matched distance (relative to the
+    spread of b's points, or absolute with one point) and the share of matched
+    pairs with the same stability.
+    """
+    a = np.asarray(points_a, float) @ affine[0] + affine[1]
+    b = np.asarray(points_b, float)
+    out = {
+        "n_a": len(a), "n_b": len(b), "n_stable_a": int(np.sum(stable_a)),
+        "n_stable_b": int(np.sum(stable_b)),
+    }  # fmt: skip
+    if len(a) == 0 or len(b) == 0:
+        return out | {"n_matched": 0, "mean_distance": np.nan, "max_distance": np.nan,
+                      "same_stability": np.nan}  # fmt: skip
+    dist = np.linalg.norm(a[:, None] - b[None], axis=-1)
+    rows, cols = linear_sum_assignment(dist)
+    scale = np.linalg.norm(b - b.mean(0), axis=1).mean() if len(b) > 1 else 1.0
+    matched = dist[rows, cols] / max(scale, 1e-12)
+    same = np.asarray(stable_a)[rows] == np.asarray(stable_b)[cols]
+    return out | {
+        "n_matched": len(rows), "mean_distance": float(matched.mean()),
+        "max_distance": float(matched.max()), "same_stability": float(same.mean()),
+    }  # fmt: skip
