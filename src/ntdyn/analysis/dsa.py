@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import scipy.linalg
 from scipy.optimize import linear_sum_assignment
 
 
@@ -42,14 +43,13 @@ def _top_singular(h: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:
     an SVD of the tall matrix: M x M when N >= M (then U = h V / s), else N x N.
     """
     n, m = h.shape
-    if n >= m:
-        evals, v = np.linalg.eigh(h.T @ h)
-        evals, v = evals[::-1][:rank], v[:, ::-1][:, :rank]
-        s = np.sqrt(np.clip(evals, 0.0, None))
-        return (h @ v) / s, s
-    evals, u = np.linalg.eigh(h @ h.T)
-    evals, u = evals[::-1][:rank], u[:, ::-1][:, :rank]
-    return u, np.sqrt(np.clip(evals, 0.0, None))
+    small = h.T @ h if n >= m else h @ h.T
+    k = small.shape[0]
+    # only the top `rank` eigenpairs (MRRR): several times cheaper than a full eigh
+    evals, vecs = scipy.linalg.eigh(small, subset_by_index=[k - rank, k - 1], driver="evr")
+    evals, vecs = evals[::-1], vecs[:, ::-1]  # descending
+    s = np.sqrt(np.clip(evals, 0.0, None))
+    return ((h @ vecs) / s if n >= m else vecs), s
 
 
 def havok_dmd(x: np.ndarray, n_delays: int = 20, rank: int = 50) -> np.ndarray:
