@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 
 @dataclass
@@ -63,3 +64,19 @@ def load_labelled(path: str | Path) -> dict[str, LabelledArrays]:
         axes = {k: tuple(v) for k, v in meta["axes"].items()}
         out[folder.name] = LabelledArrays(arrays, axes, meta["attrs"])
     return out
+
+
+def condition_means(
+    values: np.ndarray,
+    conditions: pd.DataFrame,
+    exclude: tuple[str, ...] = ("trial", "repeat", "hash"),
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Average trials that share a condition (every column but `exclude`, e.g. repeats).
+
+    values: (N, ...) one row per row of `conditions`. Returns ((C, ...) means, C-row table
+    of the condition columns), conditions sorted.
+    """
+    keys = [c for c in conditions.columns if c not in exclude]
+    groups = conditions.reset_index(drop=True).groupby(keys, sort=True).indices
+    means = np.stack([np.asarray(values)[idx].mean(axis=0) for idx in groups.values()])
+    return means, pd.DataFrame(list(groups.keys()), columns=keys)

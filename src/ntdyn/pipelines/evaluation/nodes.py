@@ -21,7 +21,7 @@ from ntdyn.analysis.unit_stim import (
     regress_on_context,
     unit_force_responses,
 )
-from ntdyn.hyperparams import flatten, hash_of, validate_measures_table
+from ntdyn.hyperparams import flatten, hash_of, validate_measures_table, varying_columns
 from ntdyn.store import RecordStore
 from ntdyn.tasks.reaching import Trial
 from ntdyn.training import TrainedEnsemble
@@ -119,7 +119,7 @@ def run_analysis(
 
 
 def _member_columns(sweep: pd.DataFrame) -> pd.DataFrame:
-    varying = [c for c in sweep.columns if c not in ("hash", "label") and sweep[c].nunique() > 1]
+    varying = varying_columns(sweep.drop(columns=["hash", "label"]))
     return sweep.set_index("hash")[["label", *varying]]
 
 

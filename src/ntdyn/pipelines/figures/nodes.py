@@ -13,14 +13,16 @@ import plotly.graph_objects as go
 
 from ntdyn import plots
 from ntdyn.analysis import LabelledArrays, aligned_trajectories
+from ntdyn.analysis.arrays import condition_means
 from ntdyn.analysis.measures import MEASURES
+from ntdyn.hyperparams import varying_columns
 from ntdyn.store import RecordStore
 
 ID_COLUMNS = ("hash", "label")
 
 
 def _varying(sweep: pd.DataFrame) -> list[str]:
-    return [c for c in sweep.columns if c not in ID_COLUMNS and sweep[c].nunique() > 1]
+    return varying_columns(sweep.drop(columns=list(ID_COLUMNS)))
 
 
 def _sweep_axis(sweep: pd.DataFrame) -> str:
@@ -235,11 +237,7 @@ def pc_trajectories(
     out, labels, colour_by = {}, _labels(sweep), figures["pc_colour_by"]
     for h, arrays in projections.items():
         cond = conditions[conditions["hash"] == h].sort_values("trial").reset_index(drop=True)
-        keys = [c for c in cond.columns if c not in ("trial", "repeat", "hash")]
-        groups = cond.groupby(keys, sort=True).indices
-        proj = np.asarray(arrays["projected"])
-        mean_traj = np.stack([proj[idx].mean(axis=0) for idx in groups.values()])
-        table = pd.DataFrame(list(groups.keys()), columns=keys)
+        mean_traj, table = condition_means(arrays["projected"], cond)
         fp = points[(points["hash"] == h) & (points["kind"] == "fixed")]
         fp_pc = None
         if len(fp):

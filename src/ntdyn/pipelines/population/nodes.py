@@ -13,6 +13,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ntdyn.analysis import LabelledArrays
+from ntdyn.analysis.arrays import condition_means
 from ntdyn.analysis.dynamics import (
     autonomous_states,
     controller_step,
@@ -97,10 +98,6 @@ def steady_fixed_points(
     return points, pd.concat(spectra, ignore_index=True)
 
 
-# Trial-condition columns averaged over (repeats are not conditions).
-NOT_CONDITIONS = ("trial", "repeat", "hash")
-
-
 def pca_tangling(
     states: dict[str, LabelledArrays], conditions: pd.DataFrame, model_records: pd.DataFrame,
     population: dict,
@@ -127,11 +124,8 @@ def pca_tangling(
             "explained_variance_ratio": pca.explained_variance_ratio,
         }))  # fmt: skip
         cond = conditions[conditions["hash"] == h].sort_values("trial").reset_index(drop=True)
-        keys = [c for c in cond.columns if c not in NOT_CONDITIONS]
-        groups = cond.groupby(keys, sort=True).indices
-        means = np.stack([projected[idx].mean(axis=0) for idx in groups.values()])
+        means, labels = condition_means(projected, cond)
         q = tangling(means[..., : spec["tangling_pcs"]], float(arrays.attrs["dt"]))
-        labels = pd.DataFrame(list(groups.keys()), columns=keys)
         n_c, n_t = q.shape
         tangling_rows.append(
             labels.loc[np.repeat(np.arange(n_c), n_t)]
@@ -175,17 +169,6 @@ def record_population_analysis(
         status = "recorded"
     return {"analysis": analysis, "hash": h, "run_id": record.run_id, "status": status,
             "models": model_hashes}  # fmt: skip
-
-
-def record_steady_state_dynamics(
-    context: pd.DataFrame, hessian: pd.DataFrame, eigvec_stim: pd.DataFrame,
-    population: dict, sweep: pd.DataFrame, store: RecordStore,
-) -> dict:  # fmt: skip
-    """Record steady-state dynamics with its Hessian and eigenvector-stimulation tables."""
-    return record_population_analysis(
-        "steady_state_dynamics", context, population, sweep, store,
-        hessian=hessian, eigvec_stim=eigvec_stim,
-    )  # fmt: skip
 
 
 def _population_metrics(table: pd.DataFrame, labels: pd.Series) -> dict[str, float]:

@@ -10,83 +10,32 @@ from ntdyn.pipelines.population.nodes import (
     reach_effective_directions,
     reach_fixed_points,
     record_population_analysis,
-    record_steady_state_dynamics,
     steady_fixed_points,
     steady_state_dynamics,
 )
 
+MODELS = ["trained_models", "model_records"]
 
-def _record(analysis: str):
+
+def record_node(analysis: str, table: str, **extra_tables: str):
+    """Record an analysis: `table` gives its metrics; it and `extra_tables` are logged."""
     bound = partial(record_population_analysis, analysis)
     update_wrapper(bound, record_population_analysis)
     bound.__name__ = f"record_{analysis}"
-    return bound
+    inputs = {"table": table, "population": "params:population", "sweep": "sweep",
+              "store": "model_store", **extra_tables}  # fmt: skip
+    return node(bound, inputs, f"{analysis}_record", name=f"record_{analysis}")
 
 
 POPULATION = {
-    "fps_reach": [
+    "fps_steady": [
         node(
-            reach_fixed_points,
-            [
-                "trained_models",
-                "model_records",
-                "plant_perts_states",
-                "plant_perts_conditions",
-                "params:population",
-            ],
-            "fps_reach_points",
-            name="fps_reach",
-        ),  # fmt: skip
-        node(
-            reach_context_influence,
-            "fps_reach_points",
-            "fps_reach_context",
-            name="reach_context_influence",
-        ),  # fmt: skip
-        node(
-            reach_effective_directions,
-            [
-                "trained_models",
-                "model_records",
-                "plant_perts_states",
-                "plant_perts_conditions",
-                "params:population",
-            ],
-            "fps_reach_effective_directions",
-            name="reach_effective_directions",
-        ),  # fmt: skip
-        node(
-            _record("fps_reach"),
-            ["fps_reach_points", "params:population", "sweep", "model_store"],
-            "fps_reach_record",
-            name="record_fps_reach",
+            steady_fixed_points,
+            [*MODELS, "feedback_perts_states", "params:population"],
+            ["fps_steady_points", "fps_steady_eigenvalues"],
+            name="fps_steady",
         ),
-    ],
-    "steady_state_dynamics": [
-        node(
-            steady_state_dynamics,
-            ["trained_models", "model_records", "fps_steady_points", "params:population"],
-            [
-                "steady_state_dynamics_hessian",
-                "steady_state_dynamics_eigvec_stim",
-                "steady_state_dynamics_responses",
-                "steady_state_dynamics_context",
-            ],
-            name="steady_state_dynamics",
-        ),  # fmt: skip
-        node(
-            record_steady_state_dynamics,
-            [
-                "steady_state_dynamics_context",
-                "steady_state_dynamics_hessian",
-                "steady_state_dynamics_eigvec_stim",
-                "params:population",
-                "sweep",
-                "model_store",
-            ],
-            "steady_state_dynamics_record",
-            name="record_steady_state_dynamics",
-        ),  # fmt: skip
+        record_node("fps_steady", "fps_steady_points", eigenvalues="fps_steady_eigenvalues"),
     ],
     "pca_tangling": [
         node(
@@ -95,26 +44,52 @@ POPULATION = {
             ["pca_tangling_pca", "pca_tangling_tangling", "pca_tangling_projections"],
             name="pca_tangling",
         ),
-        node(
-            _record("pca_tangling"),
-            ["pca_tangling_tangling", "params:population", "sweep", "model_store"],
-            "pca_tangling_record",
-            name="record_pca_tangling",
-        ),
+        record_node("pca_tangling", "pca_tangling_tangling", pca="pca_tangling_pca"),
     ],
-    "fps_steady": [
+    "steady_state_dynamics": [
         node(
-            steady_fixed_points,
-            ["trained_models", "model_records", "feedback_perts_states", "params:population"],
-            ["fps_steady_points", "fps_steady_eigenvalues"],
-            name="fps_steady",
+            steady_state_dynamics,
+            [*MODELS, "fps_steady_points", "params:population"],
+            [
+                "steady_state_dynamics_hessian",
+                "steady_state_dynamics_eigvec_stim",
+                "steady_state_dynamics_responses",
+                "steady_state_dynamics_context",
+            ],
+            name="steady_state_dynamics",
+        ),  # fmt: skip
+        record_node(
+            "steady_state_dynamics",
+            "steady_state_dynamics_context",
+            hessian="steady_state_dynamics_hessian",
+            eigvec_stim="steady_state_dynamics_eigvec_stim",
+        ),  # fmt: skip
+    ],
+    "fps_reach": [
+        node(
+            reach_fixed_points,
+            [*MODELS, "plant_perts_states", "plant_perts_conditions", "params:population"],
+            "fps_reach_points",
+            name="fps_reach",
         ),
         node(
-            _record("fps_steady"),
-            ["fps_steady_points", "params:population", "sweep", "model_store"],
-            "fps_steady_record",
-            name="record_fps_steady",
+            reach_context_influence,
+            "fps_reach_points",
+            "fps_reach_context",
+            name="reach_context_influence",
+        ),  # fmt: skip
+        node(
+            reach_effective_directions,
+            [*MODELS, "plant_perts_states", "plant_perts_conditions", "params:population"],
+            "fps_reach_effective_directions",
+            name="reach_effective_directions",
         ),
+        record_node(
+            "fps_reach",
+            "fps_reach_points",
+            context="fps_reach_context",
+            effective_directions="fps_reach_effective_directions",
+        ),  # fmt: skip
     ],
 }
 
