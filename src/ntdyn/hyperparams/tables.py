@@ -81,7 +81,23 @@ CONTEXT_SCHEMA = pa.DataFrameSchema(
     strict=False, coerce=True,
 )  # fmt: skip
 
+PCA_SCHEMA = pa.DataFrameSchema(
+    {"hash": pa.Column(str), "component": pa.Column(int, pa.Check.ge(0)),
+     "explained_variance": pa.Column(float, _non_negative + _finite),
+     "explained_variance_ratio": pa.Column(float, [pa.Check.in_range(0, 1 + 1e-9,
+                                                                  error="must be in [0, 1]")])},
+    strict=False, coerce=True,
+)  # fmt: skip
+
+EFFECTIVE_DIRECTIONS_SCHEMA = pa.DataFrameSchema(
+    {"hash": pa.Column(str), "unit": pa.Column(int, pa.Check.ge(0)),
+     "parallel": pa.Column(float, _finite), "lateral": pa.Column(float, _finite)},
+    strict=False, coerce=True,
+)  # fmt: skip
+
 TABLE_SCHEMAS = {
+    "pca": PCA_SCHEMA,
+    "effective_directions": EFFECTIVE_DIRECTIONS_SCHEMA,
     "hessian": HESSIAN_SCHEMA,
     "eigvec_stim": EIGVEC_STIM_SCHEMA,
     "context": CONTEXT_SCHEMA,

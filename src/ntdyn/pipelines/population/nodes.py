@@ -139,7 +139,7 @@ def pca_tangling(
             {"hash": h, "window": [spec["start"], spec["stop"]]},
         )  # fmt: skip
     return (
-        pd.concat(pca_rows, ignore_index=True),
+        validate_table("pca", pd.concat(pca_rows, ignore_index=True)),
         validate_table("tangling", pd.concat(tangling_rows, ignore_index=True)),
         projections,
     )
@@ -364,7 +364,7 @@ def reach_effective_directions(
             "unit": np.tile(np.arange(n_h), n_p), "parallel": parallel.ravel(),
             "lateral": lateral.ravel(),
         }))  # fmt: skip
-    return pd.concat(tables, ignore_index=True)
+    return validate_table("effective_directions", pd.concat(tables, ignore_index=True))
 
 
 def _q_at(step, h: np.ndarray, u: np.ndarray) -> float:
