@@ -2,12 +2,14 @@
 
 Stage pipelines (`training`, `evaluation`, `figures`) are the union of that
 stage over every experiment; an experiment (`analysis_part1`) is its stages
-assembled under its own namespace and parameters.
+assembled under its own namespace and parameters. `task_vs_data` is its own
+namespaced pipeline. `__default__` runs all of them at demo scale.
 """
 
 from kedro.pipeline import Pipeline
 
 from ntdyn.pipelines import experiment
+from ntdyn.pipelines.task_vs_data.pipeline import create_pipeline as task_vs_data
 
 STAGES = ("training", "evaluation", "figures", "population_analysis")
 
@@ -19,5 +21,8 @@ def register_pipelines() -> dict[str, Pipeline]:
         pipelines[stage] = sum(
             (p.only_nodes_with_tags(stage) for p in experiments.values()), Pipeline([])
         )
-    pipelines["__default__"] = sum(experiments.values(), Pipeline([]))
+    pipelines["task_vs_data"] = task_vs_data()
+    pipelines["__default__"] = sum(
+        (pipelines[n] for n in (*experiments, "task_vs_data")), Pipeline([])
+    )
     return pipelines

@@ -1,4 +1,4 @@
-"""Kedro dataset for a trained Equinox ensemble stored as an `.eqx` file."""
+"""Kedro dataset for a trained ensemble (any kind in `ensemble_io.KINDS`) in an `.eqx` file."""
 
 from __future__ import annotations
 
@@ -8,20 +8,19 @@ from typing import Any
 from kedro.io import AbstractDataset
 
 from ntdyn.training.ensemble_io import load_trained, save_trained
-from ntdyn.training.loop import TrainedEnsemble
 
 
-class EquinoxModelDataset(AbstractDataset[TrainedEnsemble, TrainedEnsemble]):
+class EquinoxModelDataset(AbstractDataset):
     """One `.eqx` file: JSON hyperparameter header, then the leaves. Loading trains nothing."""
 
     def __init__(self, filepath: str, metadata: dict[str, Any] | None = None):
         self._filepath = Path(filepath)
         self.metadata = metadata
 
-    def load(self) -> TrainedEnsemble:
+    def load(self):
         return load_trained(self._filepath)
 
-    def save(self, data: TrainedEnsemble) -> None:
+    def save(self, data) -> None:
         save_trained(self._filepath, data)
 
     def _exists(self) -> bool:

@@ -124,26 +124,83 @@ SWEEP_SCHEMA = pa.DataFrameSchema(
 )
 
 
-def validate_sweep_table(table: pd.DataFrame) -> pd.DataFrame:
+FLIPFLOP_SCHEMA = pa.DataFrameSchema(
+    {
+        "model__hidden_size": _positive_integer(),
+        "model__hidden_noise_std": _non_negative(),
+        "task__n_bits": _positive_integer(),
+        "task__n_steps": _positive_integer(),
+        "task__p_pulse": _column(_number(), _between(0, 1)),
+        "task__input_noise_std": _non_negative(),
+        "train__n_batches": _positive_integer(),
+        "train__batch_size": _positive_integer(),
+        "train__n_replicates": _positive_integer(),
+        "train__learning_rate": _positive(),
+        "train__seed": _column(_integer(), _at_least(0)),
+    },
+    strict=False,
+    name="flip-flop source hyperparameters",
+)
+
+
+DATA_MODEL_SCHEMA = pa.DataFrameSchema(
+    {
+        "model__kind": _column(_one_of("sae_gru", "lfads", "latent_evolution")),
+        "model__latent_size": _positive_integer(),
+        "model__encoder_size": _positive_integer(),
+        "model__factor_size": _positive_integer(),
+        "model__controller_size": _positive_integer(),
+        "model__n_inferred_inputs": _column(_integer(), _at_least(0)),
+        "model__width": _positive_integer(),
+        "model__depth": _positive_integer(),
+        "train__n_epochs": _positive_integer(),
+        "train__batch_size": _positive_integer(),
+        "train__n_replicates": _positive_integer(),
+        "train__learning_rate": _positive(),
+        "train__seed": _column(_integer(), _at_least(0)),
+        "train__kl_weight": _non_negative(),
+        "train__coordinated_dropout": _column(_number(), _between(0, 0.99)),
+        "train__time_units": _positive_integer(),
+        "train__evolve_multiple_steps": _positive_integer(),
+        "train__warmup_epochs": _column(_integer(), _at_least(0)),
+        "train__acquisition": _column(
+            _one_of("all_time_points", "time_aligned", "staggered_random")
+        ),
+        "train__connectome__mode": _column(_one_of("none", "unconnected_to_zero")),
+        "train__connectome__num_neurons": _positive_integer(),
+        "train__connectome__loss_coeff": _non_negative(),
+        "train__connectome__density": _column(_number(), _between(0, 1)),
+        "train__checkpoint_every": _column(_integer(), _at_least(0)),
+        "train__validate_every": _positive_integer(),
+    },
+    strict=False,
+    name="data-trained model hyperparameters",
+)
+
+SCHEMAS = {"reaching": SWEEP_SCHEMA, "flipflop": FLIPFLOP_SCHEMA, "data_model": DATA_MODEL_SCHEMA}
+
+
+def validate_sweep_table(table: pd.DataFrame, kind: str = "reaching") -> pd.DataFrame:
     """Check every cell of a sweep's flat hyperparameter table and return the table.
 
+    kind: which model the rows describe (`reaching`, `flipflop`, `data_model`).
     Raises ``HyperparameterError`` listing each failing cell as
     ``column = value (sweep member i): what is allowed``.
     """
     try:
-        return SWEEP_SCHEMA.validate(table, lazy=True)
+        return SCHEMAS[kind].validate(table, lazy=True)
     except pa.errors.SchemaErrors as errors:
         raise HyperparameterError(_describe_failures(errors.failure_cases, table)) from None
 
 
-def sweep_table(base: Mapping, spread: Mapping | None) -> pd.DataFrame:
+def sweep_table(base: Mapping, spread: Mapping | None, kind: str = "reaching") -> pd.DataFrame:
     """Validated table of the sweep's members: one row each, indexed 0..n-1.
 
     List-valued hyperparameters stay Python lists in object columns.
     """
     table = pd.DataFrame(expand_spread(base, spread))
     table.index = pd.RangeIndex(len(table))
-    return validate_sweep_table(table)
+    return validate_sweep_table(table, kind)
 
 
 def _describe_failures(failure_cases: pd.DataFrame, table: pd.DataFrame) -> list[str]:

@@ -95,7 +95,32 @@ EFFECTIVE_DIRECTIONS_SCHEMA = pa.DataFrameSchema(
     strict=False, coerce=True,
 )  # fmt: skip
 
+_r2 = [pa.Check.le(1 + 1e-9, error="must be <= 1")]
+_fraction = [pa.Check.in_range(0, 1 + 1e-9, error="must be in [0, 1]")]
+
+# Task-trained vs data-trained: one row per source x data-trained model (SCIENCE.md section 4).
+COMPARISON_SCHEMA = pa.DataFrameSchema(
+    {"source": pa.Column(str), "source_hash": pa.Column(str), "model": pa.Column(str),
+     "model_kind": pa.Column(str, pa.Check.isin(["sae_gru", "lfads", "latent_evolution"])),
+     "model_hash": pa.Column(str), "dataset_hash": pa.Column(str),
+     "rate_r2": pa.Column(float, _r2), "co_bps": pa.Column(float, _finite),
+     "state_r2_true_to_inferred": pa.Column(float, _r2),
+     "state_r2_inferred_to_true": pa.Column(float, _r2),
+     "cycle_consistency_r2": pa.Column(float, _r2),
+     "fp_n_source": pa.Column(int, pa.Check.ge(0)), "fp_n_model": pa.Column(int, pa.Check.ge(0)),
+     "fp_n_stable_source": pa.Column(int, pa.Check.ge(0)),
+     "fp_n_stable_model": pa.Column(int, pa.Check.ge(0)),
+     "fp_n_matched": pa.Column(int, pa.Check.ge(0)),
+     "fp_mean_distance": pa.Column(float, _non_negative, nullable=True),
+     "fp_same_stability": pa.Column(float, _fraction, nullable=True),
+     "dsa_angular": pa.Column(float, [pa.Check.in_range(0, 3.1416, error="must be in [0, pi]")]),
+     "dsa_wasserstein": pa.Column(float, _non_negative + _finite),
+     "rollout_steps_stable": pa.Column(float, _non_negative)},
+    strict=False, coerce=True, unique=["source", "model"],
+)  # fmt: skip
+
 TABLE_SCHEMAS = {
+    "comparison": COMPARISON_SCHEMA,
     "pca": PCA_SCHEMA,
     "effective_directions": EFFECTIVE_DIRECTIONS_SCHEMA,
     "hessian": HESSIAN_SCHEMA,

@@ -34,3 +34,10 @@ class FlipFlopRNN(eqx.Module):
 
         _, hidden = jax.lax.scan(step, jnp.zeros(self.hidden_size), (inputs, noise))
         return jax.vmap(self.readout)(hidden), hidden
+
+
+def flipflop_ensemble_from_hyperparams(hp: dict, keys: PRNGKeyArray) -> FlipFlopRNN:
+    """Untrained flip-flop GRUs stacked along a leading replicate axis, one per key (R, 2)."""
+    return eqx.filter_vmap(
+        lambda k: FlipFlopRNN(int(hp["task__n_bits"]), int(hp["model__hidden_size"]), key=k)
+    )(keys)

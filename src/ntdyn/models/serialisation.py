@@ -15,12 +15,20 @@ import equinox as eqx
 import jax
 
 from ntdyn.models.controller import ensemble_from_hyperparams
+from ntdyn.models.data_trained import data_models_from_hyperparams
+from ntdyn.models.flipflop import flipflop_ensemble_from_hyperparams
 
 FORMAT_VERSION = 1
 
 # kind -> (flat hyperparameters, n_replicates) -> model skeleton with the right shapes.
 SKELETONS: dict[str, Callable[[dict, int], eqx.Module]] = {
     "reaching_controller": lambda hp, n: ensemble_from_hyperparams(
+        hp, jax.random.split(jax.random.PRNGKey(0), n)
+    ),
+    "flipflop_rnn": lambda hp, n: flipflop_ensemble_from_hyperparams(
+        hp, jax.random.split(jax.random.PRNGKey(0), n)
+    ),
+    "data_model": lambda hp, n: data_models_from_hyperparams(
         hp, jax.random.split(jax.random.PRNGKey(0), n)
     ),
 }

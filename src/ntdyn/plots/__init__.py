@@ -25,10 +25,18 @@ from ntdyn.plots.reaching import (
     feedback_response_figure,
     measure_distributions_figure,
 )
+from ntdyn.plots.task_vs_data import (
+    aligned_fixed_points_figure,
+    metric_bars_figure,
+    raster_rates_figure,
+    rollout_error_figure,
+    shared_pc_latents_figure,
+)
 from ntdyn.plots.training import loss_curves_figure
 
 __all__ = [
     "ablation_ranking_figure",
+    "aligned_fixed_points_figure",
     "aligned_profiles_figure",
     "center_out_figure",
     "context_influence_figure",
@@ -41,10 +49,14 @@ __all__ = [
     "loss_curves_figure",
     "measure_distributions_figure",
     "measures_vs_sisu_figure",
+    "metric_bars_figure",
     "pc_trajectories_figure",
+    "raster_rates_figure",
     "reach_context_figure",
     "regression_scatter_figure",
+    "rollout_error_figure",
     "scree_figure",
+    "shared_pc_latents_figure",
     "sisu_pert_figure",
     "tangling_figure",
     "unit_response_profiles_figure",

@@ -1,22 +1,36 @@
-"""Trained ensembles to and from `.eqx` files (header: hyperparameters, hash, selection)."""
+"""Trained ensembles to and from `.eqx` files (header: kind, hyperparameters, hash, selection).
+
+One writer and one reader for every trained kind: reaching controllers
+(`TrainedEnsemble`), flip-flop sources (`TrainedFlipFlop`) and data-trained
+models (`TrainedDataModel`); histories are stored elsewhere (tables).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from ntdyn.models.serialisation import load_model, save_model
+from ntdyn.training.data_trained import TrainedDataModel
+from ntdyn.training.flipflop import TrainedFlipFlop
 from ntdyn.training.loop import TrainedEnsemble
 from ntdyn.training.selection import ReplicateSelection
 
+KINDS = {
+    TrainedEnsemble: "reaching_controller",
+    TrainedFlipFlop: "flipflop_rnn",
+    TrainedDataModel: "data_model",
+}
+CLASSES = {kind: cls for cls, kind in KINDS.items()}
 
-def save_trained(path: str | Path, trained: TrainedEnsemble) -> None:
-    """Write a trained ensemble; its training history is stored elsewhere (a table)."""
+
+def save_trained(path: str | Path, trained) -> None:
+    """Write a trained ensemble of any kind in KINDS."""
     sel = trained.selection
     save_model(
         path,
         trained.model,
         {
-            "kind": "reaching_controller",
+            "kind": KINDS[type(trained)],
             "hash": trained.hash,
             "hyperparams": trained.hyperparams,
             "n_replicates": len(sel.validation_loss),
@@ -25,11 +39,11 @@ def save_trained(path: str | Path, trained: TrainedEnsemble) -> None:
     )
 
 
-def load_trained(path: str | Path) -> TrainedEnsemble:
-    """Read an ensemble written by `save_trained`; `history` is None."""
+def load_trained(path: str | Path):
+    """Read an ensemble written by `save_trained`; `history` is None (checkpoints not loaded)."""
     model, header = load_model(path)
     sel = header["selection"]
-    return TrainedEnsemble(
+    return CLASSES[header["kind"]](
         hyperparams=header["hyperparams"],
         hash=header["hash"],
         model=model,

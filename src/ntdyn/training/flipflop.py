@@ -8,18 +8,21 @@ from typing import NamedTuple
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pandas as pd
 
 from ntdyn.hyperparams.hashing import hyperparams_hash
-from ntdyn.models.flipflop import FlipFlopRNN
+from ntdyn.models.flipflop import FlipFlopRNN, flipflop_ensemble_from_hyperparams
 from ntdyn.tasks.flipflop import sample_flipflop
 from ntdyn.training.loop import (
     STREAM_BATCHES,
     STREAM_INIT,
+    STREAM_VALIDATION,
     history_table,
     make_optimizer,
     run_chunks,
 )
+from ntdyn.training.selection import ReplicateSelection, select_replicate
 
 FLIPFLOP_TERMS = ("total",)
 
@@ -40,6 +43,7 @@ class TrainedFlipFlop:
     hash: str
     model: FlipFlopRNN
     history: pd.DataFrame
+    selection: ReplicateSelection
 
 
 def flipflop_loss(model, data: FlipFlopData, key, batch_size, n_steps, n_bits, p_pulse, noise):
@@ -64,9 +68,7 @@ def train_flipflop(hp: dict, *, progress: bool = True) -> TrainedFlipFlop:
     root = jax.random.PRNGKey(int(hp["train__seed"]))
     reps = jnp.arange(n_rep)
     init_keys = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.fold_in(root, STREAM_INIT), reps)
-    models = eqx.filter_vmap(
-        lambda k: FlipFlopRNN(int(hp["task__n_bits"]), int(hp["model__hidden_size"]), key=k)
-    )(init_keys)
+    models = flipflop_ensemble_from_hyperparams(hp, init_keys)
     params, static = eqx.partition(models, eqx.is_array)
     data = FlipFlopData(
         jnp.full(n_rep, hp["model__hidden_noise_std"], jnp.float32),
@@ -84,4 +86,13 @@ def train_flipflop(hp: dict, *, progress: bool = True) -> TrainedFlipFlop:
         progress=progress, desc=f"flip-flop x {n_rep} replicates",
     )  # fmt: skip
     history = history_table(history, FLIPFLOP_TERMS)
-    return TrainedFlipFlop(dict(hp), hyperparams_hash(hp), eqx.combine(params, static), history)
+    # Every replicate on the same validation batch, from its own stream.
+    k_valid = jax.random.fold_in(root, STREAM_VALIDATION)
+    valid = eqx.filter_jit(
+        lambda p, d: jax.vmap(lambda pi, di: flipflop_loss(eqx.combine(pi, static), di, k_valid,
+                                                           *options)[0])(p, d)
+    )(params, data)  # fmt: skip
+    selection = select_replicate(np.asarray(valid), float(hp.get("train__n_std_exclude", 2.0)))
+    return TrainedFlipFlop(
+        dict(hp), hyperparams_hash(hp), eqx.combine(params, static), history, selection
+    )

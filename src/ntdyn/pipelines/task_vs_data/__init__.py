@@ -1,0 +1,1 @@
+"""Task-trained vs data-trained comparison pipeline."""

@@ -1,0 +1,490 @@
+"""Task-trained vs data-trained nodes: thin wrappers around ntdyn.training / ntdyn.analysis.
+
+sources -> simulated spiking data sets -> data-trained models -> comparison
+table -> figures; every model, data set, comparison and figure is a record.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+import jax
+import numpy as np
+import pandas as pd
+
+from ntdyn import plots
+from ntdyn.analysis.fixed_points import FixedPointConfig
+from ntdyn.analysis.sources import (
+    SOURCE_KINDS,
+    connectivity_from_jacobian,
+    flipflop_activity,
+    reaching_activity,
+    source_step,
+    unstack,
+)
+from ntdyn.analysis.spiking import simulate_spikes
+from ntdyn.analysis.task_vs_data import compare_pair, system_fixed_points
+from ntdyn.hyperparams import (
+    flatten,
+    hyperparams_hash,
+    sweep_rows,
+    sweep_table,
+    validate_sweep_table,
+    varying_columns,
+)
+from ntdyn.hyperparams.tables import validate_table
+from ntdyn.pipelines.training.nodes import member_label, with_overrides
+from ntdyn.store import RecordStore
+from ntdyn.training import train_sweep
+from ntdyn.training.data_trained import (
+    SpikeTrainingData,
+    check_data_model_hyperparams,
+    infer,
+    train_data_model,
+)
+from ntdyn.training.ensemble_io import load_trained, save_trained
+from ntdyn.training.flipflop import train_flipflop
+
+log = logging.getLogger(__name__)
+
+TAG_ROLE = "ntdyn.task_vs_data_role"
+SPIKING_KEYS = ("n_trials", "n_valid", "n_held_in", "n_held_out", "rate_scaling", "rectifier",
+                "seed")  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- plans
+
+
+def plan_sources(sources: dict) -> pd.DataFrame:
+    """One row per source network (spreads expanded): name, kind, hash, flat hyperparameters.
+
+    sources: {name: {kind: flipflop | reaching, hyperparams: nested, overrides, spread}}.
+    Every member is validated by its kind's pandera schema before any compute.
+    """
+    rows = []
+    for name, spec in sources.items():
+        kind = spec.get("kind")
+        if kind not in SOURCE_KINDS:
+            raise ValueError(
+                f"task_vs_data.sources.{name}.kind = {kind!r}: must be one of {list(SOURCE_KINDS)}"
+            )
+        base = with_overrides(spec["hyperparams"], spec.get("overrides"))
+        table = sweep_table(base, spec.get("spread"), kind)
+        varying = varying_columns(table)
+        for (_, row), hp in zip(table.iterrows(), sweep_rows(table), strict=True):
+            label = name if not varying else f"{name}[{member_label(row, varying)}]"
+            rows.append({"source": label, "kind": kind, "hash": hyperparams_hash(hp), "hp": hp})
+    if len({r["source"] for r in rows}) != len(rows):
+        raise ValueError("task_vs_data.sources: two sources have the same name")
+    return pd.DataFrame(rows)
+
+
+def _data_model_rows(data_models: dict) -> list[tuple[str, dict]]:
+    rows = []
+    for name, spec in data_models.items():
+        hp = flatten(spec)
+        try:
+            validate_sweep_table(pd.DataFrame([hp]), "data_model")
+            check_data_model_hyperparams(hp)
+        except (ValueError, KeyError) as err:
+            raise ValueError(f"task_vs_data.data_models.{name}: {err}") from err
+        rows.append((name, hp))
+    return rows
+
+
+# ----------------------------------------------------------------------------- sources
+
+
+def train_sources(
+    sources: dict, data_models: dict, spiking: dict, store: RecordStore, options: dict
+) -> tuple[dict, pd.DataFrame]:
+    """Reuse recorded source networks by hash, train the others, record them.
+
+    The data-model and spiking options are validated here too, so a typo fails
+    before the first network trains. Returns ({source: trained ensemble}, records).
+    """
+    _data_model_rows(data_models)
+    _check_spiking(spiking)
+    plan = plan_sources(sources)
+    models, records = {}, []
+    with tempfile.TemporaryDirectory() as tmp:
+        for row in plan.itertuples():
+            rec = store.find_model(row.hash)
+            if rec is not None:
+                log.info("cache hit: source %s is record %s; not training", row.source, rec.run_id)
+                trained, status = load_trained(store.download_model_file(rec, tmp)), "reused"
+            else:
+                if row.kind == "flipflop":
+                    trained = train_flipflop(row.hp, progress=options["progress"])
+                else:
+                    (trained,) = train_sweep([row.hp], progress=options["progress"])
+                path = Path(tmp) / f"{row.hash}.eqx"
+                save_trained(path, trained)
+                rec = store.record_model(
+                    hash=row.hash, params=row.hp, history=trained.history, model_file=path,
+                    metric_every=int(options["metric_every"]),
+                    tags={"ntdyn.label": row.source, TAG_ROLE: f"source:{row.kind}",
+                          "ntdyn.best_replicate": str(trained.selection.best)},
+                )  # fmt: skip
+                status = "trained"
+            models[row.source] = trained
+            records.append({"source": row.source, "kind": row.kind, "hash": row.hash,
+                            "run_id": rec.run_id, "status": status,
+                            "best_replicate": trained.selection.best})  # fmt: skip
+    return models, pd.DataFrame(records)
+
+
+def _check_spiking(spiking: dict) -> None:
+    missing = [k for k in SPIKING_KEYS if k not in spiking]
+    if missing:
+        raise ValueError(f"task_vs_data.spiking lacks {missing}")
+    for k in ("n_trials", "n_valid", "n_held_in", "n_held_out", "rate_scaling"):
+        if not float(spiking[k]) > 0:
+            raise ValueError(f"task_vs_data.spiking.{k} = {spiking[k]}: must be > 0")
+    if spiking["n_valid"] >= spiking["n_trials"]:
+        raise ValueError(
+            f"task_vs_data.spiking.n_valid = {spiking['n_valid']}: must be < n_trials = "
+            f"{spiking['n_trials']} (the rest are training trials)"
+        )
+
+
+def _kind(trained) -> str:
+    return "flipflop" if "task__n_bits" in trained.hyperparams else "reaching"
+
+
+def _best(trained):
+    return unstack(trained.model, trained.selection.best)
+
+
+def source_activity(trained, n_trials: int, seed: int):
+    """Latents and inputs of a source's selected replicate on fresh trials."""
+    model, hp = _best(trained), trained.hyperparams
+    if _kind(trained) == "flipflop":
+        return flipflop_activity(model, hp, n_trials, seed)
+    return reaching_activity(model, hp, n_trials, seed)
+
+
+# ----------------------------------------------------------------------------- spiking data
+
+
+def simulate_spiking_data(
+    source_models: dict, spiking: dict, store: RecordStore
+) -> tuple[dict[str, dict], pd.DataFrame]:
+    """A simulated spiking data set per source, recorded with the source model's hash.
+
+    Returns ({source: arrays}, records). Arrays: spikes, rates, latents, inputs (B, T, .),
+    readout (N,), held_in, held_out, train, valid (indices).
+    """
+    data, records = {}, []
+    for name, trained in _all_loaded(source_models).items():
+        act = source_activity(trained, int(spiking["n_trials"]), int(spiking["seed"]))
+        sim = simulate_spikes(
+            act.latents, act.inputs, n_held_in=int(spiking["n_held_in"]),
+            n_held_out=int(spiking["n_held_out"]), rate_scaling=float(spiking["rate_scaling"]),
+            rectifier=spiking["rectifier"], seed=int(spiking["seed"]),
+        )  # fmt: skip
+        n_valid = int(spiking["n_valid"])
+        arrays = {
+            "spikes": sim.spikes.astype(np.float32), "rates": sim.rates.astype(np.float32),
+            "latents": sim.latents.astype(np.float32), "inputs": sim.inputs.astype(np.float32),
+            "readout": sim.readout, "held_in": sim.held_in, "held_out": sim.held_out,
+            "train": np.arange(len(sim.spikes) - n_valid),
+            "valid": np.arange(len(sim.spikes) - n_valid, len(sim.spikes)),
+            "rest_input": act.rest_input.astype(np.float32),
+        }  # fmt: skip
+        params = {f"spiking__{k}": spiking[k] for k in SPIKING_KEYS} | {
+            "source": name, "source_hash": trained.hash
+        }  # fmt: skip
+        data_hash = hyperparams_hash(params)
+        rec = store.find_evaluation(data_hash)
+        if rec is None:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "spiking_data.npz"
+                np.savez(path, **arrays)
+                rec = store.record_evaluation(
+                    hash=data_hash, analysis="spiking_dataset", params=params,
+                    model_hashes=[trained.hash], artifacts=[path],
+                    metrics={"mean_rate_per_bin": float(sim.rates.mean()),
+                             "mean_count_per_bin": float(sim.spikes.mean())},
+                    run_name=f"spiking data {name}",
+                )  # fmt: skip
+        data[name] = arrays | {"dataset_hash": np.array(data_hash)}
+        records.append({"source": name, "source_hash": trained.hash, "dataset_hash": data_hash,
+                        "run_id": rec.run_id, "n_trials": len(sim.spikes),
+                        "n_neurons": sim.spikes.shape[-1], "n_steps": sim.spikes.shape[1],
+                        "mean_count_per_bin": float(sim.spikes.mean())})  # fmt: skip
+    return data, pd.DataFrame(records)
+
+
+def _loaded(value):
+    return value() if callable(value) else value  # partitions load lazily
+
+
+def _all_loaded(partitions: dict) -> dict:
+    return {k: _loaded(v) for k, v in partitions.items()}
+
+
+def _training_data(arrays: dict) -> SpikeTrainingData:
+    return SpikeTrainingData(
+        spikes=arrays["spikes"], inputs=arrays["inputs"], n_held_in=len(arrays["held_in"]),
+        train=arrays["train"], valid=arrays["valid"],
+    )  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- data models
+
+
+def _pair_name(source: str, model: str) -> str:
+    return f"{source}__{model}"
+
+
+def source_connectivity(trained, arrays: dict, density: float) -> np.ndarray:
+    """Known (N, N_in) connectivity from the source's Jacobian at its mean state (rest input)."""
+    step = source_step(_kind(trained), _best(trained))
+    h = np.asarray(arrays["latents"]).reshape(-1, arrays["latents"].shape[-1]).mean(0)
+    jac = np.asarray(
+        jax.jacfwd(step)(jax.numpy.asarray(h), jax.numpy.asarray(arrays["rest_input"]))
+    )
+    return connectivity_from_jacobian(jac, arrays["readout"], arrays["held_in"], density)
+
+
+def data_model_hyperparams(spec_hp: dict, arrays: dict) -> dict:
+    """A data model's flat hyperparameters plus what it was fitted to (`data__*`)."""
+    return spec_hp | {
+        "data__dataset_hash": str(arrays["dataset_hash"]),
+        "data__n_held_in": len(arrays["held_in"]),
+        "data__n_held_out": len(arrays["held_out"]),
+        "data__n_inputs": int(arrays["inputs"].shape[-1]),
+    }
+
+
+def train_data_models(
+    spiking_data: dict, source_models: dict, data_models: dict, store: RecordStore,
+    options: dict,
+) -> tuple[dict, pd.DataFrame, pd.DataFrame]:  # fmt: skip
+    """Fit every data model to every source's held-in spikes (reusing records by hash).
+
+    Returns ({source__model: trained}, records, history (step, replicate, term, value, pair)).
+    """
+    models, records, histories = {}, [], []
+    source_models = _all_loaded(source_models)
+    with tempfile.TemporaryDirectory() as tmp:
+        for source, arrays in spiking_data.items():
+            arrays = _loaded(arrays)
+            for name, spec_hp in _data_model_rows(data_models):
+                hp = data_model_hyperparams(spec_hp, arrays)
+                h, pair = hyperparams_hash(hp), _pair_name(source, name)
+                rec = store.find_model(h)
+                if rec is not None:
+                    log.info(
+                        "cache hit: data model %s is record %s; not training", pair, rec.run_id
+                    )
+                    trained = load_trained(store.download_model_file(rec, tmp))
+                    history, status = store.download_history(rec), "reused"
+                else:
+                    connected = None
+                    if hp.get("train__connectome__mode") == "unconnected_to_zero":
+                        connected = source_connectivity(
+                            source_models[source], arrays, float(hp["train__connectome__density"])
+                        )
+                    trained = train_data_model(hp, _training_data(arrays), connected=connected,
+                                               progress=options["progress"])  # fmt: skip
+                    rec = _record_data_model(store, trained, pair, tmp, options)
+                    history, status = trained.history, "trained"
+                models[pair] = trained
+                histories.append(history.assign(pair=pair, source=source, model=name))
+                records.append({"pair": pair, "source": source, "model": name,
+                                "model_kind": hp["model__kind"], "hash": h, "run_id": rec.run_id,
+                                "status": status, "dataset_hash": hp["data__dataset_hash"],
+                                "best_replicate": trained.selection.best})  # fmt: skip
+    return models, pd.DataFrame(records), pd.concat(histories, ignore_index=True)
+
+
+def _record_data_model(store: RecordStore, trained, pair: str, tmp: str, options: dict):
+    path = Path(tmp) / f"{trained.hash}.eqx"
+    save_trained(path, trained)
+    ckpt_dir = Path(tmp) / trained.hash / "checkpoints"
+    ckpt_dir.mkdir(parents=True)
+    for epoch, model in trained.checkpoints.items():
+        save_trained(ckpt_dir / f"epoch_{epoch:05d}.eqx", type(trained)(
+            trained.hyperparams, trained.hash, model, None, trained.selection))  # fmt: skip
+    extra = [ckpt_dir] if trained.checkpoints else []
+    return store.record_model(
+        hash=trained.hash, params=trained.hyperparams, history=trained.history, model_file=path,
+        metric_every=int(options["metric_every"]), extra_artifacts=extra,
+        tags={"ntdyn.label": pair, TAG_ROLE: f"data_model:{trained.hyperparams['model__kind']}",
+              "ntdyn.best_replicate": str(trained.selection.best)},
+    )  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- comparison
+
+
+def compare_systems(
+    source_models: dict, spiking_data: dict, data_models: dict, history: pd.DataFrame,
+    comparison: dict,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:  # fmt: skip
+    """Every metric for every source x data model pair, on the held-out (validation) trials.
+
+    Returns (comparison table, roll-out error table (source, model, horizon, error),
+    fixed points table (source, model, system, point, stable, pc coordinates in the
+    source space), figure inputs {pair: arrays}).
+    """
+    fp_cfg = FixedPointConfig(**comparison.get("fixed_points", {}))
+    n_cand, seed = int(comparison["n_candidates"]), int(comparison["seed"])
+    dsa_opts = dict(comparison["dsa"])
+    rows, rollout_rows, fp_rows, fig_inputs = [], [], [], {}
+    source_models, data_models = _all_loaded(source_models), _all_loaded(data_models)
+    for source, arrays in spiking_data.items():
+        arrays = _loaded(arrays)
+        trained_source = source_models[source]
+        v = arrays["valid"]
+        true_latents = arrays["latents"][v].astype(np.float64)
+        source_points = system_fixed_points(
+            source_step(_kind(trained_source), _best(trained_source)), true_latents,
+            arrays["rest_input"], n_cand, fp_cfg, seed,
+        )  # fmt: skip
+        fp_rows += _points_rows(source, "", "source", source_points.h, source_points.stable)
+        for pair, trained in data_models.items():
+            if not pair.startswith(f"{source}__"):
+                continue
+            name, hp, model = pair[len(source) + 2 :], trained.hyperparams, trained.replicate()
+            inf = infer(model, hp, arrays["spikes"][v], arrays["inputs"][v])
+            rates = np.exp(inf.log_rates.astype(np.float64))
+            result = compare_pair(
+                true_latents=true_latents, true_rates=arrays["rates"][v],
+                spikes=arrays["spikes"][v],
+                held_out=arrays["held_out"], inferred_latents=inf.latents.astype(np.float64),
+                inferred_rates=rates, source_points=source_points, model_step=model.step,
+                model_rest_input=np.zeros(arrays["inputs"].shape[-1]), n_candidates=n_cand,
+                fixed_point_config=fp_cfg, dsa_options=dsa_opts, seed=seed,
+            )  # fmt: skip
+            valid = _last_validation(history[history["pair"] == pair], trained.selection.best)
+            rows.append({
+                "source": source, "source_hash": trained_source.hash, "model": name,
+                "model_kind": hp["model__kind"], "model_hash": trained.hash,
+                "dataset_hash": str(arrays["dataset_hash"]), **result.metrics,
+                "valid_nll": valid.get("valid_nll", np.nan),
+                "rollout_steps_stable": valid.get("rollout_steps_stable", np.nan),
+            })  # fmt: skip
+            for key, value in valid.items():
+                if key.startswith("rollout_error_h"):
+                    rollout_rows.append({"source": source, "model": name,
+                                         "horizon": int(key.removeprefix("rollout_error_h")),
+                                         "error": value})  # fmt: skip
+            W, b = result.affine
+            fp_rows += _points_rows(source, name, "model", result.model_points.h @ W + b,
+                                    result.model_points.stable)  # fmt: skip
+            fig_inputs[pair] = {
+                "true_latents": true_latents, "inferred_mapped": result.inferred_mapped,
+                "spikes": arrays["spikes"][v][0], "true_rates": arrays["rates"][v][0],
+                "inferred_rates": rates[0], "held_out": arrays["held_out"],
+                "source_points": source_points.h, "source_stable": source_points.stable,
+                "model_points": result.model_points.h @ W + b,
+                "model_stable": result.model_points.stable,
+            }  # fmt: skip
+    table = validate_table("comparison", pd.DataFrame(rows))
+    fixed = pd.DataFrame(fp_rows, columns=["source", "model", "system", "point", "stable"])
+    return table, pd.DataFrame(rollout_rows), fixed, fig_inputs
+
+
+def _points_rows(source, model, system, points, stable) -> list[dict]:
+    return [{"source": source, "model": model, "system": system, "point": i,
+             "stable": bool(s)} for i, s in enumerate(np.asarray(stable))]  # fmt: skip
+
+
+def _last_validation(history: pd.DataFrame, replicate: int) -> dict[str, float]:
+    """The selected replicate's last validation metrics from a data model's history."""
+    terms = history[(history["replicate"] == replicate)
+                    & (history["term"].str.startswith(("rollout_", "valid_")))]  # fmt: skip
+    last = terms.sort_values("step").groupby("term")["value"].last()
+    return {k: float(v) for k, v in last.items()}
+
+
+def record_comparison(
+    comparison_table: pd.DataFrame, rollout: pd.DataFrame, comparison: dict, store: RecordStore
+) -> dict:
+    """Record the comparison table (metrics `<source>.<model>.<metric>`, table as artifacts),
+    linked to every source and data model; an identical comparison is not recorded twice."""
+    model_hashes = sorted(
+        set(comparison_table["source_hash"]) | set(comparison_table["model_hash"])
+    )
+    params = {"comparison__" + k: v for k, v in flatten(comparison).items()}
+    h = hyperparams_hash({"analysis": "task_vs_data", "params": params, "models": model_hashes})
+    rec = store.find_evaluation(h)
+    if rec is None:
+        numeric = comparison_table.select_dtypes("number").columns
+        metrics = {
+            f"{row.source}.{row.model}.{col}": float(getattr(row, col))
+            for row in comparison_table.itertuples() for col in numeric
+            if np.isfinite(getattr(row, col))
+        }  # fmt: skip
+        with tempfile.TemporaryDirectory() as tmp:
+            paths = [Path(tmp) / "comparison.parquet", Path(tmp) / "rollout_error.parquet"]
+            comparison_table.to_parquet(paths[0], index=False)
+            rollout.to_parquet(paths[1], index=False)
+            rec = store.record_evaluation(
+                hash=h, analysis="task_vs_data", params=params, model_hashes=model_hashes,
+                metrics=metrics, artifacts=paths,
+            )  # fmt: skip
+    else:
+        log.info("comparison %s is already recorded (run %s)", h, rec.run_id)
+    return {"hash": h, "run_id": rec.run_id, "analysis": "task_vs_data",
+            "model_hashes": model_hashes}  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- figures
+
+METRIC_BARS = (
+    "rate_r2", "co_bps", "state_r2_true_to_inferred", "state_r2_inferred_to_true",
+    "cycle_consistency_r2", "fp_mean_distance", "dsa_angular", "dsa_wasserstein",
+)  # fmt: skip
+
+
+def draw_figures(
+    fig_inputs: dict, comparison_table: pd.DataFrame, rollout: pd.DataFrame, figures: dict
+) -> tuple[dict, dict, dict, dict, dict]:
+    """(shared-PC latents, rasters with rates, roll-out error, aligned fixed points, metric bars);
+    each a {name: figure} dict, per pair where the figure is about one pair."""
+    n_trials = int(figures.get("n_trials", 4))
+    latents, rasters, fps = {}, {}, {}
+    for pair, d in fig_inputs.items():
+        title = pair.replace("__", " vs ")
+        latents[pair] = plots.shared_pc_latents_figure(
+            d["true_latents"], d["inferred_mapped"], f"true vs inferred latents: {title}",
+            n_trials=n_trials,
+        )  # fmt: skip
+        rasters[pair] = plots.raster_rates_figure(
+            d["spikes"], d["true_rates"], d["inferred_rates"], d["held_out"],
+            f"spikes and rates (held-out trial 0): {title}",
+        )  # fmt: skip
+        fps[pair] = plots.aligned_fixed_points_figure(
+            d["source_points"], d["source_stable"], d["model_points"], d["model_stable"],
+            d["true_latents"], f"fixed points after affine alignment: {title}",
+        )  # fmt: skip
+    rollout_fig = plots.rollout_error_figure(rollout, "roll-out error (Poisson NLL) vs horizon")
+    metrics = [m for m in METRIC_BARS if m in comparison_table]
+    bars = plots.metric_bars_figure(comparison_table, metrics, "task-trained vs data-trained")
+    return latents, rasters, {"all": rollout_fig}, fps, {"all": bars}
+
+
+def record_task_vs_data_figures(
+    kind: str, figures: dict, evaluation_record: dict, data_model_records: pd.DataFrame,
+    store: RecordStore,
+) -> pd.DataFrame:  # fmt: skip
+    """Record each figure with its kind, the evaluation hash and the pair's model hashes."""
+    by_pair = data_model_records.set_index("pair")
+    rows = []
+    for name, fig in figures.items():
+        fig = _loaded(fig)
+        params = {"figure": name}
+        if name in by_pair.index:
+            r = by_pair.loc[name]
+            params |= {"source": r["source"], "model": r["model"], "model_hash": r["hash"]}
+        rec = store.record_figure(kind=kind, figure=fig, params=params,
+                                  evaluation_hash=evaluation_record["hash"])  # fmt: skip
+        rows.append({"kind": kind, "name": name, "figure_hash": rec.hash, "run_id": rec.run_id,
+                     "evaluation_hash": evaluation_record["hash"]})  # fmt: skip
+    return pd.DataFrame(rows)

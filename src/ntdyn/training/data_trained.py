@@ -1,0 +1,629 @@
+"""Fitting data-trained models to spikes: replicates vmapped, one compiled program per epoch.
+
+The data set (B trials, T bins, N = N_in + N_out neurons, I task inputs) is
+split into training and validation trials. Encoders read only the held-in
+neurons; the Poisson likelihood covers every neuron of the training trials, so
+held-out neurons get a readout that is judged on validation trials (co-bps).
+
+Training is epoch-based: each epoch is a scan over minibatches of a per-replicate
+permutation of the training trials, all replicates under one `vmap`; Python
+only advances the progress bar, writes checkpoints every `checkpoint_every`
+epochs and computes validation metrics (Poisson NLL, roll-out error vs horizon,
+roll-out stability) every `validate_every` epochs.
+"""
+
+from __future__ import annotations
+
+import collections
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from ntdyn.hyperparams.hashing import hyperparams_hash
+from ntdyn.models.data_trained import (
+    DATA_MODEL_KINDS,
+    LatentEvolution,
+    SequentialAutoencoder,
+    data_models_from_hyperparams,
+)
+from ntdyn.training.loop import STREAM_BATCHES, STREAM_INIT, make_optimizer
+from ntdyn.training.selection import ReplicateSelection, select_replicate
+
+Array = jax.Array
+
+TRACE_COUNTS: collections.Counter[str] = collections.Counter()
+
+ACQUISITION_MODES = ("all_time_points", "time_aligned", "staggered_random")
+CONNECTOME_MODES = ("none", "unconnected_to_zero")
+TRAIN_TERMS = ("total", "reconstruction", "kl", "connectome")
+
+
+# ----------------------------------------------------------------------------- data
+
+
+@dataclass
+class SpikeTrainingData:
+    """spikes (B, T, N) counts, inputs (B, T, I), train / valid: trial indices; the first
+    `n_held_in` neurons are held in."""
+
+    spikes: np.ndarray
+    inputs: np.ndarray
+    n_held_in: int
+    train: np.ndarray
+    valid: np.ndarray
+
+    def __post_init__(self):
+        if self.spikes.ndim != 3 or self.inputs.shape[:2] != self.spikes.shape[:2]:
+            raise ValueError(
+                f"spikes must be (B, T, N) and inputs (B, T, I) with the same B, T; got "
+                f"{self.spikes.shape} and {self.inputs.shape}"
+            )
+        if not 0 < self.n_held_in <= self.spikes.shape[-1]:
+            raise ValueError(
+                f"n_held_in = {self.n_held_in}: must be in [1, {self.spikes.shape[-1]}]"
+            )
+
+
+def acquisition_mask(mode: str, n_steps: int, n_neurons: int, time_units: int, seed: int):
+    """(T, N) bool: which neuron is observed in which bin.
+
+    all_time_points: every bin; time_aligned: every `time_units`-th bin, all neurons
+    together; staggered_random: every `time_units`-th bin, each neuron at its own
+    random phase.
+    """
+    if mode not in ACQUISITION_MODES:
+        raise ValueError(f"train__acquisition = {mode!r}: must be one of {list(ACQUISITION_MODES)}")
+    t = np.arange(n_steps)[:, None]
+    if mode == "all_time_points":
+        return np.ones((n_steps, n_neurons), bool)
+    if mode == "time_aligned":
+        return np.broadcast_to(t % time_units == 0, (n_steps, n_neurons)).copy()
+    phase = np.random.default_rng(seed).integers(0, time_units, n_neurons)
+    return (t + phase[None]) % time_units == 0
+
+
+def held_observations(spikes_in: np.ndarray, mask_in: np.ndarray, smoothing: float) -> np.ndarray:
+    """Causal estimate of each held-in neuron's activity (B, T, N_in) for the encoder.
+
+    Exponential smoothing with time constant `smoothing` bins over the observed bins only;
+    between observations a neuron's last estimate is held (sample and hold).
+    """
+    alpha = 1.0 if smoothing <= 1 else 1.0 / smoothing
+    out = np.empty_like(spikes_in, dtype=np.float32)
+    s = spikes_in[:, 0].astype(np.float32) * mask_in[0]
+    for t in range(spikes_in.shape[1]):
+        s = np.where(mask_in[t], (1 - alpha) * s + alpha * spikes_in[:, t], s)
+        out[:, t] = s
+    return out
+
+
+def unconnected_pairs(connected: np.ndarray) -> np.ndarray:
+    """(P, 2) (i, j) index pairs with connected[i, j] False: i any neuron, j a held-in neuron."""
+    return np.argwhere(~np.asarray(connected, bool)).astype(np.int32)
+
+
+# ----------------------------------------------------------------------------- options
+
+
+class SAEOptions(NamedTuple):
+    n_held_in: int
+    coordinated_dropout: float
+    kl_weight: float
+    kl_ramp_epochs: int
+
+
+class EvolutionOptions(NamedTuple):
+    n_held_in: int
+    time_units: int
+    evolve_multiple_steps: int
+    intermediate_loss_steps: bool
+    warmup_epochs: int
+    aligned_starts: bool  # time_aligned: starts only at observed bins
+    connectome: bool
+    num_neurons: int
+    loss_coeff: float
+
+
+def _options(hp: dict, n_held_in: int):
+    kind = hp["model__kind"]
+    if kind == "latent_evolution":
+        return EvolutionOptions(
+            n_held_in,
+            int(hp["train__time_units"]),
+            int(hp["train__evolve_multiple_steps"]),
+            bool(hp["train__intermediate_loss_steps"]),
+            int(hp["train__warmup_epochs"]),
+            hp["train__acquisition"] == "time_aligned",
+            hp["train__connectome__mode"] == "unconnected_to_zero",
+            int(hp["train__connectome__num_neurons"]),
+            float(hp["train__connectome__loss_coeff"]),
+        )
+    return SAEOptions(
+        n_held_in,
+        float(hp.get("train__coordinated_dropout", 0.0)),
+        float(hp.get("train__kl_weight", 0.0)),
+        int(hp.get("train__kl_ramp_epochs", 0)),
+    )
+
+
+def check_data_model_hyperparams(hp: dict) -> None:
+    """Clear errors for bad options, before any compute."""
+    kind = hp.get("model__kind")
+    if kind not in DATA_MODEL_KINDS:
+        raise ValueError(f"model__kind = {kind!r}: must be one of {list(DATA_MODEL_KINDS)}")
+    positive = [
+        "train__n_epochs",
+        "train__batch_size",
+        "train__learning_rate",
+        "train__n_replicates",
+        "model__latent_size",
+    ]
+    if kind == "latent_evolution":
+        positive += ["train__time_units", "train__evolve_multiple_steps"]
+        if hp["train__acquisition"] not in ACQUISITION_MODES:
+            raise ValueError(
+                f"train__acquisition = {hp['train__acquisition']!r}: must be one of "
+                f"{list(ACQUISITION_MODES)}"
+            )
+        if hp["train__connectome__mode"] not in CONNECTOME_MODES:
+            raise ValueError(
+                f"train__connectome__mode = {hp['train__connectome__mode']!r}: must "
+                f"be one of {list(CONNECTOME_MODES)}"
+            )
+    for name in positive:
+        if not float(hp[name]) > 0:
+            raise ValueError(f"{name} = {hp[name]}: must be > 0")
+    p = float(hp.get("train__coordinated_dropout", 0.0))
+    if not 0 <= p < 1:
+        raise ValueError(f"train__coordinated_dropout = {p}: must be in [0, 1)")
+
+
+# ----------------------------------------------------------------------------- losses
+
+
+def poisson_nll(log_rates: Array, counts: Array) -> Array:
+    """exp(l) - y l per entry (nats, without the log y! constant)."""
+    return jnp.exp(log_rates) - counts * log_rates
+
+
+def sae_loss(model: SequentialAutoencoder, batch, key, epoch, opts: SAEOptions, aux):
+    """Poisson NLL per entry (+ KL per entry for LFADS); coordinated dropout on held-in input."""
+    y, u, _ = batch
+    b, t, _ = y.shape
+    n_in, p = opts.n_held_in, opts.coordinated_dropout
+    k_cd, k_post = jax.random.split(key)
+    keep = jax.random.bernoulli(k_cd, 1.0 - p, (b, t, n_in)).astype(y.dtype)
+    x_in = y[..., :n_in] * keep / (1.0 - p)
+    post_keys = jax.random.split(k_post, b) if model.variational else None
+    out = jax.vmap(model)(x_in, u, post_keys) if model.variational else jax.vmap(model)(x_in, u)
+    nll = poisson_nll(out.log_rates, y)
+    # Coordinated dropout: held-in entries count only where the encoder did not see them.
+    held_in_w = 1.0 - keep if p > 0 else jnp.ones_like(keep)
+    w = jnp.concatenate([held_in_w, jnp.ones_like(nll[..., n_in:])], axis=-1)
+    rec = jnp.sum(nll * w) / jnp.maximum(jnp.sum(w), 1.0)
+    ramp = jnp.minimum(1.0, (epoch + 1) / max(opts.kl_ramp_epochs, 1))
+    kl = jnp.mean(out.kl) / (t * y.shape[-1])
+    con = jnp.zeros(())
+    total = rec + opts.kl_weight * ramp * kl
+    return total, jnp.stack([total, rec, kl, con])
+
+
+def _one_step_rates(model: LatentEvolution, x: Array, u: Array) -> Array:
+    """Neuron-to-neuron one-step map: held-in activity (N_in,) -> next rates (N,)."""
+    return jnp.exp(model.log_rates(model.step(model.encode(x), u)))
+
+
+def connectome_penalty(model: LatentEvolution, x: Array, u: Array, pairs: Array) -> Array:
+    """Mean of (d rate_i(t+1) / d x_j(t))^2 over `pairs` (K, 2) at states x (b, N_in), u (b, I)."""
+
+    def one(x_b, u_b, pair):
+        i, j = pair[0], pair[1]
+        e_j = jnp.zeros_like(x_b).at[j].set(1.0)
+        _, col = jax.jvp(lambda v: _one_step_rates(model, v, u_b), (x_b,), (e_j,))
+        return col[i] ** 2
+
+    per_state = jax.vmap(lambda xb, ub: jax.vmap(lambda pr: one(xb, ub, pr))(pairs))(x, u)
+    return jnp.mean(per_state)
+
+
+def evolution_loss(model: LatentEvolution, batch, key, epoch, opts: EvolutionOptions, aux):
+    """Reconstruction at t0 plus (after warm-up) roll-out losses at tau, 2 tau, ..., m tau."""
+    y, u, s = batch
+    mask, pairs = aux["mask"], aux["pairs"]
+    b, t, _ = y.shape
+    tau, m = opts.time_units, opts.evolve_multiple_steps
+    horizon = tau * m
+    k_t0, k_pairs = jax.random.split(key)
+    if opts.aligned_starts:
+        t0 = tau * jax.random.randint(k_t0, (b,), 0, (t - 1 - horizon) // tau + 1)
+    else:
+        t0 = jax.random.randint(k_t0, (b,), 0, t - horizon)
+    k = jnp.arange(1, horizon + 1)
+    on_multiple = (k % tau == 0).astype(y.dtype)
+    step_w = jnp.ones_like(on_multiple) if opts.intermediate_loss_steps else on_multiple
+
+    def one(y_b, u_b, s_b, t0_b):
+        z0 = model.encode(s_b[t0_b])
+        rec = poisson_nll(model.log_rates(z0), y_b[t0_b])
+        u_win = jax.lax.dynamic_slice_in_dim(u_b, t0_b, horizon)
+        y_win = jax.lax.dynamic_slice_in_dim(y_b, t0_b + 1, horizon)
+        m_win = jax.lax.dynamic_slice_in_dim(mask, t0_b + 1, horizon)
+        zs = model.rollout(z0, u_win)
+        nll = poisson_nll(jax.vmap(model.log_rates)(zs), y_win)
+        w = m_win * step_w[:, None]
+        return (jnp.sum(rec * mask[t0_b]), jnp.sum(mask[t0_b]), jnp.sum(nll * w), jnp.sum(w))
+
+    rec_sum, rec_n, evo_sum, evo_n = jax.vmap(one)(y, u, s, t0)
+    rec = rec_sum.sum() / jnp.maximum(rec_n.sum(), 1.0)
+    evo = evo_sum.sum() / jnp.maximum(evo_n.sum(), 1.0)
+    warm = (epoch >= opts.warmup_epochs).astype(y.dtype)
+    con = jnp.zeros(())
+    if opts.connectome:
+        idx = jax.random.randint(k_pairs, (opts.num_neurons,), 0, pairs.shape[0])
+        states = jax.vmap(lambda s_b, t0_b: s_b[t0_b])(s, t0)
+        inputs = jax.vmap(lambda u_b, t0_b: u_b[t0_b])(u, t0)
+        n_states = min(b, 8)  # a few states per step keep the Jacobian samples cheap
+        con = connectome_penalty(model, states[:n_states], inputs[:n_states], pairs[idx])
+    total = rec + warm * evo + opts.loss_coeff * con
+    return total, jnp.stack([total, rec + warm * evo, jnp.zeros(()), con])
+
+
+LOSSES = {"sae_gru": sae_loss, "lfads": sae_loss, "latent_evolution": evolution_loss}
+
+
+# ----------------------------------------------------------------------------- training
+
+
+@eqx.filter_jit
+def train_epoch(
+    params, static, opt_states, arrays, aux, train_idx, keys, epoch, batch_size, loss, opts
+):
+    """One epoch of every replicate: minibatches of a per-replicate permutation.
+
+    arrays: (spikes (B, T, N), inputs (B, T, I), held observations (B, T, N_in)),
+    shared by the replicates. Returns (params, opt states, terms (n_batches, R, 4)).
+    """
+    TRACE_COUNTS["train_epoch"] += 1
+    n_batches = train_idx.shape[0] // batch_size
+
+    def one_replicate(p, opt_state, key):
+        k_perm, k_steps = jax.random.split(jax.random.fold_in(key, epoch))
+        order = jax.random.permutation(k_perm, train_idx)[: n_batches * batch_size]
+
+        def body(carry, xs):
+            p, s = carry
+            idx, k = xs
+            batch = tuple(a[idx] for a in arrays)
+            model = eqx.combine(p, static)
+            grads, terms = eqx.filter_grad(loss, has_aux=True)(model, batch, k, epoch, opts, aux)
+            updates, s = make_optimizer(0.0).update(grads, s, p)
+            return (eqx.apply_updates(p, updates), s), terms
+
+        xs = (order.reshape(n_batches, batch_size), jax.random.split(k_steps, n_batches))
+        (p, opt_state), terms = jax.lax.scan(body, (p, opt_state), xs)
+        return p, opt_state, terms
+
+    p, s, terms = jax.vmap(one_replicate)(params, opt_states, keys)
+    return p, s, jnp.swapaxes(terms, 0, 1)
+
+
+@dataclass
+class DataModelInference:
+    """log_rates (B, T, N); latents (B, T, G): what the model infers from held-in spikes."""
+
+    log_rates: np.ndarray
+    latents: np.ndarray
+
+
+@eqx.filter_jit
+def _infer_sae(model, spikes_in, inputs):
+    out = jax.vmap(model)(spikes_in, inputs)
+    return out.log_rates, out.latents
+
+
+@eqx.filter_jit
+def _infer_evolution(model: LatentEvolution, held, inputs, tau: int):
+    """Multiple shooting: re-encode every tau bins, evolve in between."""
+    b, t, _ = held.shape
+    n_seg = -(-t // tau)
+    pad = n_seg * tau - t
+    inputs = jnp.pad(inputs, ((0, 0), (0, pad), (0, 0)))
+
+    def trial(h_b, u_b):
+        def segment(k):
+            z0 = model.encode(h_b[k * tau])
+            u_seg = jax.lax.dynamic_slice_in_dim(u_b, k * tau, tau - 1) if tau > 1 else None
+            if u_seg is None:
+                return z0[None]
+            return jnp.concatenate([z0[None], model.rollout(z0, u_seg)])
+
+        return jax.vmap(segment)(jnp.arange(n_seg)).reshape(n_seg * tau, -1)[:t]
+
+    z = jax.vmap(trial)(held, inputs)
+    return jax.vmap(jax.vmap(model.log_rates))(z), z
+
+
+def infer(model, hp: dict, spikes: np.ndarray, inputs: np.ndarray, held: np.ndarray | None = None):
+    """Rates and latents of one (unstacked) model on trials; deterministic (posterior means).
+
+    spikes (B, T, N) of which the first data__n_held_in are read; held: the held
+    observations for latent evolution (from `held_observations`, computed if None).
+    """
+    n_in = int(hp["data__n_held_in"])
+    x_in, u = jnp.asarray(spikes[..., :n_in], jnp.float32), jnp.asarray(inputs, jnp.float32)
+    if hp["model__kind"] == "latent_evolution":
+        if held is None:
+            held = held_observations(
+                np.asarray(spikes[..., :n_in]),
+                _mask(hp, spikes.shape[1], spikes.shape[2])[:, :n_in],
+                float(hp["train__encoder_smoothing"]),
+            )
+        lr, z = _infer_evolution(model, jnp.asarray(held), u, int(hp["train__time_units"]))
+    else:
+        lr, z = _infer_sae(model, x_in, u)
+    return DataModelInference(np.asarray(lr), np.asarray(z))
+
+
+def _mask(hp: dict, n_steps: int, n_neurons: int) -> np.ndarray:
+    if hp["model__kind"] != "latent_evolution":
+        return np.ones((n_steps, n_neurons), bool)
+    return acquisition_mask(
+        hp["train__acquisition"],
+        n_steps,
+        n_neurons,
+        int(hp["train__time_units"]),
+        int(hp["train__seed"]),
+    )
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def rollout_error(model, hp: dict, spikes, inputs, held, horizons) -> np.ndarray:
+    """Poisson NLL per observed entry at each horizon (len(horizons),) on these trials.
+
+    Latent evolution: encoded at every tau-th bin that leaves room for the longest
+    horizon, then evolved freely. Sequential autoencoders: the generator runs from
+    its inferred initial state, so the horizon is the time since the trial start.
+    """
+    horizons = np.asarray(horizons, int)
+    y = jnp.asarray(spikes, jnp.float32)
+    if hp["model__kind"] != "latent_evolution":
+        lr, _ = _infer_sae(model, y[..., : int(hp["data__n_held_in"])], jnp.asarray(inputs))
+        nll = np.asarray(poisson_nll(lr, y))  # (B, T, N)
+        return np.array([nll[:, h].mean() if h < nll.shape[1] else np.nan for h in horizons])
+    mask = jnp.asarray(_mask(hp, spikes.shape[1], spikes.shape[2]), jnp.float32)
+    h_max, tau, t = int(horizons.max()), int(hp["train__time_units"]), spikes.shape[1]
+    starts = np.arange(0, t - h_max, tau)
+    if len(starts) == 0:
+        return np.full(len(horizons), np.nan)
+    per_h = _evolution_rollout_nll(
+        model, jnp.asarray(held), jnp.asarray(inputs), y, mask, jnp.asarray(starts), h_max
+    )
+    return np.asarray(per_h)[horizons - 1]
+
+
+@eqx.filter_jit
+def _evolution_rollout_nll(model, held, inputs, y, mask, starts, h_max: int):
+    def one(h_b, u_b, y_b, t0):
+        zs = model.rollout(model.encode(h_b[t0]), jax.lax.dynamic_slice_in_dim(u_b, t0, h_max))
+        nll = poisson_nll(
+            jax.vmap(model.log_rates)(zs), jax.lax.dynamic_slice_in_dim(y_b, t0 + 1, h_max)
+        )
+        m = jax.lax.dynamic_slice_in_dim(mask, t0 + 1, h_max)
+        return jnp.sum(nll * m, -1), jnp.sum(m, -1)
+
+    sums, counts = jax.vmap(lambda t0: jax.vmap(lambda a, b, c: one(a, b, c, t0))(held, inputs, y))(
+        starts
+    )
+    return sums.sum((0, 1)) / jnp.maximum(counts.sum((0, 1)), 1.0)
+
+
+def rollout_stability(model, hp, spikes, inputs, held, max_steps: int, factor: float) -> float:
+    """Median number of autonomous steps (zero input) before the state leaves a ball of
+    `factor` x the largest inferred-state norm, or is non-finite (max_steps if never)."""
+    inf = infer(model, hp, spikes, inputs, held)
+    radius = factor * float(np.max(np.linalg.norm(inf.latents, axis=-1)))
+    n_inputs = inputs.shape[-1]
+    steps = _steps_before_divergence(
+        model, jnp.asarray(inf.latents[:, 0]), n_inputs, max_steps, radius
+    )
+    return float(np.median(np.asarray(steps)))
+
+
+@eqx.filter_jit
+def _steps_before_divergence(model, z0, n_inputs: int, max_steps: int, radius):
+    u0 = jnp.zeros(n_inputs)
+
+    def one(z):
+        def body(carry, _):
+            z, alive, n = carry
+            z = model.step(z, u0)
+            ok = jnp.all(jnp.isfinite(z)) & (jnp.linalg.norm(z) < radius)
+            alive = alive & ok
+            return (z, alive, n + alive.astype(jnp.int32)), None
+
+        (_, _, n), _ = jax.lax.scan(
+            body, (z, jnp.array(True), jnp.array(0)), None, length=max_steps
+        )
+        return n
+
+    return jax.vmap(one)(z0)
+
+
+def validation_metrics(model, hp, data: SpikeTrainingData, held: np.ndarray) -> dict[str, float]:
+    """NLL per entry on validation trials (all neurons, posterior means), roll-out error at each
+    horizon, roll-out stability."""
+    v = data.valid
+    inf = infer(model, hp, data.spikes[v], data.inputs[v], held[v])
+    nll = float(
+        np.mean(np.asarray(poisson_nll(jnp.asarray(inf.log_rates), jnp.asarray(data.spikes[v]))))
+    )
+    horizons = [int(h) for h in hp["train__rollout_horizons"]]
+    errors = rollout_error(model, hp, data.spikes[v], data.inputs[v], held[v], horizons)
+    stable = rollout_stability(
+        model,
+        hp,
+        data.spikes[v],
+        data.inputs[v],
+        held[v],
+        int(hp["train__rollout_max_steps"]),
+        float(hp["train__divergence_factor"]),
+    )
+    return {"valid_nll": nll, "rollout_steps_stable": stable} | {
+        f"rollout_error_h{h}": float(e) for h, e in zip(horizons, errors, strict=True)
+    }
+
+
+# ----------------------------------------------------------------------------- entry point
+
+
+@dataclass
+class TrainedDataModel:
+    """Replicates of one data-trained configuration.
+
+    model: stacked along R. history: long table (step, replicate, term, value) with
+    the per-batch training terms and, at validation epochs, the validation metrics.
+    checkpoints: epoch -> stacked model. selection: by validation NLL.
+    """
+
+    hyperparams: dict
+    hash: str
+    model: eqx.Module
+    history: pd.DataFrame
+    selection: ReplicateSelection
+    checkpoints: dict[int, eqx.Module] = field(default_factory=dict)
+
+    def replicate(self, r: int | None = None) -> eqx.Module:
+        """One replicate (the selected one by default), unstacked."""
+        r = self.selection.best if r is None else r
+        return jax.tree.map(lambda x: x[r] if eqx.is_array(x) else x, self.model)
+
+
+def _unstack(model, r):
+    return jax.tree.map(lambda x: x[r] if eqx.is_array(x) else x, model)
+
+
+def train_data_model(
+    hp: dict,
+    data: SpikeTrainingData,
+    *,
+    connected: np.ndarray | None = None,
+    progress: bool = True,
+) -> TrainedDataModel:
+    """Fit `train__n_replicates` replicates of the data model `hp` to `data`.
+
+    connected: (N, N_in) bool known connectivity, needed by the `unconnected_to_zero`
+    connectome constraint (rate of neuron i at t+1 may depend on held-in neuron j at t).
+    """
+    check_data_model_hyperparams(hp)
+    kind = hp["model__kind"]
+    _, t, n = data.spikes.shape
+    n_in = data.n_held_in
+    opts = _options(hp, n_in)
+    if kind == "latent_evolution" and opts.time_units * opts.evolve_multiple_steps >= t:
+        raise ValueError(
+            f"train__time_units x train__evolve_multiple_steps = "
+            f"{opts.time_units * opts.evolve_multiple_steps}: must be < n_steps = {t}"
+        )
+    batch_size = min(int(hp["train__batch_size"]), len(data.train))
+    mask = _mask(hp, t, n)
+    smoothing = float(hp.get("train__encoder_smoothing", 1.0))
+    held = held_observations(data.spikes[..., :n_in], mask[:, :n_in], smoothing)
+    if kind == "latent_evolution" and opts.connectome:
+        if connected is None or np.shape(connected) != (n, n_in):
+            got = None if connected is None else np.shape(connected)
+            raise ValueError(
+                f"train__connectome__mode = unconnected_to_zero needs the known connectivity as a "
+                f"({n}, {n_in}) bool array; got {got}"
+            )
+        pairs = unconnected_pairs(connected)
+        if len(pairs) == 0:
+            raise ValueError("the known connectivity has no unconnected pairs to constrain")
+    else:
+        pairs = np.zeros((1, 2), np.int32)
+    aux = {"mask": jnp.asarray(mask, jnp.float32), "pairs": jnp.asarray(pairs)}
+
+    n_rep = int(hp["train__n_replicates"])
+    root = jax.random.PRNGKey(int(hp["train__seed"]))
+    reps = jnp.arange(n_rep)
+    fold = jax.vmap(jax.random.fold_in, (None, 0))
+    models = data_models_from_hyperparams(hp, fold(jax.random.fold_in(root, STREAM_INIT), reps))
+    params, static = eqx.partition(models, eqx.is_array)
+    lr = jnp.full(n_rep, float(hp["train__learning_rate"]), jnp.float32)
+    opt_states = jax.vmap(lambda p, r: make_optimizer(r).init(p))(params, lr)
+    keys = fold(jax.random.fold_in(root, STREAM_BATCHES), reps)
+    arrays = tuple(jnp.asarray(a, jnp.float32) for a in (data.spikes, data.inputs, held))
+    train_idx = jnp.asarray(data.train)
+
+    n_epochs = int(hp["train__n_epochs"])
+    every_ckpt = int(hp.get("train__checkpoint_every", 0))
+    every_valid = int(hp.get("train__validate_every", n_epochs))
+    n_batches = len(data.train) // batch_size
+    rows, checkpoints, last_valid = [], {}, None
+    with tqdm(
+        total=n_epochs, desc=f"{kind} x {n_rep} replicates", unit="epoch", disable=not progress
+    ) as bar:
+        for epoch in range(n_epochs):
+            params, opt_states, terms = train_epoch(
+                params,
+                static,
+                opt_states,
+                arrays,
+                aux,
+                train_idx,
+                keys,
+                jnp.asarray(epoch),
+                batch_size,
+                LOSSES[kind],
+                opts,
+            )
+            terms = np.asarray(terms)  # (n_batches, R, 4)
+            step0 = epoch * n_batches
+            for i, term in enumerate(TRAIN_TERMS):
+                for r in range(n_rep):
+                    rows.append(
+                        pd.DataFrame(
+                            {
+                                "step": step0 + np.arange(n_batches),
+                                "replicate": r,
+                                "term": term,
+                                "value": terms[:, r, i],
+                            }
+                        )
+                    )
+            done = epoch + 1
+            if every_ckpt and done % every_ckpt == 0:
+                checkpoints[done] = eqx.combine(params, static)
+            if done % every_valid == 0 or done == n_epochs:
+                model = eqx.combine(params, static)
+                last_valid = [
+                    validation_metrics(_unstack(model, r), hp, data, held) for r in range(n_rep)
+                ]
+                for r, metrics in enumerate(last_valid):
+                    rows.append(
+                        pd.DataFrame(
+                            {
+                                "step": step0 + n_batches - 1,
+                                "replicate": r,
+                                "term": list(metrics),
+                                "value": list(metrics.values()),
+                            }
+                        )
+                    )
+            bar.update(1)
+            bar.set_postfix(loss=f"{float(np.median(terms[-1, :, 0])):.4g}")
+    history = pd.concat(rows, ignore_index=True)
+    history["value"] = history["value"].astype(float)
+    selection = select_replicate(
+        np.array([m["valid_nll"] for m in last_valid]), float(hp.get("train__n_std_exclude", 2.0))
+    )
+    return TrainedDataModel(
+        dict(hp), hyperparams_hash(hp), eqx.combine(params, static), history, selection, checkpoints
+    )
