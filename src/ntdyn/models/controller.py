@@ -7,6 +7,7 @@ import jax
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ntdyn.models.cells import make_cell
+from ntdyn.models.stacking import stacked
 
 N_FORCE = 2
 # goal (2) + feedback [p, v] (4); the SISU input adds one.
@@ -48,4 +49,4 @@ def controller_from_hyperparams(hp: dict, key: PRNGKeyArray) -> Controller:
 
 def ensemble_from_hyperparams(hp: dict, keys: PRNGKeyArray) -> Controller:
     """Controllers stacked along a leading replicate axis, one per key in `keys` (R, 2)."""
-    return eqx.filter_vmap(lambda k: controller_from_hyperparams(hp, k))(keys)
+    return stacked(lambda k: controller_from_hyperparams(hp, k), keys)

@@ -23,6 +23,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from ntdyn.models.stacking import stacked
+
 DATA_MODEL_KINDS = ("sae_gru", "lfads", "latent_evolution")
 
 
@@ -216,4 +218,4 @@ def data_model_from_hyperparams(hp: dict, key: PRNGKeyArray) -> eqx.Module:
 
 def data_models_from_hyperparams(hp: dict, keys: PRNGKeyArray) -> eqx.Module:
     """Replicates stacked along a leading axis, one per key (R, 2)."""
-    return eqx.filter_vmap(lambda k: data_model_from_hyperparams(hp, k))(keys)
+    return stacked(lambda k: data_model_from_hyperparams(hp, k), keys)

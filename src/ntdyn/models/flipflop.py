@@ -7,6 +7,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from ntdyn.models.stacking import stacked
+
 
 class FlipFlopRNN(eqx.Module):
     """h_t = GRU(x_t, h_{t-1}) + sigma_h xi_t;  y_t = W h_t + b (one output per bit)."""
@@ -38,6 +40,6 @@ class FlipFlopRNN(eqx.Module):
 
 def flipflop_ensemble_from_hyperparams(hp: dict, keys: PRNGKeyArray) -> FlipFlopRNN:
     """Untrained flip-flop GRUs stacked along a leading replicate axis, one per key (R, 2)."""
-    return eqx.filter_vmap(
-        lambda k: FlipFlopRNN(int(hp["task__n_bits"]), int(hp["model__hidden_size"]), key=k)
-    )(keys)
+    return stacked(
+        lambda k: FlipFlopRNN(int(hp["task__n_bits"]), int(hp["model__hidden_size"]), key=k), keys
+    )

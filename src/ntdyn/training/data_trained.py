@@ -5,11 +5,11 @@ split into training and validation trials. Encoders read only the held-in
 neurons; the Poisson likelihood covers every neuron of the training trials, so
 held-out neurons get a readout that is judged on validation trials (co-bps).
 
-Training is epoch-based: each epoch is a scan over minibatches of a per-replicate
-permutation of the training trials, all replicates under one `vmap`; Python
-only advances the progress bar, writes checkpoints every `checkpoint_every`
-epochs and computes validation metrics (Poisson NLL, roll-out error vs horizon,
-roll-out stability) every `validate_every` epochs.
+Training is epoch-based: each epoch walks minibatches of a per-replicate
+permutation of the training trials, one compiled step for all replicates (one
+`vmap`); Python advances the progress bar, writes checkpoints every
+`checkpoint_every` epochs and computes validation metrics (Poisson NLL, roll-out
+error vs horizon, roll-out stability) every `validate_every` epochs.
 """
 
 from __future__ import annotations
@@ -281,36 +281,40 @@ LOSSES = {"sae_gru": sae_loss, "lfads": sae_loss, "latent_evolution": evolution_
 
 
 @eqx.filter_jit
-def train_epoch(
-    params, static, opt_states, arrays, aux, train_idx, keys, epoch, batch_size, loss, opts
-):
-    """One epoch of every replicate: minibatches of a per-replicate permutation.
-
-    arrays: (spikes (B, T, N), inputs (B, T, I), held observations (B, T, N_in)),
-    shared by the replicates. Returns (params, opt states, terms (n_batches, R, 4)).
-    """
-    TRACE_COUNTS["train_epoch"] += 1
+def epoch_batches(keys, epoch, train_idx, batch_size: int):
+    """Per-replicate minibatches of one epoch: trial indices (n_batches, R, batch_size) and
+    step keys (n_batches, R, 2), from a permutation of the training trials."""
     n_batches = train_idx.shape[0] // batch_size
 
-    def one_replicate(p, opt_state, key):
+    def one(key):
         k_perm, k_steps = jax.random.split(jax.random.fold_in(key, epoch))
         order = jax.random.permutation(k_perm, train_idx)[: n_batches * batch_size]
+        return order.reshape(n_batches, batch_size), jax.random.split(k_steps, n_batches)
 
-        def body(carry, xs):
-            p, s = carry
-            idx, k = xs
-            batch = tuple(a[idx] for a in arrays)
-            model = eqx.combine(p, static)
-            grads, terms = eqx.filter_grad(loss, has_aux=True)(model, batch, k, epoch, opts, aux)
-            updates, s = make_optimizer(0.0).update(grads, s, p)
-            return (eqx.apply_updates(p, updates), s), terms
+    idx, step_keys = jax.vmap(one)(keys)
+    return jnp.swapaxes(idx, 0, 1), jnp.swapaxes(step_keys, 0, 1)
 
-        xs = (order.reshape(n_batches, batch_size), jax.random.split(k_steps, n_batches))
-        (p, opt_state), terms = jax.lax.scan(body, (p, opt_state), xs)
-        return p, opt_state, terms
 
-    p, s, terms = jax.vmap(one_replicate)(params, opt_states, keys)
-    return p, s, jnp.swapaxes(terms, 0, 1)
+@eqx.filter_jit
+def train_step(params, static, opt_states, arrays, aux, idx, keys, epoch, loss, opts):
+    """One Adam step of every replicate on its own minibatch idx (R, batch_size).
+
+    arrays: (spikes (B, T, N), inputs (B, T, I), held observations (B, T, N_in)),
+    shared by the replicates. Returns (params, opt states, terms (R, 4)).
+    One step per call, not a scan over the epoch: XLA compiles a while loop around
+    the recurrent models' gradient several times more slowly than the step itself,
+    and an epoch has few minibatches, so the Python loop costs little.
+    """
+    TRACE_COUNTS["train_step"] += 1
+
+    def one_replicate(p, opt_state, i, key):
+        batch = tuple(a[i] for a in arrays)
+        model = eqx.combine(p, static)
+        grads, terms = eqx.filter_grad(loss, has_aux=True)(model, batch, key, epoch, opts, aux)
+        updates, opt_state = make_optimizer(0.0).update(grads, opt_state, p)
+        return eqx.apply_updates(p, updates), opt_state, terms
+
+    return jax.vmap(one_replicate)(params, opt_states, idx, keys)
 
 
 @dataclass
@@ -571,20 +575,15 @@ def train_data_model(
         total=n_epochs, desc=f"{kind} x {n_rep} replicates", unit="epoch", disable=not progress
     ) as bar:
         for epoch in range(n_epochs):
-            params, opt_states, terms = train_epoch(
-                params,
-                static,
-                opt_states,
-                arrays,
-                aux,
-                train_idx,
-                keys,
-                jnp.asarray(epoch),
-                batch_size,
-                LOSSES[kind],
-                opts,
-            )
-            terms = np.asarray(terms)  # (n_batches, R, 4)
+            batches, step_keys = epoch_batches(keys, jnp.asarray(epoch), train_idx, batch_size)
+            terms = []
+            for i in range(n_batches):
+                params, opt_states, t_i = train_step(
+                    params, static, opt_states, arrays, aux, batches[i], step_keys[i],
+                    jnp.asarray(epoch), LOSSES[kind], opts,
+                )  # fmt: skip
+                terms.append(t_i)
+            terms = np.asarray(jnp.stack(terms))  # (n_batches, R, 4)
             step0 = epoch * n_batches
             for i, term in enumerate(TRAIN_TERMS):
                 for r in range(n_rep):
