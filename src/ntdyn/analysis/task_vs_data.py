@@ -47,6 +47,10 @@ POINT_FIELDS = ("h", "q", "is_fixed", "jacobian", "eigenvalues", "eigenvectors",
                 "candidate")  # fmt: skip
 
 
+def _centred(x: np.ndarray) -> np.ndarray:
+    return x - x.reshape(-1, x.shape[-1]).mean(axis=0)
+
+
 @dataclass
 class PairComparison:
     """metrics: one row of the comparison table; affine: (W (G, H), b (H,)) inferred -> true;
@@ -81,7 +85,9 @@ def compare_pair(
     fps = compare_fixed_points(
         model_points.h, model_points.stable, source_points.h, source_points.stable, (W, b)
     )
-    sim = dsa(true_latents, inferred_latents, **dsa_options)
+    # Inferred coordinates are defined only up to an affine map; DSA compares dynamics up to an
+    # orthogonal one and fits linear (not affine) DMD operators, so remove each offset first.
+    sim = dsa(_centred(true_latents), _centred(inferred_latents), **dsa_options)
     metrics = {
         "rate_r2": r2_variance_weighted(true_rates, inferred_rates),
         "co_bps": co_bps(spikes[..., held_out], inferred_rates[..., held_out]),
