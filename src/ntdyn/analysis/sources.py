@@ -113,3 +113,13 @@ def connectivity_from_jacobian(
     links = mag >= threshold  # (H, H): row receives from column
     readout = np.asarray(readout)
     return links[np.ix_(readout, readout[np.asarray(held_in)])]
+
+
+def source_connectivity(
+    step, latents: np.ndarray, rest_input: np.ndarray, readout: np.ndarray, held_in: np.ndarray,
+    density: float,
+) -> np.ndarray:  # fmt: skip
+    """Known (N, N_in) connectivity from the source's Jacobian at its mean state (rest input)."""
+    h = np.asarray(latents).reshape(-1, latents.shape[-1]).mean(axis=0)
+    jac = jax.jacfwd(step)(jnp.asarray(h, jnp.float32), jnp.asarray(rest_input, jnp.float32))
+    return connectivity_from_jacobian(np.asarray(jac), readout, held_in, density)

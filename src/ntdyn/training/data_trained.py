@@ -152,6 +152,16 @@ def _options(hp: dict, n_held_in: int):
     )
 
 
+def data_model_hyperparams(
+    spec: dict, *, n_held_in: int, n_held_out: int, n_inputs: int, dataset_hash: str
+) -> dict:
+    """A data model's flat hyperparameters plus what it is fitted to (`data__*`)."""
+    return dict(spec) | {
+        "data__dataset_hash": dataset_hash, "data__n_held_in": int(n_held_in),
+        "data__n_held_out": int(n_held_out), "data__n_inputs": int(n_inputs),
+    }  # fmt: skip
+
+
 def check_data_model_hyperparams(hp: dict) -> None:
     """Clear errors for bad options, before any compute."""
     kind = hp.get("model__kind")
@@ -436,7 +446,7 @@ def rollout_stability(model, hp, spikes, inputs, held, max_steps: int, factor: f
     radius = factor * float(np.max(np.linalg.norm(inf.latents, axis=-1)))
     n_inputs = inputs.shape[-1]
     steps = _steps_before_divergence(
-        model, jnp.asarray(inf.latents[:, 0]), n_inputs, max_steps, radius
+        model, jnp.asarray(inf.latents[:, 0]), n_inputs, max_steps, jnp.asarray(radius, jnp.float32)
     )
     return float(np.median(np.asarray(steps)))
 

@@ -10,7 +10,6 @@ import logging
 import tempfile
 from pathlib import Path
 
-import jax
 import numpy as np
 import pandas as pd
 
@@ -18,9 +17,9 @@ from ntdyn import plots
 from ntdyn.analysis.fixed_points import FixedPointConfig
 from ntdyn.analysis.sources import (
     SOURCE_KINDS,
-    connectivity_from_jacobian,
     flipflop_activity,
     reaching_activity,
+    source_connectivity,
     source_step,
     unstack,
 )
@@ -41,6 +40,7 @@ from ntdyn.training import train_sweep
 from ntdyn.training.data_trained import (
     SpikeTrainingData,
     check_data_model_hyperparams,
+    data_model_hyperparams,
     infer,
     train_data_model,
 )
@@ -240,26 +240,6 @@ def _pair_name(source: str, model: str) -> str:
     return f"{source}__{model}"
 
 
-def source_connectivity(trained, arrays: dict, density: float) -> np.ndarray:
-    """Known (N, N_in) connectivity from the source's Jacobian at its mean state (rest input)."""
-    step = source_step(_kind(trained), _best(trained))
-    h = np.asarray(arrays["latents"]).reshape(-1, arrays["latents"].shape[-1]).mean(0)
-    jac = np.asarray(
-        jax.jacfwd(step)(jax.numpy.asarray(h), jax.numpy.asarray(arrays["rest_input"]))
-    )
-    return connectivity_from_jacobian(jac, arrays["readout"], arrays["held_in"], density)
-
-
-def data_model_hyperparams(spec_hp: dict, arrays: dict) -> dict:
-    """A data model's flat hyperparameters plus what it was fitted to (`data__*`)."""
-    return spec_hp | {
-        "data__dataset_hash": str(arrays["dataset_hash"]),
-        "data__n_held_in": len(arrays["held_in"]),
-        "data__n_held_out": len(arrays["held_out"]),
-        "data__n_inputs": int(arrays["inputs"].shape[-1]),
-    }
-
-
 def train_data_models(
     spiking_data: dict, source_models: dict, data_models: dict, store: RecordStore,
     options: dict,
@@ -274,7 +254,10 @@ def train_data_models(
         for source, arrays in spiking_data.items():
             arrays = _loaded(arrays)
             for name, spec_hp in _data_model_rows(data_models):
-                hp = data_model_hyperparams(spec_hp, arrays)
+                hp = data_model_hyperparams(
+                    spec_hp, n_held_in=len(arrays["held_in"]), n_held_out=len(arrays["held_out"]),
+                    n_inputs=arrays["inputs"].shape[-1], dataset_hash=str(arrays["dataset_hash"]),
+                )  # fmt: skip
                 h, pair = hyperparams_hash(hp), _pair_name(source, name)
                 rec = store.find_model(h)
                 if rec is not None:
@@ -286,9 +269,12 @@ def train_data_models(
                 else:
                     connected = None
                     if hp.get("train__connectome__mode") == "unconnected_to_zero":
+                        src = source_models[source]
                         connected = source_connectivity(
-                            source_models[source], arrays, float(hp["train__connectome__density"])
-                        )
+                            source_step(_kind(src), _best(src)), arrays["latents"],
+                            arrays["rest_input"], arrays["readout"], arrays["held_in"],
+                            float(hp["train__connectome__density"]),
+                        )  # fmt: skip
                     trained = train_data_model(hp, _training_data(arrays), connected=connected,
                                                progress=options["progress"])  # fmt: skip
                     rec = _record_data_model(store, trained, pair, tmp, options)
