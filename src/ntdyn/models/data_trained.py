@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from ntdyn.models.cells import scan_unroll
 from ntdyn.models.stacking import stacked
 
 DATA_MODEL_KINDS = ("sae_gru", "lfads", "latent_evolution")
@@ -47,7 +48,21 @@ def _scan_cell(cell: eqx.nn.GRUCell, xs: Array, h0: Array) -> Array:
         h = cell(x, h)
         return h, h
 
-    return jax.lax.scan(step, h0, xs)[1]
+    return jax.lax.scan(step, h0, xs, unroll=scan_unroll())[1]
+
+
+def _scan_both_ways(fwd: eqx.nn.GRUCell, bwd: eqx.nn.GRUCell, xs: Array) -> tuple[Array, Array]:
+    """Forward states (T, E) and backward states (T, E, aligned to time) in one scan: the two
+    directions are independent, so one loop of T steps serves both (half the sequential depth)."""
+
+    def step(carry, x_pair):
+        hf, hb = carry
+        hf, hb = fwd(x_pair[0], hf), bwd(x_pair[1], hb)
+        return (hf, hb), (hf, hb)
+
+    h0 = (jnp.zeros(fwd.hidden_size), jnp.zeros(bwd.hidden_size))
+    _, (f, b) = jax.lax.scan(step, h0, (xs, xs[::-1]), unroll=scan_unroll())
+    return f, b[::-1]
 
 
 class SequentialAutoencoder(eqx.Module):
@@ -91,9 +106,7 @@ class SequentialAutoencoder(eqx.Module):
 
     def encode(self, spikes_in: Float[Array, "T N_in"]) -> tuple[Array, Array]:
         """Per-bin encoder features (T, 2E) and the initial-state parameters."""
-        e = self.encoder_fwd.hidden_size
-        fwd = _scan_cell(self.encoder_fwd, spikes_in, jnp.zeros(e))
-        bwd = _scan_cell(self.encoder_bwd, spikes_in[::-1], jnp.zeros(e))[::-1]
+        fwd, bwd = _scan_both_ways(self.encoder_fwd, self.encoder_bwd, spikes_in)
         ends = jnp.concatenate([fwd[-1], bwd[0]])
         return jnp.concatenate([fwd, bwd], axis=-1), self.to_initial(ends)
 
@@ -137,7 +150,9 @@ class SequentialAutoencoder(eqx.Module):
 
         c0 = jnp.zeros(self.controller.hidden_size)
         f0 = self.to_factors(ic)
-        _, (latents, kls) = jax.lax.scan(step, (ic, c0, f0), (features, inputs, noise))
+        _, (latents, kls) = jax.lax.scan(
+            step, (ic, c0, f0), (features, inputs, noise), unroll=scan_unroll()
+        )
         return SAEOutput(self._log_rates(latents), jax.vmap(self.to_factors)(latents), latents,
                          kl + kls.sum())  # fmt: skip
 
@@ -191,7 +206,7 @@ class LatentEvolution(eqx.Module):
             z = self.step(z, u)
             return z, z
 
-        return jax.lax.scan(step, z0, inputs)[1]
+        return jax.lax.scan(step, z0, inputs, unroll=scan_unroll())[1]
 
 
 def data_model_from_hyperparams(hp: dict, key: PRNGKeyArray) -> eqx.Module:

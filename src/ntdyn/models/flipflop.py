@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from ntdyn.models.cells import scan_unroll
 from ntdyn.models.stacking import stacked
 
 
@@ -34,7 +35,9 @@ class FlipFlopRNN(eqx.Module):
             h = self.cell(x, h) + xi
             return h, h
 
-        _, hidden = jax.lax.scan(step, jnp.zeros(self.hidden_size), (inputs, noise))
+        _, hidden = jax.lax.scan(
+            step, jnp.zeros(self.hidden_size), (inputs, noise), unroll=scan_unroll()
+        )
         return jax.vmap(self.readout)(hidden), hidden
 
 
