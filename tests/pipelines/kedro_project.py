@@ -107,3 +107,48 @@ def run_pipeline(root: Path, pipeline: str = "analysis_part1") -> None:
         # its single end_run leaves the run active in this process. Close the whole stack.
         while mlflow.active_run() is not None:
             mlflow.end_run()
+
+
+# Every data model lists its whole tiny `train:` block: the base file's `<<: *sae_train`
+# anchors are resolved in base, so an override of sae_gru's block does not reach the others.
+_TINY_DATA_TRAIN = {
+    "n_epochs": 4, "batch_size": 8, "n_replicates": 2, "validate_every": 2,
+    "checkpoint_every": 2, "rollout_horizons": [1, 2, 4], "rollout_max_steps": 20,
+}  # fmt: skip
+
+TINY_TVD = {
+    "task_vs_data": {
+        "training_options": {"progress": False, "metric_every": 2},
+        "sources": {
+            # the reaching source takes ${globals:reaching}: TINY_GLOBALS (n_steps 12)
+            "flipflop": {"hyperparams": {
+                "model": {"hidden_size": 8},
+                "task": {"n_steps": 30},
+                "train": {"n_batches": 20, "batch_size": 8, "n_replicates": 2},
+            }},
+        },
+        "spiking": {"n_trials": 24, "n_valid": 8, "n_held_in": 10, "n_held_out": 4},
+        "data_models": {
+            "sae_gru": {
+                "model": {"encoder_size": 8, "latent_size": 6, "factor_size": 4,
+                          "controller_size": 8},
+                "train": dict(_TINY_DATA_TRAIN),
+            },
+            "lfads": {
+                "model": {"encoder_size": 8, "latent_size": 6, "factor_size": 4,
+                          "controller_size": 8},
+                "train": {**_TINY_DATA_TRAIN, "kl_ramp_epochs": 2},
+            },
+            "latent_evolution": {
+                "model": {"latent_size": 4, "width": 16, "depth": 1},
+                "train": {**_TINY_DATA_TRAIN, "time_units": 2, "evolve_multiple_steps": 2,
+                          "warmup_epochs": 1, "connectome": {"num_neurons": 4}},
+            },
+        },
+        "comparison": {
+            "n_candidates": 16,
+            "fixed_points": {"max_iters": 200, "adam_iters": 50, "newton_iters": 10},
+            "dsa": {"n_delays": 3, "rank": 6, "iters": 30},
+        },
+    }
+}  # fmt: skip
