@@ -1,0 +1,274 @@
+"""Training an MLP classifier while recording how it learns (SCIENCE.md section 5).
+
+Every `record_every` = k Adam steps the recorder keeps: the training loss and
+accuracy (means over the k minibatches since the last record), the test loss
+and accuracy (on a fixed test subset), the learning rate, the gradient norm of
+the last minibatch (global and per layer), every weight and bias, the weight
+density (share of |w| above a threshold) and every unit's activation on a fixed
+probe batch. The record is computed inside the compiled program (a scan over
+records, each a scan over k steps), so recording costs a forward pass on the
+test subset and the probe per record, and one transfer per block of records.
+
+The trace is returned as long tables (pandas), indexed by (step, layer, unit):
+`scalars` (one row per record), `layers` (record x layer), `weights`
+(record x layer x unit x input; input -1 is the bias) and `activations`
+(record x layer x unit x probe).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pandas as pd
+from tqdm.auto import tqdm
+
+from ntdyn.hyperparams.hashing import hyperparams_hash
+from ntdyn.models.mlp import MLPClassifier, mlp_from_hyperparams
+from ntdyn.tasks.digits import ClassificationData
+from ntdyn.training.loop import STREAM_BATCHES, STREAM_INIT, chunk_size
+
+STREAM_PROBE = 3
+SCHEDULES = ("constant", "cosine")
+
+
+class BlockOptions(NamedTuple):
+    """Everything static about the compiled training-and-recording block (hashable)."""
+
+    k: int
+    batch_size: int
+    threshold: float
+    record: bool
+    learning_rate: float
+    schedule: str
+    n_steps: int
+
+
+def learning_rate_schedule(hp: dict) -> optax.Schedule:
+    """`train__learning_rate` constant, or cosine-decayed to 0 over `train__n_steps`."""
+    return _schedule(float(hp["train__learning_rate"]), hp["train__schedule"],
+                     int(hp["train__n_steps"]))  # fmt: skip
+
+
+def _schedule(lr: float, kind: str, n_steps: int) -> optax.Schedule:
+    if kind == "constant":
+        return optax.constant_schedule(lr)
+    if kind == "cosine":
+        return optax.cosine_decay_schedule(lr, n_steps)
+    raise ValueError(f"train__schedule = {kind!r}: must be one of {list(SCHEDULES)}")
+
+
+def _optimizer(opts: BlockOptions) -> optax.GradientTransformation:
+    return optax.adam(_schedule(opts.learning_rate, opts.schedule, opts.n_steps))
+
+
+def check_recording_hyperparams(hp: dict) -> None:
+    """Clear errors for bad options, before any compute."""
+    for name in ("train__n_steps", "train__batch_size", "train__record_every",
+                 "train__probe_size", "train__learning_rate"):  # fmt: skip
+        if not float(hp[name]) > 0:
+            raise ValueError(f"{name} = {hp[name]}: must be > 0")
+    k, n = int(hp["train__record_every"]), int(hp["train__n_steps"])
+    if n % k:
+        raise ValueError(
+            f"train__n_steps = {n}: must be a multiple of train__record_every = {k} "
+            f"(every record covers k steps)"
+        )
+    if float(hp["train__density_threshold"]) < 0:
+        raise ValueError(
+            f"train__density_threshold = {hp['train__density_threshold']}: must be >= 0"
+        )
+    learning_rate_schedule(hp)
+
+
+def cross_entropy(model: MLPClassifier, x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Mean softmax cross-entropy (nats) and accuracy over a batch x (B, D), y (B,)."""
+    logits = jax.vmap(model)(x)
+    loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+    return loss, jnp.mean(jnp.argmax(logits, -1) == y)
+
+
+def _layer_norms(tree_layers) -> jax.Array:
+    """Per-layer Euclidean norm of weights and bias together, (L,)."""
+    return jnp.stack([jnp.sqrt(jnp.sum(l.weight**2) + jnp.sum(l.bias**2)) for l in tree_layers])
+
+
+@dataclass
+class TrainingTrace:
+    """A trained MLP and the long tables of its training (see the module docstring)."""
+
+    hyperparams: dict
+    hash: str
+    model: MLPClassifier
+    scalars: pd.DataFrame
+    layers: pd.DataFrame
+    weights: pd.DataFrame
+    activations: pd.DataFrame
+    probe_labels: np.ndarray
+
+
+@eqx.filter_jit
+def record_block(
+    params, opt_state, data, test, probe, key, first_steps, static, opts: BlockOptions
+):
+    """len(first_steps) records, each `opts.k` Adam steps then (if `opts.record`) a record.
+
+    One compiled program per block shape, reused across blocks and calls.
+    """
+    optimizer = _optimizer(opts)
+    schedule = _schedule(opts.learning_rate, opts.schedule, opts.n_steps)
+    k, batch_size, threshold, record = opts.k, opts.batch_size, opts.threshold, opts.record
+
+    def train_steps(params, opt_state, data, key, first_step):
+        def step(carry, s):
+            p, o = carry
+            idx = jax.random.randint(jax.random.fold_in(key, s), (batch_size,), 0, data[0].shape[0])
+            model = eqx.combine(p, static)
+            (loss, acc), grads = eqx.filter_value_and_grad(cross_entropy, has_aux=True)(
+                model, data[0][idx], data[1][idx]
+            )
+            updates, o = optimizer.update(grads, o, p)
+            return (eqx.apply_updates(p, updates), o), (loss, acc, grads)
+
+        (params, opt_state), (loss, acc, grads) = jax.lax.scan(
+            step, (params, opt_state), first_step + jnp.arange(k)
+        )
+        last_grads = jax.tree.map(lambda g: g[-1], grads)
+        return params, opt_state, loss, acc, last_grads
+
+    def one_record(carry, first_step, data, test, probe, key):
+        params, opt_state = carry
+        params, opt_state, loss, acc, grads = train_steps(params, opt_state, data, key, first_step)
+        if not record:
+            return (params, opt_state), {"train_loss": loss.mean()}
+        model = eqx.combine(params, static)
+        test_loss, test_acc = cross_entropy(model, *test)
+        weights = [jnp.concatenate([l.weight, l.bias[:, None]], 1) for l in model.layers]
+        layer_density = jnp.stack([jnp.mean(jnp.abs(w[:, :-1]) > threshold) for w in weights])
+        n_w = jnp.asarray([w[:, :-1].size for w in weights], jnp.float32)
+        grad_layers = _layer_norms(grads.layers)
+        out = {
+            "train_loss": loss.mean(), "train_accuracy": acc.mean(), "test_loss": test_loss,
+            "test_accuracy": test_acc, "learning_rate": schedule(first_step + k - 1),
+            "grad_norm": jnp.sqrt(jnp.sum(grad_layers**2)),
+            "weight_density": jnp.sum(layer_density * n_w) / jnp.sum(n_w),
+            "layer_grad_norm": grad_layers, "layer_weight_norm": _layer_norms(model.layers),
+            "layer_weight_density": layer_density, "weights": weights,
+            "activations": jax.vmap(model.layer_activity)(probe),
+        }  # fmt: skip
+        return (params, opt_state), out
+
+    return jax.lax.scan(
+        lambda c, s: one_record(c, s, data, test, probe, key), (params, opt_state), first_steps
+    )
+
+
+def train_recorded(
+    hp: dict,
+    data: ClassificationData,
+    *,
+    record: bool = True,
+    progress: bool = True,
+    block_target: int = 50,
+) -> TrainingTrace:
+    """Train one MLP (`model__*`, `train__*`) on `data`, recording every k steps.
+
+    With `record=False` the same compiled loop runs without the records (the
+    baseline of the recording-cost benchmark); the tables are then empty.
+    """
+    check_recording_hyperparams(hp)
+    root = jax.random.PRNGKey(int(hp["train__seed"]))
+    model = mlp_from_hyperparams(hp, data.n_features, data.n_classes,
+                                 jax.random.fold_in(root, STREAM_INIT))  # fmt: skip
+    params, static = eqx.partition(model, eqx.is_array)
+    k, n_steps = int(hp["train__record_every"]), int(hp["train__n_steps"])
+    opts = BlockOptions(k, int(hp["train__batch_size"]), float(hp["train__density_threshold"]),
+                        record, float(hp["train__learning_rate"]), hp["train__schedule"],
+                        n_steps)  # fmt: skip
+    opt_state = _optimizer(opts).init(params)
+    train = (jnp.asarray(data.x_train), jnp.asarray(data.y_train))
+    n_test = min(int(hp.get("train__test_samples", len(data.y_test))), len(data.y_test))
+    test = (jnp.asarray(data.x_test[:n_test]), jnp.asarray(data.y_test[:n_test]))
+    probe_idx = np.asarray(jax.random.choice(jax.random.fold_in(root, STREAM_PROBE),
+                                             len(data.y_test), (int(hp["train__probe_size"]),),
+                                             replace=False))  # fmt: skip
+    probe = jnp.asarray(data.x_test[probe_idx])
+    key = jax.random.fold_in(root, STREAM_BATCHES)
+
+    n_records = n_steps // k
+    per_block = chunk_size(n_records, block_target)
+    outputs = []
+    with tqdm(total=n_steps, desc="MLP (recording)" if record else "MLP", unit="step",
+              disable=not progress) as bar:  # fmt: skip
+        for start in range(0, n_records, per_block):
+            first_steps = jnp.arange(start, start + per_block) * k
+            (params, opt_state), out = record_block(params, opt_state, train, test, probe, key,
+                                                   first_steps, static, opts)  # fmt: skip
+            outputs.append(jax.device_get(out))
+            bar.update(per_block * k)
+            bar.set_postfix(loss=f"{float(outputs[-1]['train_loss'][-1]):.3g}")
+    model = eqx.combine(params, static)
+    trace = jax.tree.map(lambda *xs: np.concatenate(xs), *outputs)
+    steps = (np.arange(n_records) + 1) * k
+    tables = _tables(trace, steps, model) if record else (pd.DataFrame(),) * 4
+    return TrainingTrace(dict(hp), hyperparams_hash(hp), model, *tables, data.y_test[probe_idx])
+
+
+SCALARS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "learning_rate",
+           "grad_norm", "weight_density")  # fmt: skip
+
+
+def layer_names(model: MLPClassifier) -> list[str]:
+    n = len(model.layers)
+    return [f"hidden_{i + 1}" if i < n - 1 else "output" for i in range(n)]
+
+
+def _tables(trace: dict, steps: np.ndarray, model: MLPClassifier):
+    names = layer_names(model)
+    scalars = pd.DataFrame({"step": steps, **{c: trace[c].astype(float) for c in SCALARS}})
+    n_rec, n_layers = len(steps), len(names)
+    layers = pd.DataFrame({
+        "step": np.repeat(steps, n_layers), "layer": np.tile(names, n_rec),
+        "grad_norm": trace["layer_grad_norm"].ravel().astype(float),
+        "weight_norm": trace["layer_weight_norm"].ravel().astype(float),
+        "weight_density": trace["layer_weight_density"].ravel().astype(float),
+    })  # fmt: skip
+    weights, activations = [], []
+    for layer, (w, a) in enumerate(zip(trace["weights"], trace["activations"], strict=True)):
+        # w: (R, n_out, n_in + 1), the last column the bias; a: (R, n_probe, n_out)
+        r, n_out, n_in1 = w.shape
+        inputs = np.arange(n_in1, dtype=np.int32)
+        inputs[-1] = -1
+        weights.append(_long(steps, layer, names, w.reshape(r, -1),
+                             unit=np.repeat(np.arange(n_out), n_in1),
+                             input=np.tile(inputs, n_out)))  # fmt: skip
+        r, n_probe, n_out = a.shape
+        activations.append(_long(steps, layer, names, a.reshape(r, -1),
+                                 unit=np.tile(np.arange(n_out), n_probe),
+                                 probe=np.repeat(np.arange(n_probe), n_out)))  # fmt: skip
+    weights = pd.concat(weights, ignore_index=True)
+    activations = pd.concat(activations, ignore_index=True)
+    return scalars, layers, weights, activations  # fmt: skip
+
+
+def _long(steps: np.ndarray, layer: int, names: list[str], values: np.ndarray,
+          **index: np.ndarray) -> pd.DataFrame:  # fmt: skip
+    """Long table of values (R records, M entries) of layer `names[layer]`, with per-entry index
+    columns (M,) each. The layer is categorical over all `names` (cheap to build and concat)."""
+    r, m = values.shape
+    cols = {"step": np.repeat(steps.astype(np.int32), m),
+            "layer": pd.Categorical.from_codes(np.full(r * m, layer, np.int8), names)}  # fmt: skip
+    cols |= {k: np.tile(v.astype(np.int32), r) for k, v in index.items()}
+    return pd.DataFrame(cols | {"value": values.ravel().astype(np.float32)})
+
+
+def parameter_trajectory(weights: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(steps (S,), trajectory (S, P)): every weight and bias per record, a fixed column order."""
+    table = weights.sort_values(["step", "layer", "unit", "input"])
+    steps = np.sort(table["step"].unique())
+    return steps, table["value"].to_numpy().reshape(len(steps), -1)
