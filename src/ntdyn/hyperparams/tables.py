@@ -119,7 +119,40 @@ COMPARISON_SCHEMA = pa.DataFrameSchema(
     strict=False, coerce=True, unique=["source", "model"],
 )  # fmt: skip
 
+# Training-dynamics trace (SCIENCE.md section 5): long tables indexed by (step, layer, unit).
+_step = pa.Column(int, pa.Check.ge(0))
+TRACE_SCALARS_SCHEMA = pa.DataFrameSchema(
+    {"step": _step, "train_loss": pa.Column(float, _non_negative + _finite),
+     "test_loss": pa.Column(float, _non_negative + _finite),
+     "train_accuracy": pa.Column(float, _fraction), "test_accuracy": pa.Column(float, _fraction),
+     "learning_rate": pa.Column(float, _non_negative + _finite),
+     "grad_norm": pa.Column(float, _non_negative + _finite),
+     "weight_density": pa.Column(float, _fraction)},
+    strict=False, coerce=True, unique=["step"],
+)  # fmt: skip
+TRACE_LAYERS_SCHEMA = pa.DataFrameSchema(
+    {"step": _step, "layer": pa.Column(str), "grad_norm": pa.Column(float, _non_negative),
+     "weight_norm": pa.Column(float, _non_negative), "weight_density": pa.Column(float, _fraction)},
+    strict=False, coerce=True, unique=["step", "layer"],
+)  # fmt: skip
+TRACE_WEIGHTS_SCHEMA = pa.DataFrameSchema(
+    {"step": pa.Column("int32", pa.Check.ge(0)), "layer": pa.Column("category"),
+     "unit": pa.Column("int32", pa.Check.ge(0)), "input": pa.Column("int32", pa.Check.ge(-1)),
+     "value": pa.Column("float32", _finite)},
+    strict=False,
+)  # fmt: skip
+TRACE_ACTIVATIONS_SCHEMA = pa.DataFrameSchema(
+    {"step": pa.Column("int32", pa.Check.ge(0)), "layer": pa.Column("category"),
+     "unit": pa.Column("int32", pa.Check.ge(0)), "probe": pa.Column("int32", pa.Check.ge(0)),
+     "value": pa.Column("float32", _finite)},
+    strict=False,
+)  # fmt: skip
+
 TABLE_SCHEMAS = {
+    "trace_scalars": TRACE_SCALARS_SCHEMA,
+    "trace_layers": TRACE_LAYERS_SCHEMA,
+    "trace_weights": TRACE_WEIGHTS_SCHEMA,
+    "trace_activations": TRACE_ACTIVATIONS_SCHEMA,
     "comparison": COMPARISON_SCHEMA,
     "pca": PCA_SCHEMA,
     "effective_directions": EFFECTIVE_DIRECTIONS_SCHEMA,

@@ -17,6 +17,7 @@ import jax
 from ntdyn.models.controller import ensemble_from_hyperparams
 from ntdyn.models.data_trained import data_models_from_hyperparams
 from ntdyn.models.flipflop import flipflop_ensemble_from_hyperparams
+from ntdyn.models.mlp import mlp_from_hyperparams
 
 FORMAT_VERSION = 1
 
@@ -27,6 +28,9 @@ SKELETONS: dict[str, Callable[[dict, int], eqx.Module]] = {
     ),
     "flipflop_rnn": lambda hp, n: flipflop_ensemble_from_hyperparams(
         hp, jax.random.split(jax.random.PRNGKey(0), n)
+    ),
+    "mlp_classifier": lambda hp, n: mlp_from_hyperparams(
+        hp, int(hp["data__n_features"]), int(hp["data__n_classes"]), jax.random.PRNGKey(0)
     ),
     "data_model": lambda hp, n: data_models_from_hyperparams(
         hp, jax.random.split(jax.random.PRNGKey(0), n)

@@ -1,5 +1,15 @@
 """Plotly figure builders: data in, `go.Figure` out; no I/O, no Kedro."""
 
+from ntdyn.plots.learning import (
+    ar_forecast_figure,
+    ccm_figure,
+    correlation_weight_figure,
+    learning_curves_figure,
+    learning_states_figure,
+    parameter_trajectory_figure,
+    power_spectra_figure,
+    unit_tsne_figure,
+)
 from ntdyn.plots.part2 import (
     ablation_ranking_figure,
     measures_vs_sisu_figure,
@@ -38,19 +48,26 @@ __all__ = [
     "ablation_ranking_figure",
     "aligned_fixed_points_figure",
     "aligned_profiles_figure",
+    "ar_forecast_figure",
+    "ccm_figure",
     "center_out_figure",
     "context_influence_figure",
+    "correlation_weight_figure",
     "dose_response_figure",
     "effective_directions_figure",
     "eigenvalue_polar_figure",
     "eigvec_responses_figure",
     "feedback_response_figure",
     "hessian_spectra_figure",
+    "learning_curves_figure",
+    "learning_states_figure",
     "loss_curves_figure",
     "measure_distributions_figure",
     "measures_vs_sisu_figure",
     "metric_bars_figure",
+    "parameter_trajectory_figure",
     "pc_trajectories_figure",
+    "power_spectra_figure",
     "raster_rates_figure",
     "reach_context_figure",
     "regression_scatter_figure",
@@ -60,4 +77,5 @@ __all__ = [
     "sisu_pert_figure",
     "tangling_figure",
     "unit_response_profiles_figure",
+    "unit_tsne_figure",
 ]
