@@ -582,6 +582,10 @@ def learning_states(
     5. watershed of the negated density from its local maxima (at least `min_distance` bins
        apart and >= `peak_threshold` times the highest peak); each record takes the state of
        the region its embedding point falls in.
+
+    sigma sets the granularity: with a few hundred records t-SNE strings each regime out
+    over much of the map and sigma = 1.5 bins yields ~20 small states; sigma ~ 6 bins of a
+    64-bin grid merges them into one state per regime (see tests/analysis/test_learning.py).
     """
     if step_interval < 1:
         raise ValueError(f"step_interval must be >= 1 training step, got {step_interval}")

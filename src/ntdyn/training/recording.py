@@ -2,12 +2,14 @@
 
 Every `record_every` = k Adam steps the recorder keeps: the training loss and
 accuracy (means over the k minibatches since the last record), the test loss
-and accuracy (on a fixed test subset), the learning rate, the gradient norm of
+and accuracy (on a fixed random test subset of `train__test_samples` images,
+all by default), the learning rate, the gradient norm of
 the last minibatch (global and per layer), every weight and bias, the weight
 density (share of |w| above a threshold) and every unit's activation on a fixed
-probe batch. The record is computed inside the compiled program (a scan over
-records, each a scan over k steps), so recording costs a forward pass on the
-test subset and the probe per record, and one transfer per block of records.
+probe batch (the first images of the test subset). The record is computed inside
+the compiled program (a scan over records, each a scan over k steps), so recording
+costs one forward pass of the test subset per record and one transfer per block of
+records.
 
 The trace is returned as long tables (pandas), indexed by (step, layer, unit):
 `scalars` (one row per record), `layers` (record x layer), `weights`
@@ -147,7 +149,10 @@ def record_block(
         if not record:
             return (params, opt_state), {"train_loss": loss.mean()}
         model = eqx.combine(params, static)
-        test_loss, test_acc = cross_entropy(model, *test)
+        # one forward pass of the test subset gives the test metrics and the probe activity
+        acts = jax.vmap(model.layer_activity)(test[0])
+        test_loss = optax.softmax_cross_entropy_with_integer_labels(acts[-1], test[1]).mean()
+        test_acc = jnp.mean(jnp.argmax(acts[-1], -1) == test[1])
         weights = [jnp.concatenate([l.weight, l.bias[:, None]], 1) for l in model.layers]
         layer_density = jnp.stack([jnp.mean(jnp.abs(w[:, :-1]) > threshold) for w in weights])
         n_w = jnp.asarray([w[:, :-1].size for w in weights], jnp.float32)
@@ -159,7 +164,7 @@ def record_block(
             "weight_density": jnp.sum(layer_density * n_w) / jnp.sum(n_w),
             "layer_grad_norm": grad_layers, "layer_weight_norm": _layer_norms(model.layers),
             "layer_weight_density": layer_density, "weights": weights,
-            "activations": jax.vmap(model.layer_activity)(probe),
+            "activations": [a[probe] for a in acts],
         }  # fmt: skip
         return (params, opt_state), out
 
@@ -192,12 +197,19 @@ def train_recorded(
                         n_steps)  # fmt: skip
     opt_state = _optimizer(opts).init(params)
     train = (jnp.asarray(data.x_train), jnp.asarray(data.y_train))
+    # A fixed random test subset for the test metrics; the probe is its first images.
     n_test = min(int(hp.get("train__test_samples", len(data.y_test))), len(data.y_test))
-    test = (jnp.asarray(data.x_test[:n_test]), jnp.asarray(data.y_test[:n_test]))
-    probe_idx = np.asarray(jax.random.choice(jax.random.fold_in(root, STREAM_PROBE),
-                                             len(data.y_test), (int(hp["train__probe_size"]),),
-                                             replace=False))  # fmt: skip
-    probe = jnp.asarray(data.x_test[probe_idx])
+    n_probe = int(hp["train__probe_size"])
+    if n_probe > n_test:
+        raise ValueError(
+            f"train__probe_size = {n_probe}: must be <= the test images used, {n_test}"
+        )
+    test_idx = np.asarray(
+        jax.random.permutation(jax.random.fold_in(root, STREAM_PROBE), len(data.y_test))
+    )[:n_test]
+    test = (jnp.asarray(data.x_test[test_idx]), jnp.asarray(data.y_test[test_idx]))
+    probe = jnp.arange(n_probe)
+    probe_idx = test_idx[:n_probe]
     key = jax.random.fold_in(root, STREAM_BATCHES)
 
     n_records = n_steps // k

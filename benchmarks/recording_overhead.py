@@ -1,0 +1,77 @@
+"""What recording a training trace costs: the MLP trained with and without the recorder.
+
+Trains the same MLP on the same data twice per repeat, once with recording every
+k steps and once without (the same compiled loop minus the records), after a
+warm-up call that compiles both; reports the median wall times, the extra time
+of recording in the loop, and the time to build the long tables, as JSON:
+
+    PYTHONPATH=src python benchmarks/recording_overhead.py [--record-every 10 --steps 3000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from ntdyn.tasks.digits import load_digits
+from ntdyn.training import recording
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--record-every", type=int, default=10)
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--hidden", type=int, nargs="+", default=[32, 16])
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--test-samples", type=int, default=None, help="test subset per record")
+    args = p.parse_args()
+    hp = dict(
+        model__hidden_sizes=args.hidden, model__activation="relu", train__n_steps=args.steps,
+        train__batch_size=args.batch_size, train__learning_rate=0.003, train__schedule="cosine",
+        train__seed=0, train__record_every=args.record_every, train__probe_size=64,
+        train__density_threshold=0.01,
+    )  # fmt: skip
+    if args.test_samples:
+        hp["train__test_samples"] = args.test_samples
+    data = load_digits()
+    tables_s = []
+    build = recording._tables
+
+    def timed_tables(*a):
+        t0 = time.perf_counter()
+        out = build(*a)
+        tables_s.append(time.perf_counter() - t0)
+        return out
+
+    recording._tables = timed_tables
+    for record in (True, False):  # compile both programs first
+        recording.train_recorded(hp, data, record=record, progress=False)
+    tables_s.clear()
+    times = {True: [], False: []}
+    for _ in range(args.repeats):
+        for record in (False, True):
+            t0 = time.perf_counter()
+            recording.train_recorded(hp, data, record=record, progress=False)
+            times[record].append(time.perf_counter() - t0)
+    base, rec = np.median(times[False]), np.median(times[True])
+    tables = float(np.median(tables_s))
+    report = {
+        **vars(args),
+        "n_parameters": int(
+            sum((a + 1) * b for a, b in zip([64, *args.hidden], [*args.hidden, 10], strict=True))
+        ),
+        "without_recording_s": round(float(base), 4),
+        "with_recording_s": round(float(rec), 4),
+        "of_which_tables_s": round(tables, 4),
+        "extra_total": round(float(rec / base - 1), 3),
+        "extra_in_loop": round(float((rec - tables) / base - 1), 3),
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
