@@ -152,3 +152,22 @@ TINY_TVD = {
         },
     }
 }  # fmt: skip
+
+TINY_TD = {
+    "training_dynamics": {
+        "training_options": {"progress": False, "metric_every": 1},
+        "hyperparams": {
+            "model": {"hidden_sizes": [8, 6]},
+            "train": {"n_steps": 400, "record_every": 10, "probe_size": 8},
+        },
+        "analyses": {
+            "pca": {"n_components": 4},
+            "psd": {"n_components": 3},
+            "tsne": {"perplexity": 5},
+            "correlation": {"n_pairs": 5},
+            "ccm": {"sample": 10},  # the pairs come from base
+            "ar": {"order": 2},
+            "states": {"n_components": 3, "n_frequencies": 4, "perplexity": 10, "grid": 32},
+        },
+    }
+}
