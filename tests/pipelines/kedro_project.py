@@ -20,7 +20,8 @@ TINY_GLOBALS = {
 TINY_PART1 = {
     "analysis_part1": {
         "training": {"spread": {"train__pert__std": [0.0, 1.0]}},
-        "training_options": {"progress": False, "metric_every": 2},
+        # record_every: the reaching controllers' training trace (weights + probe activity)
+        "training_options": {"progress": False, "metric_every": 2, "record_every": 3},
         "evaluation": {
             "plant_perts": {"grid_n": 1, "n_directions": 4, "n_repeats": 1, "n_steps": 15},
             "feedback_perts": {

@@ -48,6 +48,27 @@ def test_models_are_recorded_with_flat_params_hash_history_and_file(first_run):
     assert store.download_model_file(rec).suffix == ".eqx"
 
 
+def test_training_trace_is_recorded_with_the_model_when_asked(first_run):
+    """training_options.record_every = 3 of 6 batches: weights and probe activity at 3 and 6."""
+    from ntdyn.hyperparams.tables import validate_table
+    from ntdyn.training.ensemble_io import load_trained
+
+    store = _store(first_run)
+    rec = store.find_unique_model(train__pert__std=1.0)
+    folder = store.download_artifact(rec, "trace", first_run / "trace_check")
+    weights = validate_table("trace_weights", pd.read_parquet(folder / "weights.parquet"))
+    activity = validate_table("trace_activations", pd.read_parquet(folder / "activations.parquet"))
+    scalars = pd.read_parquet(folder / "scalars.parquet")
+    assert sorted(weights["step"].unique()) == sorted(activity["step"].unique()) == [3, 6]
+    assert sorted(scalars["step"].unique()) == [3, 6] and "total" in scalars
+    # the last snapshot is the trained model itself
+    model = load_trained(store.download_model_file(rec, first_run / "trace_check")).model
+    last = weights[(weights["step"] == 6) & (weights["layer"] == "readout.weight")
+                   & (weights["replicate"] == 1)].sort_values(["unit", "input"])  # fmt: skip
+    assert (last["value"].to_numpy() == model.readout.weight[1].ravel()).all()
+    assert activity["unit"].nunique() == 6 and set(activity["layer"]) == {"hidden"}
+
+
 def test_query_that_must_be_unique_lists_the_differing_parameter(first_run):
     with pytest.raises(AmbiguousQueryError, match="train__pert__std"):
         _store(first_run).find_unique_model(model__hidden_size=6)

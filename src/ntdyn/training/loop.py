@@ -77,6 +77,7 @@ class TrainedEnsemble:
     model: Controller
     history: pd.DataFrame
     selection: ReplicateSelection
+    trace: dict[str, pd.DataFrame] | None = None  # recorded weights and activity, if asked
 
 
 def model_data(hp: dict) -> ModelData:
@@ -162,9 +163,11 @@ def train_chunk(
 def run_chunks(
     params, static, opt_states, data, keys: jax.Array, *, n_batches: int, n_terms: int,
     loss, loss_options: tuple, progress: bool, desc: str, chunk_target: int = 25,
+    on_chunk=None,
 ):  # fmt: skip
     """All batches in equal chunks of one compiled program, with a progress bar.
 
+    on_chunk(steps_done, params), if given, is called after every chunk (recording).
     Returns (params, opt states, history (n_batches, M, n_terms) of per-step loss terms).
     """
     n_inner = chunk_size(n_batches, chunk_target)
@@ -176,6 +179,8 @@ def run_chunks(
                 loss_options,
             )  # fmt: skip
             history[start : start + n_inner] = np.asarray(terms)
+            if on_chunk is not None:
+                on_chunk(start + n_inner, params)
             bar.update(n_inner)
             bar.set_postfix(loss=f"{float(np.median(history[start + n_inner - 1, :, 0])):.3g}")
     return params, opt_states, history
@@ -210,11 +215,13 @@ def _stack(trees):
 
 
 def train_group(
-    rows: list[dict], *, progress: bool = True, chunk_target: int = 25
+    rows: list[dict], *, progress: bool = True, chunk_target: int = 25, record_every: int = 0
 ) -> list[TrainedEnsemble]:
     """Train models sharing one static signature in one compiled program.
 
-    rows: flattened hyperparameters, one dict per spread member.
+    rows: flattened hyperparameters, one dict per spread member. record_every = k > 0
+    keeps every k steps all weights (a host copy at the end of each k-step chunk) and
+    each unit's activity on fixed probe reaches (`ntdyn.training.recording`'s tables).
     """
     sigs = {static_signature(r) for r in rows}
     if len(sigs) != 1:
@@ -243,11 +250,22 @@ def train_group(
     keys = jnp.concatenate(stream_keys)
     opt_states = jax.vmap(lambda p, lr: make_optimizer(lr).init(p))(params, data.learning_rate)
 
+    snapshots: list[tuple[int, object]] = []
+    if record_every:
+        if n_batches % record_every:
+            raise ValueError(
+                f"training_options.record_every = {record_every}: must divide "
+                f"train__n_batches = {n_batches}"
+            )
+        chunk_target = record_every  # chunks of exactly k steps: one snapshot per chunk
+
     params, opt_states, history = run_chunks(
         params, static, opt_states, data, keys, n_batches=n_batches, n_terms=len(COST_TERMS),
         loss=reaching_loss, loss_options=(batch_size, n_steps, delay_buffer), progress=progress,
         desc=f"train {len(rows)} member(s) x replicates = {keys.shape[0]} models",
         chunk_target=chunk_target,
+        on_chunk=(lambda step, p: snapshots.append((step, jax.device_get(p))))
+        if record_every else None,
     )  # fmt: skip
 
     # Validation trials come from their own stream, shared by all replicates of a member.
@@ -263,6 +281,14 @@ def train_group(
             batch_size, n_steps, delay_buffer,
         )  # fmt: skip
         selection = select_replicate(np.asarray(val), float(hp["train__n_std_exclude"]))
+        trace = None
+        if snapshots:
+            from ntdyn.training.recording import controller_trace  # no cycle at import time
+
+            trace = controller_trace(
+                [(step, jax.tree.map(lambda x: x[sl], p)) for step, p in snapshots],  # noqa: B023
+                static, hp, history[:, sl],
+            )  # fmt: skip
         results.append(
             TrainedEnsemble(
                 hyperparams=dict(hp),
@@ -270,6 +296,7 @@ def train_group(
                 model=member,
                 history=history_table(history[:, sl]),
                 selection=selection,
+                trace=trace,
             )
         )
         offset += n_rep
@@ -292,10 +319,13 @@ def history_table(history: np.ndarray, terms: tuple[str, ...] = COST_TERMS) -> p
     )
 
 
-def train_sweep(rows: list[dict], *, progress: bool = True) -> list[TrainedEnsemble]:
+def train_sweep(
+    rows: list[dict], *, progress: bool = True, record_every: int = 0
+) -> list[TrainedEnsemble]:
     """Train every member of a sweep, one compiled program per static signature.
 
-    Returns the ensembles in the order of `rows`.
+    Returns the ensembles in the order of `rows` (with a training trace when
+    record_every > 0, see `train_group`).
     """
     groups: dict[tuple, list[int]] = collections.defaultdict(list)
     for i, hp in enumerate(rows):
@@ -303,7 +333,9 @@ def train_sweep(rows: list[dict], *, progress: bool = True) -> list[TrainedEnsem
     out: list[TrainedEnsemble | None] = [None] * len(rows)
     for idx in groups.values():
         for i, result in zip(
-            idx, train_group([rows[i] for i in idx], progress=progress), strict=True
+            idx,
+            train_group([rows[i] for i in idx], progress=progress, record_every=record_every),
+            strict=True,
         ):
             out[i] = result
     return out  # type: ignore[return-value]

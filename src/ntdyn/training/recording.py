@@ -284,3 +284,66 @@ def parameter_trajectory(weights: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]
     table = weights.sort_values(["step", "layer", "unit", "input"])
     steps = np.sort(table["step"].unique())
     return steps, table["value"].to_numpy().reshape(len(steps), -1)
+
+
+# ----------------------------------------------------------------------------- reaching controllers
+
+PROBE_TRIALS = 16
+
+
+def _leaf_name(path) -> str:
+    return ".".join(str(getattr(k, "name", getattr(k, "key", k))) for k in path)
+
+
+def controller_trace(snapshots: list[tuple[int, object]], static, hp: dict,
+                     history: np.ndarray) -> dict[str, pd.DataFrame]:  # fmt: skip
+    """Training trace of reaching controllers from weight snapshots taken every k steps.
+
+    snapshots: (steps done, array leaves of the controllers stacked along R);
+    history: (n_batches, R, n_terms) per-step loss terms. Returns long tables:
+    `scalars` (step, replicate, the loss terms averaged over the k steps), `weights`
+    (step, replicate, layer = leaf path, unit, input; -1 for biases) and `activations`
+    (step, replicate, layer "hidden", unit, probe = fixed random reach, value = the unit's
+    mean activity over the reach, with the model's own noise and the probe seed).
+    """
+    from ntdyn.analysis.rollout import simulate_ensemble
+    from ntdyn.tasks.reaching import COST_TERMS, pert_params, sample_training_trials
+
+    steps = np.asarray([s for s, _ in snapshots])
+    k = int(steps[0])
+    n_rep = history.shape[1]
+    means = history[: len(steps) * k].reshape(len(steps), k, n_rep, -1).mean(axis=1)
+    scalars = pd.DataFrame({
+        "step": np.repeat(steps, n_rep), "replicate": np.tile(np.arange(n_rep), len(steps)),
+        **{t: means[..., i].ravel().astype(float) for i, t in enumerate(COST_TERMS)},
+    })  # fmt: skip
+
+    leaves = jax.tree_util.tree_flatten_with_path(snapshots[0][1])[0]
+    names = [_leaf_name(path) for path, _ in leaves]
+    weights = []
+    for step, params in snapshots:
+        for code, (_, leaf) in enumerate(jax.tree_util.tree_flatten_with_path(params)[0]):
+            a = np.asarray(leaf).reshape(n_rep, leaf.shape[1], -1)  # (R, out, in or 1)
+            n_out, n_in = a.shape[1:]
+            inputs = np.tile(np.arange(n_in) if leaf.ndim == 3 else np.full(1, -1), n_out)
+            table = _long(np.full(n_rep, step), code, names, a.reshape(n_rep, -1),
+                          unit=np.repeat(np.arange(n_out), n_in), input=inputs)  # fmt: skip
+            weights.append(table.assign(replicate=np.repeat(np.arange(n_rep), n_out * n_in)))
+
+    root = jax.random.PRNGKey(int(hp["train__seed"]))
+    probe = sample_training_trials(
+        jax.random.fold_in(root, STREAM_PROBE), pert_params(hp), batch_size=PROBE_TRIALS,
+        n_steps=int(hp["task__n_steps"]), workspace=jnp.asarray(hp["task__workspace"], jnp.float32),
+    )  # fmt: skip
+    activations = []
+    for step, params in snapshots:
+        model = eqx.combine(jax.tree.map(jnp.asarray, params), static)
+        hidden = simulate_ensemble(model, hp, probe, seed=int(hp["train__seed"])).arrays["hidden"]
+        act = hidden.mean(axis=2)  # (R, probe, H)
+        n_probe, n_units = act.shape[1:]
+        table = _long(np.full(n_rep, step), 0, ["hidden"], act.reshape(n_rep, -1),
+                      unit=np.tile(np.arange(n_units), n_probe),
+                      probe=np.repeat(np.arange(n_probe), n_units))  # fmt: skip
+        activations.append(table.assign(replicate=np.repeat(np.arange(n_rep), n_probe * n_units)))
+    return {"scalars": scalars, "weights": pd.concat(weights, ignore_index=True),
+            "activations": pd.concat(activations, ignore_index=True)}  # fmt: skip

@@ -76,8 +76,12 @@ def train_models(
             log.info(
                 "cache hit: model %s (%s) is record %s; not training", h, labels[h], rec.run_id
             )
+    record_every = int(options.get("record_every", 0))
     trained = {
-        t.hash: t for t in train_sweep([rows[h] for h in missing], progress=options["progress"])
+        t.hash: t
+        for t in train_sweep(
+            [rows[h] for h in missing], progress=options["progress"], record_every=record_every
+        )
     }
 
     models, histories, records = {}, [], []
@@ -87,12 +91,14 @@ def train_models(
                 ensemble = trained[h]
                 path = Path(tmp) / f"{h}.eqx"
                 save_trained(path, ensemble)
+                extra = [_write_trace(ensemble.trace, Path(tmp) / h)] if ensemble.trace else []
                 rec = store.record_model(
                     hash=h,
                     params=rows[h],
                     history=ensemble.history,
                     metric_every=int(options["metric_every"]),
                     model_file=path,
+                    extra_artifacts=extra,
                     tags={
                         "ntdyn.label": labels[h],
                         "ntdyn.best_replicate": str(ensemble.selection.best),
@@ -108,6 +114,19 @@ def train_models(
             histories.append(history.assign(hash=h, label=labels[h]))
             records.append(_record_row(h, labels[h], rec.run_id, status, ensemble))
     return models, pd.concat(histories, ignore_index=True), pd.DataFrame(records)
+
+
+def _write_trace(trace: dict[str, pd.DataFrame], folder: Path) -> Path:
+    """The training trace as `<folder>/trace/<table>.parquet` (validated), for the model record."""
+    from ntdyn.hyperparams.tables import validate_table
+
+    out = folder / "trace"
+    out.mkdir(parents=True)
+    for name, table in trace.items():
+        if name in ("weights", "activations"):
+            validate_table(f"trace_{name}", table)
+        table.to_parquet(out / f"{name}.parquet", index=False)
+    return out
 
 
 def _record_row(h: str, label: str, run_id: str, status: str, ensemble: TrainedEnsemble) -> dict:
