@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from ntdyn import plots
 from ntdyn.analysis.fixed_points import FixedPointConfig
@@ -323,6 +324,9 @@ def compare_systems(
     dsa_opts = dict(comparison["dsa"])
     rows, rollout_rows, fp_rows, fig_inputs = [], [], [], {}
     source_models, data_models = _all_loaded(source_models), _all_loaded(data_models)
+    # one step per system: each source's fixed points, then each pair's full comparison
+    bar = tqdm(total=len(spiking_data) + len(data_models), desc="compare systems", unit="system",
+               disable=not comparison.get("progress", True))  # fmt: skip
     for source, arrays in spiking_data.items():
         arrays = _loaded(arrays)
         trained_source = source_models[source]
@@ -333,6 +337,7 @@ def compare_systems(
             arrays["rest_input"], n_cand, fp_cfg, seed,
         )  # fmt: skip
         fp_rows += _points_rows(source, "", "source", source_points.h, source_points.stable)
+        bar.update(1)
         for pair, trained in data_models.items():
             if not pair.startswith(f"{source}__"):
                 continue
@@ -360,6 +365,7 @@ def compare_systems(
                     rollout_rows.append({"source": source, "model": name,
                                          "horizon": int(key.removeprefix("rollout_error_h")),
                                          "error": value})  # fmt: skip
+            bar.update(1)
             W, b = result.affine
             fp_rows += _points_rows(source, name, "model", result.model_points.h @ W + b,
                                     result.model_points.stable)  # fmt: skip
@@ -371,6 +377,7 @@ def compare_systems(
                 "model_points": result.model_points.h @ W + b,
                 "model_stable": result.model_points.stable,
             }  # fmt: skip
+    bar.close()
     table = validate_table("comparison", pd.DataFrame(rows))
     fixed = pd.DataFrame(fp_rows, columns=["source", "model", "system", "point", "stable"])
     return table, pd.DataFrame(rollout_rows), fixed, fig_inputs
