@@ -17,3 +17,7 @@ CONFIG_LOADER_ARGS = {
     # conf/full overrides only the keys it names (research scale), the rest comes from base.
     "merge_strategy": {"parameters": "soft", "globals": "soft"},
 }
+
+from ntdyn.hooks import RunSummaryHooks  # noqa: E402
+
+HOOKS = (RunSummaryHooks(),)
