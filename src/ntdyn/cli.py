@@ -1,0 +1,102 @@
+"""`kedro ntdyn …`: query the records by hyperparameters from the command line.
+
+    kedro ntdyn models --where train__pert__std=1.0 --where train__method=pai-asf
+    kedro ntdyn evaluations --analysis plant_perts
+    kedro ntdyn figures --kind center_out --where train__pert__std=1.0
+    kedro ntdyn varying --kind center_out       # which parameters vary among its figures
+    kedro ntdyn models-of <evaluation hash>      # the models an evaluation used
+
+Kedro finds this module as the project's `cli.py`. The store is the project's
+(`sqlite:///mlruns/mlflow.db` unless --tracking-uri says otherwise); values in --where
+compare as MLflow stores them (strings).
+"""
+
+from __future__ import annotations
+
+import click
+
+from ntdyn.store import RecordStore
+
+DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
+
+
+def _where(pairs: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r}: expected key=value, e.g. train__pert__std=1.0",
+                                     param_hint="--where")  # fmt: skip
+        out[key] = value
+    return out
+
+
+def _print(records, keys: list[str]) -> None:
+    click.echo(f"{len(records)} record(s)")
+    for r in records:
+        shown = ", ".join(f"{k}={r.params.get(k)}" for k in keys if k in r.params)
+        label = r.tags.get("ntdyn.label") or r.tags.get("ntdyn.figure_kind", "")
+        click.echo(f"{r.hash}  run {r.run_id}  {label}  {shown}".rstrip())
+
+
+@click.group(name="ntdyn")
+def cli():
+    """ntdyn project commands (Kedro adds the commands of a project's `cli` group)."""
+
+
+@cli.group(name="ntdyn")
+@click.option("--tracking-uri", default=DEFAULT_TRACKING_URI, show_default=True)
+@click.option("--experiment", default="ntdyn", show_default=True)
+@click.pass_context
+def ntdyn(ctx, tracking_uri: str, experiment: str):
+    """Query ntdyn's model, evaluation and figure records."""
+    ctx.obj = RecordStore(tracking_uri=tracking_uri, experiment=experiment)
+
+
+@ntdyn.command()
+@click.option("--where", multiple=True, help="key=value, a flattened hyperparameter")
+@click.pass_obj
+def models(store: RecordStore, where):
+    """Model records whose hyperparameters match every --where."""
+    w = _where(where)
+    _print(store.query_models(**w), list(w))
+
+
+@ntdyn.command()
+@click.option("--analysis", default=None)
+@click.option("--where", multiple=True)
+@click.pass_obj
+def evaluations(store: RecordStore, analysis, where):
+    """Evaluation records (of one analysis) matching every --where."""
+    w = _where(where)
+    _print(store.query_evaluations(analysis=analysis, **w), list(w))
+
+
+@ntdyn.command()
+@click.option("--kind", default=None)
+@click.option("--where", multiple=True)
+@click.pass_obj
+def figures(store: RecordStore, kind, where):
+    """Figure records (of one kind) matching every --where."""
+    w = _where(where)
+    _print(store.query_figures(kind=kind, **w), list(w))
+
+
+@ntdyn.command()
+@click.option("--kind", required=True)
+@click.pass_obj
+def varying(store: RecordStore, kind):
+    """The parameters that vary among the figures of one kind, with their values."""
+    for key, values in sorted(store.varying_params(store.query_figures(kind=kind)).items()):
+        click.echo(f"{key}: {', '.join(values)}")
+
+
+@ntdyn.command(name="models-of")
+@click.argument("evaluation_hash")
+@click.pass_obj
+def models_of(store: RecordStore, evaluation_hash: str):
+    """The model records an evaluation used (the many-to-many link)."""
+    evaluation = store.find_evaluation(evaluation_hash)
+    if evaluation is None:
+        raise click.ClickException(f"no evaluation record with hash {evaluation_hash}")
+    _print(store.models_of_evaluation(evaluation), [])
