@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ntdyn.models.closed_loop import loop_params, simulate_batch
+from ntdyn.models.stacking import unstack  # noqa: F401 (re-exported for sources' users)
 from ntdyn.tasks.flipflop import sample_flipflop
 from ntdyn.tasks.reaching import pert_params, sample_training_trials
 
@@ -40,11 +41,6 @@ class CellStep(eqx.Module):
 
     def __call__(self, h: jax.Array, u: jax.Array) -> jax.Array:
         return self.cell(u, h)
-
-
-def unstack(model: eqx.Module, replicate: int) -> eqx.Module:
-    """One replicate of a model stacked along a leading axis."""
-    return jax.tree.map(lambda x: x[replicate] if eqx.is_array(x) else x, model)
 
 
 def flipflop_activity(model, hp: dict, n_trials: int, seed: int) -> SourceActivity:

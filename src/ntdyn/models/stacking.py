@@ -20,3 +20,8 @@ def stacked(build: Callable[[PRNGKeyArray], eqx.Module], keys: PRNGKeyArray) -> 
     """
     models = [build(k) for k in keys]
     return jax.tree.map(lambda *xs: jnp.stack(xs) if eqx.is_array(xs[0]) else xs[0], *models)
+
+
+def unstack(model: eqx.Module, replicate: int) -> eqx.Module:
+    """One replicate of a model stacked along a leading axis (the inverse of `stacked`)."""
+    return jax.tree.map(lambda x: x[replicate] if eqx.is_array(x) else x, model)

@@ -32,6 +32,7 @@ from ntdyn.models.data_trained import (
     SequentialAutoencoder,
     data_models_from_hyperparams,
 )
+from ntdyn.models.stacking import unstack
 from ntdyn.training.loop import STREAM_BATCHES, STREAM_INIT, make_optimizer
 from ntdyn.training.selection import ReplicateSelection, select_replicate
 
@@ -399,7 +400,9 @@ def _mask(hp: dict, n_steps: int, n_neurons: int) -> np.ndarray:
 # ----------------------------------------------------------------------------- validation
 
 
-def rollout_error(model, hp: dict, spikes, inputs, held, horizons) -> np.ndarray:
+def rollout_error(
+    model, hp: dict, spikes, inputs, held, horizons, log_rates: np.ndarray | None = None
+) -> np.ndarray:
     """Poisson NLL per observed entry at each horizon (len(horizons),) on these trials.
 
     Latent evolution: encoded at every tau-th bin that leaves room for the longest
@@ -409,8 +412,11 @@ def rollout_error(model, hp: dict, spikes, inputs, held, horizons) -> np.ndarray
     horizons = np.asarray(horizons, int)
     y = jnp.asarray(spikes, jnp.float32)
     if hp["model__kind"] != "latent_evolution":
-        lr, _ = _infer_sae(model, y[..., : int(hp["data__n_held_in"])], jnp.asarray(inputs))
-        nll = np.asarray(poisson_nll(lr, y))  # (B, T, N)
+        if log_rates is None:  # the generator's roll-out is its inference
+            log_rates, _ = _infer_sae(
+                model, y[..., : int(hp["data__n_held_in"])], jnp.asarray(inputs)
+            )
+        nll = np.asarray(poisson_nll(jnp.asarray(log_rates), y))  # (B, T, N)
         return np.array([nll[:, h].mean() if h < nll.shape[1] else np.nan for h in horizons])
     mask = jnp.asarray(_mask(hp, spikes.shape[1], spikes.shape[2]), jnp.float32)
     h_max, tau, t = int(horizons.max()), int(hp["train__time_units"]), spikes.shape[1]
@@ -439,14 +445,18 @@ def _evolution_rollout_nll(model, held, inputs, y, mask, starts, h_max: int):
     return sums.sum((0, 1)) / jnp.maximum(counts.sum((0, 1)), 1.0)
 
 
-def rollout_stability(model, hp, spikes, inputs, held, max_steps: int, factor: float) -> float:
+def rollout_stability(
+    model, hp, spikes, inputs, held, max_steps: int, factor: float,
+    latents: np.ndarray | None = None,
+) -> float:  # fmt: skip
     """Median number of autonomous steps (zero input) before the state leaves a ball of
     `factor` x the largest inferred-state norm, or is non-finite (max_steps if never)."""
-    inf = infer(model, hp, spikes, inputs, held)
-    radius = factor * float(np.max(np.linalg.norm(inf.latents, axis=-1)))
+    if latents is None:  # the inferred latents of these trials
+        latents = infer(model, hp, spikes, inputs, held).latents
+    radius = factor * float(np.max(np.linalg.norm(latents, axis=-1)))
     n_inputs = inputs.shape[-1]
     steps = _steps_before_divergence(
-        model, jnp.asarray(inf.latents[:, 0]), n_inputs, max_steps, jnp.asarray(radius, jnp.float32)
+        model, jnp.asarray(latents[:, 0]), n_inputs, max_steps, jnp.asarray(radius, jnp.float32)
     )
     return float(np.median(np.asarray(steps)))
 
@@ -480,7 +490,8 @@ def validation_metrics(model, hp, data: SpikeTrainingData, held: np.ndarray) -> 
         np.mean(np.asarray(poisson_nll(jnp.asarray(inf.log_rates), jnp.asarray(data.spikes[v]))))
     )
     horizons = [int(h) for h in hp["train__rollout_horizons"]]
-    errors = rollout_error(model, hp, data.spikes[v], data.inputs[v], held[v], horizons)
+    errors = rollout_error(model, hp, data.spikes[v], data.inputs[v], held[v], horizons,
+                           log_rates=inf.log_rates)  # fmt: skip
     stable = rollout_stability(
         model,
         hp,
@@ -489,6 +500,7 @@ def validation_metrics(model, hp, data: SpikeTrainingData, held: np.ndarray) -> 
         held[v],
         int(hp["train__rollout_max_steps"]),
         float(hp["train__divergence_factor"]),
+        latents=inf.latents,
     )
     return {"valid_nll": nll, "rollout_steps_stable": stable} | {
         f"rollout_error_h{h}": float(e) for h, e in zip(horizons, errors, strict=True)
@@ -516,12 +528,7 @@ class TrainedDataModel:
 
     def replicate(self, r: int | None = None) -> eqx.Module:
         """One replicate (the selected one by default), unstacked."""
-        r = self.selection.best if r is None else r
-        return jax.tree.map(lambda x: x[r] if eqx.is_array(x) else x, self.model)
-
-
-def _unstack(model, r):
-    return jax.tree.map(lambda x: x[r] if eqx.is_array(x) else x, model)
+        return unstack(self.model, self.selection.best if r is None else r)
 
 
 def train_data_model(
@@ -613,7 +620,7 @@ def train_data_model(
             if done % every_valid == 0 or done == n_epochs:
                 model = eqx.combine(params, static)
                 last_valid = [
-                    validation_metrics(_unstack(model, r), hp, data, held) for r in range(n_rep)
+                    validation_metrics(unstack(model, r), hp, data, held) for r in range(n_rep)
                 ]
                 for r, metrics in enumerate(last_valid):
                     rows.append(

@@ -22,7 +22,6 @@ from ntdyn.analysis.sources import (
     reaching_activity,
     source_connectivity,
     source_step,
-    unstack,
 )
 from ntdyn.analysis.spiking import simulate_spikes
 from ntdyn.analysis.task_vs_data import compare_pair, system_fixed_points
@@ -35,6 +34,7 @@ from ntdyn.hyperparams import (
     varying_columns,
 )
 from ntdyn.hyperparams.tables import validate_table
+from ntdyn.models.stacking import unstack
 from ntdyn.pipelines.training.nodes import member_label, with_overrides
 from ntdyn.store import RecordStore
 from ntdyn.training import train_sweep
