@@ -316,8 +316,8 @@ def compare_systems(
     """Every metric for every source x data model pair, on the held-out (validation) trials.
 
     Returns (comparison table, roll-out error table (source, model, horizon, error),
-    fixed points table (source, model, system, point, stable, pc coordinates in the
-    source space), figure inputs {pair: arrays}).
+    fixed points table (source, model, system, point, stable; the aligned coordinates go to
+    the figures), figure inputs {pair: arrays}).
     """
     fp_cfg = FixedPointConfig(**comparison.get("fixed_points", {}))
     n_cand, seed = int(comparison["n_candidates"]), int(comparison["seed"])
