@@ -211,6 +211,20 @@ def test_recording_does_not_change_training(trace, digits):
         np.testing.assert_array_equal(a, b)
 
 
+def test_tables_filed_block_by_block_equal_those_of_one_block(trace, digits):
+    # 6 records in blocks of 2: each block is filed while the next one trains
+    blocks = train_recorded(_hp(), digits, progress=False, block_target=2)
+    for name in TABLES:
+        pd.testing.assert_frame_equal(getattr(blocks, name), getattr(trace, name))
+
+
+def test_record_every_step_keeps_each_steps_loss(digits):
+    every = train_recorded(_hp({"train__record_every": 1, "train__n_steps": 4}), digits,
+                           progress=False)  # fmt: skip
+    assert list(every.scalars["step"]) == [1, 2, 3, 4]
+    validate_table("trace_weights", every.weights)
+
+
 @pytest.mark.parametrize(
     ("changes", "error", "match"),
     [

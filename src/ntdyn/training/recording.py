@@ -9,7 +9,7 @@ density (share of |w| above a threshold) and every unit's activation on a fixed
 probe batch (the first images of the test subset). The record is computed inside
 the compiled program (a scan over records, each a scan over k steps), so recording
 costs one forward pass of the test subset per record and one transfer per block of
-records.
+records; the host files a block's records into the tables while the next block trains.
 
 The trace is returned as long tables (pandas), indexed by (step, layer, unit):
 `scalars` (one row per record), `layers` (record x layer), `weights`
@@ -19,6 +19,7 @@ The trace is returned as long tables (pandas), indexed by (step, layer, unit):
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -43,6 +44,7 @@ class BlockOptions(NamedTuple):
     """Everything static about the compiled training-and-recording block (hashable)."""
 
     k: int
+    n_probe: int
     batch_size: int
     threshold: float
     record: bool
@@ -114,13 +116,14 @@ class TrainingTrace:
     probe_labels: np.ndarray
 
 
-@eqx.filter_jit
-def record_block(
-    params, opt_state, data, test, probe, key, first_steps, static, opts: BlockOptions
-):
+# jax.jit, not eqx.filter_jit: the latter waits for the result (to surface Equinox's runtime
+# errors), and the host must be free to file the previous block's records meanwhile.
+@functools.partial(jax.jit, static_argnames=("static", "opts"))
+def record_block(params, opt_state, data, test, key, first_steps, static, opts: BlockOptions):
     """len(first_steps) records, each `opts.k` Adam steps then (if `opts.record`) a record.
 
-    One compiled program per block shape, reused across blocks and calls.
+    `static` is the model's non-array part (hashable). One compiled program per block
+    shape, reused across blocks and calls; it returns before it has run.
     """
     optimizer = _optimizer(opts)
     schedule = _schedule(opts.learning_rate, opts.schedule, opts.n_steps)
@@ -137,13 +140,23 @@ def record_block(
             updates, o = optimizer.update(grads, o, p)
             return (eqx.apply_updates(p, updates), o), (loss, acc, grads)
 
-        (params, opt_state), (loss, acc, grads) = jax.lax.scan(
-            step, (params, opt_state), first_step + jnp.arange(k)
+        # k - 1 steps in the scan, the last outside it: only its gradient is kept, and
+        # stacking k gradients in the scan's output would cost k copies of the parameters
+        def step_without_grads(carry, s):
+            carry, (loss, acc, _) = step(carry, s)
+            return carry, (loss, acc)
+
+        (params, opt_state), (loss, acc) = jax.lax.scan(
+            step_without_grads, (params, opt_state), first_step + jnp.arange(k - 1)
         )
-        last_grads = jax.tree.map(lambda g: g[-1], grads)
+        (params, opt_state), (last_loss, last_acc, last_grads) = step(
+            (params, opt_state), first_step + k - 1
+        )
+        loss = jnp.append(loss, last_loss)
+        acc = jnp.append(acc, last_acc)
         return params, opt_state, loss, acc, last_grads
 
-    def one_record(carry, first_step, data, test, probe, key):
+    def one_record(carry, first_step, data, test, key):
         params, opt_state = carry
         params, opt_state, loss, acc, grads = train_steps(params, opt_state, data, key, first_step)
         if not record:
@@ -153,9 +166,8 @@ def record_block(
         acts = jax.vmap(model.layer_activity)(test[0])
         test_loss = optax.softmax_cross_entropy_with_integer_labels(acts[-1], test[1]).mean()
         test_acc = jnp.mean(jnp.argmax(acts[-1], -1) == test[1])
-        weights = [jnp.concatenate([l.weight, l.bias[:, None]], 1) for l in model.layers]
-        layer_density = jnp.stack([jnp.mean(jnp.abs(w[:, :-1]) > threshold) for w in weights])
-        n_w = jnp.asarray([w[:, :-1].size for w in weights], jnp.float32)
+        layer_density = jnp.stack([jnp.mean(jnp.abs(l.weight) > threshold) for l in model.layers])
+        n_w = jnp.asarray([l.weight.size for l in model.layers], jnp.float32)
         grad_layers = _layer_norms(grads.layers)
         out = {
             "train_loss": loss.mean(), "train_accuracy": acc.mean(), "test_loss": test_loss,
@@ -163,13 +175,14 @@ def record_block(
             "grad_norm": jnp.sqrt(jnp.sum(grad_layers**2)),
             "weight_density": jnp.sum(layer_density * n_w) / jnp.sum(n_w),
             "layer_grad_norm": grad_layers, "layer_weight_norm": _layer_norms(model.layers),
-            "layer_weight_density": layer_density, "weights": weights,
-            "activations": [a[probe] for a in acts],
+            "layer_weight_density": layer_density,
+            "weight": [l.weight for l in model.layers], "bias": [l.bias for l in model.layers],
+            "activations": [a[: opts.n_probe] for a in acts],
         }  # fmt: skip
         return (params, opt_state), out
 
     return jax.lax.scan(
-        lambda c, s: one_record(c, s, data, test, probe, key), (params, opt_state), first_steps
+        lambda c, s: one_record(c, s, data, test, key), (params, opt_state), first_steps
     )
 
 
@@ -192,14 +205,15 @@ def train_recorded(
                                  jax.random.fold_in(root, STREAM_INIT))  # fmt: skip
     params, static = eqx.partition(model, eqx.is_array)
     k, n_steps = int(hp["train__record_every"]), int(hp["train__n_steps"])
-    opts = BlockOptions(k, int(hp["train__batch_size"]), float(hp["train__density_threshold"]),
-                        record, float(hp["train__learning_rate"]), hp["train__schedule"],
+    n_probe = int(hp["train__probe_size"])
+    opts = BlockOptions(k, n_probe, int(hp["train__batch_size"]),
+                        float(hp["train__density_threshold"]), record,
+                        float(hp["train__learning_rate"]), hp["train__schedule"],
                         n_steps)  # fmt: skip
     opt_state = _optimizer(opts).init(params)
     train = (jnp.asarray(data.x_train), jnp.asarray(data.y_train))
     # A fixed random test subset for the test metrics; the probe is its first images.
     n_test = min(int(hp.get("train__test_samples", len(data.y_test))), len(data.y_test))
-    n_probe = int(hp["train__probe_size"])
     if n_probe > n_test:
         raise ValueError(
             f"train__probe_size = {n_probe}: must be <= the test images used, {n_test}"
@@ -208,31 +222,38 @@ def train_recorded(
         jax.random.permutation(jax.random.fold_in(root, STREAM_PROBE), len(data.y_test))
     )[:n_test]
     test = (jnp.asarray(data.x_test[test_idx]), jnp.asarray(data.y_test[test_idx]))
-    probe = jnp.arange(n_probe)
     probe_idx = test_idx[:n_probe]
     key = jax.random.fold_in(root, STREAM_BATCHES)
 
     n_records = n_steps // k
     per_block = chunk_size(n_records, block_target)
-    outputs = []
+    tables, pending = None, None
     with tqdm(total=n_steps, desc="MLP (recording)" if record else "MLP", unit="step",
               disable=not progress) as bar:  # fmt: skip
-        for start in range(0, n_records, per_block):
-            first_steps = jnp.arange(start, start + per_block) * k
-            (params, opt_state), out = record_block(params, opt_state, train, test, probe, key,
-                                                   first_steps, static, opts)  # fmt: skip
-            outputs.append(jax.device_get(out))
-            bar.update(per_block * k)
-            bar.set_postfix(loss=f"{float(outputs[-1]['train_loss'][-1]):.3g}")
+        for start in range(0, n_records + per_block, per_block):
+            if start < n_records:
+                first_steps = jnp.arange(start, start + per_block) * k
+                (params, opt_state), out = record_block(params, opt_state, train, test, key,
+                                                       first_steps, static, opts)  # fmt: skip
+            # The block runs asynchronously: meanwhile the host allocates the tables (once)
+            # and files the previous block's records.
+            if record and tables is None:
+                tables = TraceTables(model, n_records, k, n_probe)
+            if pending is not None:
+                done = jax.device_get(pending)
+                if record:
+                    tables.fill(start - per_block, done)
+                bar.update(per_block * k)
+                bar.set_postfix(loss=f"{float(done['train_loss'][-1]):.3g}")
+            pending = out if start < n_records else None
     model = eqx.combine(params, static)
-    trace = jax.tree.map(lambda *xs: np.concatenate(xs), *outputs)
-    steps = (np.arange(n_records) + 1) * k
-    tables = _tables(trace, steps, model) if record else (pd.DataFrame(),) * 4
-    return TrainingTrace(dict(hp), hyperparams_hash(hp), model, *tables, data.y_test[probe_idx])
+    frames = tables.frames() if record else (pd.DataFrame(),) * 4
+    return TrainingTrace(dict(hp), hyperparams_hash(hp), model, *frames, data.y_test[probe_idx])
 
 
 SCALARS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "learning_rate",
            "grad_norm", "weight_density")  # fmt: skip
+PER_RECORD = (*SCALARS, "layer_grad_norm", "layer_weight_norm", "layer_weight_density")
 
 
 def layer_names(model: MLPClassifier) -> list[str]:
@@ -240,32 +261,76 @@ def layer_names(model: MLPClassifier) -> list[str]:
     return [f"hidden_{i + 1}" if i < n - 1 else "output" for i in range(n)]
 
 
-def _tables(trace: dict, steps: np.ndarray, model: MLPClassifier):
-    names = layer_names(model)
-    scalars = pd.DataFrame({"step": steps, **{c: trace[c].astype(float) for c in SCALARS}})
-    n_rec, n_layers = len(steps), len(names)
-    layers = pd.DataFrame({
-        "step": np.repeat(steps, n_layers), "layer": np.tile(names, n_rec),
-        "grad_norm": trace["layer_grad_norm"].ravel().astype(float),
-        "weight_norm": trace["layer_weight_norm"].ravel().astype(float),
-        "weight_density": trace["layer_weight_density"].ravel().astype(float),
-    })  # fmt: skip
-    weights, activations = [], []
-    for layer, (w, a) in enumerate(zip(trace["weights"], trace["activations"], strict=True)):
-        # w: (R, n_out, n_in + 1), the last column the bias; a: (R, n_probe, n_out)
-        r, n_out, n_in1 = w.shape
-        inputs = np.arange(n_in1, dtype=np.int32)
-        inputs[-1] = -1
-        weights.append(_long(steps, layer, names, w.reshape(r, -1),
-                             unit=np.repeat(np.arange(n_out), n_in1),
-                             input=np.tile(inputs, n_out)))  # fmt: skip
-        r, n_probe, n_out = a.shape
-        activations.append(_long(steps, layer, names, a.reshape(r, -1),
-                                 unit=np.tile(np.arange(n_out), n_probe),
-                                 probe=np.repeat(np.arange(n_probe), n_out)))  # fmt: skip
-    weights = pd.concat(weights, ignore_index=True)
-    activations = pd.concat(activations, ignore_index=True)
-    return scalars, layers, weights, activations  # fmt: skip
+class TraceTables:
+    """The long tables of one trace, allocated once and filled block by block.
+
+    The index columns depend only on the shapes, so they are built up front; each block
+    of records fills its rows of the value columns. Rows run layer by layer, then record,
+    then unit, then input (weights; input -1 is the bias) or probe (activations).
+    """
+
+    def __init__(self, model: MLPClassifier, n_records: int, k: int, n_probe: int):
+        self.names = layer_names(model)
+        self.steps = ((np.arange(n_records) + 1) * k).astype(np.int32)
+        shapes = [l.weight.shape for l in model.layers]  # (n_out, n_in) per layer
+        self.weight_rows = [n_out * (n_in + 1) for n_out, n_in in shapes]
+        self.activation_rows = [n_probe * n_out for n_out, _ in shapes]
+        self.weights = self._index(self.weight_rows, [
+            {"unit": np.repeat(np.arange(n_out), n_in + 1),
+             "input": np.tile(np.append(np.arange(n_in), -1), n_out)} for n_out, n_in in shapes
+        ])  # fmt: skip
+        self.activations = self._index(self.activation_rows, [
+            {"unit": np.tile(np.arange(n_out), n_probe),
+             "probe": np.repeat(np.arange(n_probe), n_out)} for n_out, _ in shapes
+        ])  # fmt: skip
+        self.shapes, self.n_probe = shapes, n_probe
+        self.scalars: list[dict] = []
+
+    def _index(self, rows_per_record: list[int], per_layer: list[dict]) -> dict:
+        r = len(self.steps)
+        cols = {
+            "step": np.concatenate([np.repeat(self.steps, m) for m in rows_per_record]),
+            "layer": pd.Categorical.from_codes(
+                np.repeat(np.arange(len(rows_per_record), dtype=np.int8),
+                          [r * m for m in rows_per_record]), self.names),
+        }  # fmt: skip
+        for name in per_layer[0]:
+            cols[name] = np.concatenate([np.tile(c[name].astype(np.int32), r) for c in per_layer])
+        cols["value"] = np.empty(r * sum(rows_per_record), np.float32)
+        return cols
+
+    def fill(self, start: int, out: dict) -> None:
+        """File the records start, start + 1, ... of one block's host output."""
+        r, n_rec = len(out["train_loss"]), len(self.steps)
+        self.scalars.append({c: out[c] for c in PER_RECORD} | {"step": self.steps[start:][:r]})
+        w_at = a_at = 0
+        for layer, (n_out, n_in) in enumerate(self.shapes):
+            m = self.weight_rows[layer]
+            rows = self.weights["value"][w_at + start * m : w_at + (start + r) * m]
+            rows = rows.reshape(r, n_out, n_in + 1)
+            rows[..., :-1] = out["weight"][layer]
+            rows[..., -1] = out["bias"][layer]
+            m = self.activation_rows[layer]
+            self.activations["value"][a_at + start * m : a_at + (start + r) * m] = out[
+                "activations"
+            ][layer].reshape(-1)
+            w_at += n_rec * self.weight_rows[layer]
+            a_at += n_rec * m
+
+    def frames(self) -> tuple[pd.DataFrame, ...]:
+        """(scalars, layers, weights, activations); the big two share the filled arrays."""
+        trace = {c: np.concatenate([b[c] for b in self.scalars]) for c in ("step", *PER_RECORD)}
+        steps, n_layers = trace["step"].astype(np.int64), len(self.names)
+        scalars = pd.DataFrame({"step": steps, **{c: trace[c].astype(float) for c in SCALARS}})
+        layers = pd.DataFrame({
+            "step": np.repeat(steps, n_layers), "layer": np.tile(self.names, len(steps)),
+            "grad_norm": trace["layer_grad_norm"].ravel().astype(float),
+            "weight_norm": trace["layer_weight_norm"].ravel().astype(float),
+            "weight_density": trace["layer_weight_density"].ravel().astype(float),
+        })  # fmt: skip
+        # copy=False: no second copy of ~10^6 rows (pandas would otherwise consolidate)
+        return (scalars, layers, pd.DataFrame(self.weights, copy=False),
+                pd.DataFrame(self.activations, copy=False))  # fmt: skip
 
 
 def _long(steps: np.ndarray, layer: int, names: list[str], values: np.ndarray,
