@@ -6,6 +6,7 @@ import logging
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -58,9 +59,21 @@ def test_training_trace_is_recorded_with_the_model_when_asked(first_run):
     folder = store.download_artifact(rec, "trace", first_run / "trace_check")
     weights = validate_table("trace_weights", pd.read_parquet(folder / "weights.parquet"))
     activity = validate_table("trace_activations", pd.read_parquet(folder / "activations.parquet"))
-    scalars = pd.read_parquet(folder / "scalars.parquet")
+    scalars = validate_table("trace_controller_scalars",
+                             pd.read_parquet(folder / "scalars.parquet"))  # fmt: skip
+    layers = validate_table("trace_controller_layers", pd.read_parquet(folder / "layers.parquet"))
     assert sorted(weights["step"].unique()) == sorted(activity["step"].unique()) == [3, 6]
     assert sorted(scalars["step"].unique()) == [3, 6] and "total" in scalars
+    assert (scalars["train_loss"] == scalars["total"]).all()
+    assert (scalars["test_loss"] > 0).all() and (scalars["grad_norm"] > 0).all()
+    assert (scalars["learning_rate"] == float(rec.params["train__learning_rate"])).all()
+    # the global gradient norm is the norm of the per-layer norms
+    per_layer = layers.groupby(["step", "replicate"])["grad_norm"].apply(
+        lambda g: float((g**2).sum() ** 0.5))  # fmt: skip
+    np.testing.assert_allclose(scalars.set_index(["step", "replicate"])["grad_norm"],
+                               per_layer.loc[scalars.set_index(["step", "replicate"]).index],
+                               rtol=1e-5)  # fmt: skip
+    assert set(layers["layer"]) == set(weights["layer"])
     # the last snapshot is the trained model itself
     model = load_trained(store.download_model_file(rec, first_run / "trace_check")).model
     last = weights[(weights["step"] == 6) & (weights["layer"] == "readout.weight")

@@ -135,6 +135,22 @@ TRACE_LAYERS_SCHEMA = pa.DataFrameSchema(
      "weight_norm": pa.Column(float, _non_negative), "weight_density": pa.Column(float, _fraction)},
     strict=False, coerce=True, unique=["step", "layer"],
 )  # fmt: skip
+# The reaching controllers' trace: the same columns per (step, replicate), no accuracy.
+TRACE_CONTROLLER_SCALARS_SCHEMA = pa.DataFrameSchema(
+    {"step": _step, "replicate": pa.Column(int, pa.Check.ge(0)),
+     "train_loss": pa.Column(float, _non_negative + _finite),
+     "test_loss": pa.Column(float, _non_negative + _finite),
+     "learning_rate": pa.Column(float, _non_negative + _finite),
+     "grad_norm": pa.Column(float, _non_negative + _finite),
+     "weight_density": pa.Column(float, _fraction)},
+    strict=False, coerce=True, unique=["step", "replicate"],
+)  # fmt: skip
+TRACE_CONTROLLER_LAYERS_SCHEMA = pa.DataFrameSchema(
+    {"step": _step, "replicate": pa.Column(int, pa.Check.ge(0)), "layer": pa.Column(str),
+     "grad_norm": pa.Column(float, _non_negative), "weight_norm": pa.Column(float, _non_negative),
+     "weight_density": pa.Column(float, _fraction)},
+    strict=False, coerce=True, unique=["step", "replicate", "layer"],
+)  # fmt: skip
 TRACE_WEIGHTS_SCHEMA = pa.DataFrameSchema(
     {"step": pa.Column("int32", pa.Check.ge(0)), "layer": pa.Column("category"),
      "unit": pa.Column("int32", pa.Check.ge(0)), "input": pa.Column("int32", pa.Check.ge(-1)),
@@ -151,6 +167,8 @@ TRACE_ACTIVATIONS_SCHEMA = pa.DataFrameSchema(
 TABLE_SCHEMAS = {
     "trace_scalars": TRACE_SCALARS_SCHEMA,
     "trace_layers": TRACE_LAYERS_SCHEMA,
+    "trace_controller_scalars": TRACE_CONTROLLER_SCALARS_SCHEMA,
+    "trace_controller_layers": TRACE_CONTROLLER_LAYERS_SCHEMA,
     "trace_weights": TRACE_WEIGHTS_SCHEMA,
     "trace_activations": TRACE_ACTIVATIONS_SCHEMA,
     "comparison": COMPARISON_SCHEMA,

@@ -139,7 +139,8 @@ def train_chunk(
 
     loss(model, data, key, *loss_options) -> (total, terms (n_terms,)) is a module-level
     function and loss_options hashable (shapes), so one program serves every chunk.
-    Returns (params, opt states, loss terms of shape (n_inner, M, n_terms)).
+    Returns (params, opt states, loss terms of shape (n_inner, M, n_terms), gradient
+    norm per parameter leaf at the last step (M, n_leaves), in `jax.tree.leaves` order).
     """
     TRACE_COUNTS["train_chunk"] += 1
 
@@ -147,17 +148,22 @@ def train_chunk(
         model = eqx.combine(p, static)
         grads, terms = eqx.filter_grad(loss, has_aux=True)(model, d, key, *loss_options)
         updates, opt_state = make_optimizer(0.0).update(grads, opt_state, p)
-        return eqx.apply_updates(p, updates), opt_state, terms
+        leaf_norms = jnp.stack([jnp.sqrt(jnp.sum(g**2)) for g in jax.tree.leaves(grads)])
+        return eqx.apply_updates(p, updates), opt_state, terms, leaf_norms
 
     def body(carry, step):
-        p, s = carry
+        p, s, _ = carry
         keys = jax.vmap(jax.random.fold_in, (0, None))(stream_keys, step)
-        p, s, terms = jax.vmap(one_model)(p, s, data, keys)
-        return (p, s), terms
+        p, s, terms, leaf_norms = jax.vmap(one_model)(p, s, data, keys)
+        return (p, s, leaf_norms), terms
 
     steps = first_step + jnp.arange(n_inner)
-    (params, opt_states), terms = jax.lax.scan(body, (params, opt_states), steps)
-    return params, opt_states, terms
+    # the gradient norms ride in the carry: only the last step's are kept
+    no_norms = jnp.zeros((stream_keys.shape[0], len(jax.tree.leaves(params))))
+    (params, opt_states, grad_norms), terms = jax.lax.scan(
+        body, (params, opt_states, no_norms), steps
+    )
+    return params, opt_states, terms, grad_norms
 
 
 def run_chunks(
@@ -167,20 +173,21 @@ def run_chunks(
 ):  # fmt: skip
     """All batches in equal chunks of one compiled program, with a progress bar.
 
-    on_chunk(steps_done, params), if given, is called after every chunk (recording).
+    on_chunk(steps_done, params, grad_norms), if given, is called after every chunk
+    (recording; grad_norms (M, n_leaves) of the chunk's last step).
     Returns (params, opt states, history (n_batches, M, n_terms) of per-step loss terms).
     """
     n_inner = chunk_size(n_batches, chunk_target)
     history = np.empty((n_batches, keys.shape[0], n_terms), np.float32)
     with tqdm(total=n_batches, desc=desc, unit="batch", disable=not progress) as bar:
         for start in range(0, n_batches, n_inner):
-            params, opt_states, terms = train_chunk(
+            params, opt_states, terms, grad_norms = train_chunk(
                 params, static, opt_states, data, keys, jnp.asarray(start), n_inner, loss,
                 loss_options,
             )  # fmt: skip
             history[start : start + n_inner] = np.asarray(terms)
             if on_chunk is not None:
-                on_chunk(start + n_inner, params)
+                on_chunk(start + n_inner, params, grad_norms)
             bar.update(n_inner)
             bar.set_postfix(loss=f"{float(np.median(history[start + n_inner - 1, :, 0])):.3g}")
     return params, opt_states, history
@@ -250,7 +257,7 @@ def train_group(
     keys = jnp.concatenate(stream_keys)
     opt_states = jax.vmap(lambda p, lr: make_optimizer(lr).init(p))(params, data.learning_rate)
 
-    snapshots: list[tuple[int, object]] = []
+    snapshots: list[tuple[int, object, np.ndarray]] = []  # (step, params, grad norms)
     if record_every:
         if n_batches % record_every:
             raise ValueError(
@@ -264,7 +271,7 @@ def train_group(
         loss=reaching_loss, loss_options=(batch_size, n_steps, delay_buffer), progress=progress,
         desc=f"train {len(rows)} member(s) x replicates = {keys.shape[0]} models",
         chunk_target=chunk_target,
-        on_chunk=(lambda step, p: snapshots.append((step, jax.device_get(p))))
+        on_chunk=(lambda step, p, g: snapshots.append((step, *jax.device_get((p, g)))))
         if record_every else None,
     )  # fmt: skip
 
@@ -286,7 +293,8 @@ def train_group(
             from ntdyn.training.recording import controller_trace  # no cycle at import time
 
             trace = controller_trace(
-                [(step, jax.tree.map(lambda x: x[sl], p)) for step, p in snapshots],  # noqa: B023
+                [(step, jax.tree.map(lambda x: x[sl], p), g[sl])  # noqa: B023
+                 for step, p, g in snapshots],
                 static, hp, history[:, sl],
             )  # fmt: skip
         results.append(

@@ -354,61 +354,102 @@ def parameter_trajectory(weights: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]
 # ----------------------------------------------------------------------------- reaching controllers
 
 PROBE_TRIALS = 16
+DENSITY_THRESHOLD = 0.01  # |w| above this counts towards a controller's weight density
 
 
 def _leaf_name(path) -> str:
     return ".".join(str(getattr(k, "name", getattr(k, "key", k))) for k in path)
 
 
-def controller_trace(snapshots: list[tuple[int, object]], static, hp: dict,
+def controller_trace(snapshots: list[tuple[int, object, np.ndarray]], static, hp: dict,
                      history: np.ndarray) -> dict[str, pd.DataFrame]:  # fmt: skip
     """Training trace of reaching controllers from weight snapshots taken every k steps.
 
-    snapshots: (steps done, array leaves of the controllers stacked along R);
-    history: (n_batches, R, n_terms) per-step loss terms. Returns long tables:
-    `scalars` (step, replicate, the loss terms averaged over the k steps), `weights`
-    (step, replicate, layer = leaf path, unit, input; -1 for biases) and `activations`
-    (step, replicate, layer "hidden", unit, probe = fixed random reach, value = the unit's
-    mean activity over the reach, with the model's own noise and the probe seed).
+    snapshots: (steps done, array leaves of the controllers stacked along R, gradient norm
+    per leaf at the last of those steps (R, n_leaves)); history: (n_batches, R, n_terms)
+    per-step loss terms. Returns long tables, as the MLP recorder's:
+
+    - `scalars` (step, replicate): the loss terms averaged over the k steps (`total` is
+      `train_loss`), `test_loss` (total cost on 16 fixed probe reaches, the model's own
+      noise and the probe seed), `learning_rate`, `grad_norm` (last minibatch) and
+      `weight_density` (share of weight-matrix entries with |w| > DENSITY_THRESHOLD);
+    - `layers` (step, replicate, layer = leaf path): grad_norm, weight_norm, weight_density;
+    - `weights` (step, replicate, layer, unit, input; -1 for biases);
+    - `activations` (step, replicate, layer "hidden", unit, probe = probe reach, value =
+      the unit's mean activity over the reach).
     """
     from ntdyn.analysis.rollout import simulate_ensemble
-    from ntdyn.tasks.reaching import COST_TERMS, pert_params, sample_training_trials
+    from ntdyn.tasks.reaching import (
+        COST_TERMS,
+        cost_weights,
+        pert_params,
+        reach_cost,
+        sample_training_trials,
+    )
 
-    steps = np.asarray([s for s, _ in snapshots])
+    steps = np.asarray([s for s, _, _ in snapshots])
     k = int(steps[0])
     n_rep = history.shape[1]
     means = history[: len(steps) * k].reshape(len(steps), k, n_rep, -1).mean(axis=1)
-    scalars = pd.DataFrame({
-        "step": np.repeat(steps, n_rep), "replicate": np.tile(np.arange(n_rep), len(steps)),
-        **{t: means[..., i].ravel().astype(float) for i, t in enumerate(COST_TERMS)},
-    })  # fmt: skip
 
     leaves = jax.tree_util.tree_flatten_with_path(snapshots[0][1])[0]
     names = [_leaf_name(path) for path, _ in leaves]
-    weights = []
-    for step, params in snapshots:
-        for code, (_, leaf) in enumerate(jax.tree_util.tree_flatten_with_path(params)[0]):
+    is_matrix = [leaf.ndim == 3 for _, leaf in leaves]  # (R, out, in); biases are (R, out)
+    weights, layers = [], []
+    for step, params, grad_norms in snapshots:
+        for code, leaf in enumerate(jax.tree.leaves(params)):
             a = np.asarray(leaf).reshape(n_rep, leaf.shape[1], -1)  # (R, out, in or 1)
             n_out, n_in = a.shape[1:]
-            inputs = np.tile(np.arange(n_in) if leaf.ndim == 3 else np.full(1, -1), n_out)
+            inputs = np.tile(np.arange(n_in) if is_matrix[code] else np.full(1, -1), n_out)
             table = _long(np.full(n_rep, step), code, names, a.reshape(n_rep, -1),
                           unit=np.repeat(np.arange(n_out), n_in), input=inputs)  # fmt: skip
             weights.append(table.assign(replicate=np.repeat(np.arange(n_rep), n_out * n_in)))
+            flat = a.reshape(n_rep, -1)
+            layers.append(pd.DataFrame({
+                "step": step, "replicate": np.arange(n_rep), "layer": names[code],
+                "grad_norm": np.asarray(grad_norms)[:, code].astype(float),
+                "weight_norm": np.sqrt((flat.astype(float) ** 2).sum(1)),
+                "weight_density": (np.abs(flat) > DENSITY_THRESHOLD).mean(1),
+                "n_weights": flat.shape[1] if is_matrix[code] else 0,
+            }))  # fmt: skip
+    layers = pd.concat(layers, ignore_index=True)
 
     root = jax.random.PRNGKey(int(hp["train__seed"]))
     probe = sample_training_trials(
         jax.random.fold_in(root, STREAM_PROBE), pert_params(hp), batch_size=PROBE_TRIALS,
         n_steps=int(hp["task__n_steps"]), workspace=jnp.asarray(hp["task__workspace"], jnp.float32),
     )  # fmt: skip
-    activations = []
-    for step, params in snapshots:
+    cost = jax.vmap(jax.vmap(reach_cost, (0, 0, 0, 0, 0, None)), (0, 0, 0, 0, None, None))
+    activations, test_loss = [], []
+    for step, params, _ in snapshots:
         model = eqx.combine(jax.tree.map(jnp.asarray, params), static)
-        hidden = simulate_ensemble(model, hp, probe, seed=int(hp["train__seed"])).arrays["hidden"]
-        act = hidden.mean(axis=2)  # (R, probe, H)
+        traj = simulate_ensemble(model, hp, probe, seed=int(hp["train__seed"])).arrays
+        state = jnp.asarray(traj["state"])  # (R, probe, T, 4): position, velocity
+        terms = cost(state[..., :2], state[..., 2:], jnp.asarray(traj["control"]),
+                     jnp.asarray(traj["hidden"]), probe.goal, cost_weights(hp))  # fmt: skip
+        test_loss.append(np.asarray(terms["total"]).mean(1))  # (R,)
+        act = traj["hidden"].mean(axis=2)  # (R, probe, H)
         n_probe, n_units = act.shape[1:]
         table = _long(np.full(n_rep, step), 0, ["hidden"], act.reshape(n_rep, -1),
                       unit=np.tile(np.arange(n_units), n_probe),
                       probe=np.repeat(np.arange(n_probe), n_units))  # fmt: skip
         activations.append(table.assign(replicate=np.repeat(np.arange(n_rep), n_probe * n_units)))
-    return {"scalars": scalars, "weights": pd.concat(weights, ignore_index=True),
+
+    # whole-network density: over all weight-matrix entries, as for the MLP
+    matrices = layers[layers["n_weights"] > 0]
+    density = (matrices["weight_density"] * matrices["n_weights"]).groupby(
+        [matrices["step"], matrices["replicate"]]).sum() / matrices.groupby(
+        ["step", "replicate"])["n_weights"].sum()  # fmt: skip
+    grad = np.stack([np.sqrt((np.asarray(g, float) ** 2).sum(1)) for _, _, g in snapshots])
+    scalars = pd.DataFrame({
+        "step": np.repeat(steps, n_rep), "replicate": np.tile(np.arange(n_rep), len(steps)),
+        **{t: means[..., i].ravel().astype(float) for i, t in enumerate(COST_TERMS)},
+        "train_loss": means[..., COST_TERMS.index("total")].ravel().astype(float),
+        "test_loss": np.concatenate(test_loss).astype(float),
+        "learning_rate": float(hp["train__learning_rate"]),
+        "grad_norm": grad.ravel(),
+        "weight_density": density.to_numpy().astype(float),
+    })  # fmt: skip
+    return {"scalars": scalars, "layers": layers.drop(columns="n_weights"),
+            "weights": pd.concat(weights, ignore_index=True),
             "activations": pd.concat(activations, ignore_index=True)}  # fmt: skip

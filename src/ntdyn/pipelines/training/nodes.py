@@ -123,8 +123,8 @@ def _write_trace(trace: dict[str, pd.DataFrame], folder: Path) -> Path:
     out = folder / "trace"
     out.mkdir(parents=True)
     for name, table in trace.items():
-        if name in ("weights", "activations"):
-            validate_table(f"trace_{name}", table)
+        kind = f"trace_controller_{name}" if name in ("scalars", "layers") else f"trace_{name}"
+        validate_table(kind, table)
         table.to_parquet(out / f"{name}.parquet", index=False)
     return out
 
