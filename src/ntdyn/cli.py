@@ -5,6 +5,7 @@
     kedro ntdyn figures --kind center_out --where train__pert__std=1.0
     kedro ntdyn varying --kind center_out       # which parameters vary among its figures
     kedro ntdyn models-of <evaluation hash>      # the models an evaluation used
+    kedro ntdyn gc [--apply]                     # files without records, records without files
 
 Kedro finds this module as the project's `cli.py`. The store is the project's
 (`sqlite:///mlruns/mlflow.db` unless --tracking-uri says otherwise); values in --where
@@ -12,6 +13,8 @@ compare as MLflow stores them (strings).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
@@ -100,3 +103,31 @@ def models_of(store: RecordStore, evaluation_hash: str):
     if evaluation is None:
         raise click.ClickException(f"no evaluation record with hash {evaluation_hash}")
     _print(store.models_of_evaluation(evaluation), [])
+
+
+@ntdyn.command()
+@click.option("--apply", is_flag=True, help="archive them (the default only lists them)")
+@click.option("--archive-dir", default="mlruns/.archive", show_default=True,
+              help="where archived files go")  # fmt: skip
+@click.option("--models-dir", default="data/06_models", show_default=True,
+              help="local model files <models-dir>/<experiment>/<hash>.eqx to check")  # fmt: skip
+@click.pass_obj
+def gc(store: RecordStore, apply: bool, archive_dir: str, models_dir: str):
+    """Files whose record is gone and records whose files are gone (a dry run by default).
+
+    --apply moves such files under --archive-dir and soft-deletes such records in MLflow
+    (tagged with the reason; `mlflow runs restore --run-id` brings one back).
+    """
+    from ntdyn.store.gc import archive, describe, find_leftovers
+
+    report = find_leftovers(store, models_dir if Path(models_dir).is_dir() else None)
+    for line in describe(report):
+        click.echo(line)
+    n_files, n_records = len(report.orphan_files), len(report.records_without_files)
+    if not apply:
+        click.echo(f"{n_files} file(s) without record, {n_records} record(s) without file; "
+                   f"dry run: nothing changed (--apply archives them)")  # fmt: skip
+        return
+    target = archive(store, report, archive_dir)
+    click.echo(f"archived {n_files} file(s) under {target} and {n_records} record(s) "
+               f"(soft-deleted in MLflow)")  # fmt: skip

@@ -42,6 +42,7 @@ from .records import (
     MODEL,
     MODEL_ARTIFACT_DIR,
     TAG_ANALYSIS,
+    TAG_ARTIFACTS,
     TAG_EVALUATION,
     TAG_FIGURE_KIND,
     TAG_HASH,
@@ -382,6 +383,9 @@ class RecordStore:
         if len(joined) > MAX_TAG_VALUE:
             joined = f"<{len(hashes)} models: see the {TAG_MODEL_PREFIX}<hash> tags>"
         tags = {TAG_ANALYSIS: analysis, TAG_MODELS: joined}
+        names = ",".join(Path(p).name for p in artifacts)
+        if names and len(names) <= MAX_TAG_VALUE:  # what `gc` checks is still on disk
+            tags[TAG_ARTIFACTS] = names
         tags.update({f"{TAG_MODEL_PREFIX}{h}": "1" for h in hashes})
         if run_name is None:
             run_name = f"evaluation {analysis} {hash[:12]}"

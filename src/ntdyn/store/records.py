@@ -18,6 +18,7 @@ TAG_LABEL = "ntdyn.label"  # optional short human label used in default run name
 TAG_ANALYSIS = "ntdyn.analysis"
 TAG_MODELS = "ntdyn.models"  # comma-joined sorted model hashes
 TAG_MODEL_PREFIX = "ntdyn.model."  # one tag "ntdyn.model.<hash>" = "1" per evaluated model
+TAG_ARTIFACTS = "ntdyn.artifacts"  # comma-joined names of the artifacts an evaluation logged
 # Figure tags.
 TAG_FIGURE_KIND = "ntdyn.figure_kind"
 TAG_EVALUATION = "ntdyn.evaluation"  # hash of the evaluation a figure was drawn from

@@ -1,0 +1,189 @@
+"""Find and archive what the record store and the files on disk disagree about.
+
+Two kinds of leftovers (``kedro ntdyn gc`` lists them; ``--apply`` archives them):
+
+- **files whose record is gone**: a run's artifact folder under the experiment's artifact
+  root when the run no longer exists, was deleted, or failed half-way (FAILED or KILLED:
+  queries never return it); and a local model file ``<models dir>/**/<hash>.eqx`` (named
+  by a 16-digit model hash) whose hash has no model record. Archiving moves them under
+  the archive folder, keeping their relative path; nothing is deleted.
+- **records whose file is gone**: a finished record whose files are missing (a model
+  without its model file or history, a figure without its JSON, an evaluation without one
+  of the artifacts it listed). Archiving soft-deletes the run in MLflow, tagged with the
+  reason, and moves what is left of its files to the archive: queries stop returning it
+  (so the next ``kedro run`` recomputes it), and ``mlflow runs restore --run-id`` brings
+  it back.
+
+Runs still RUNNING are left alone. Only local (``file:``) artifact stores are inspected.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from mlflow.entities import ViewType
+
+from .records import (
+    EVALUATION,
+    FIGURE,
+    FIGURE_ARTIFACT_DIR,
+    FIGURE_JSON,
+    HISTORY_ARTIFACT,
+    MODEL,
+    MODEL_ARTIFACT_DIR,
+    TAG_ARTIFACTS,
+    TAG_HASH,
+    TAG_RECORD,
+    Record,
+)
+
+TAG_ARCHIVED = "ntdyn.archived"  # why gc archived a record
+_RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+_MODEL_HASH = re.compile(r"^[0-9a-f]{16}$")
+_GONE_STATUSES = ("FAILED", "KILLED")
+
+
+@dataclass(frozen=True)
+class OrphanFile:
+    """A file or folder on disk with no record behind it."""
+
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True)
+class MissingFiles:
+    """A record whose files are (partly) gone."""
+
+    record: Record
+    missing: tuple[str, ...]  # artifact paths, relative to the run's artifact root
+
+
+@dataclass
+class GcReport:
+    orphan_files: list[OrphanFile] = field(default_factory=list)
+    records_without_files: list[MissingFiles] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not self.orphan_files and not self.records_without_files
+
+
+def local_path(uri: str) -> Path | None:
+    """The local folder of a ``file:`` URI (or a plain path); None for remote stores."""
+    parsed = urlparse(uri)
+    if parsed.scheme in ("", "file"):
+        return Path(unquote(parsed.path))
+    return None
+
+
+def _all_runs(store) -> dict[str, object]:
+    """Every run of the store's experiment, deleted ones included, by run id."""
+    runs, token = {}, None
+    while True:
+        page = store.client.search_runs([store.experiment_id], run_view_type=ViewType.ALL,
+                                        max_results=1000, page_token=token)  # fmt: skip
+        runs.update({r.info.run_id: r for r in page})
+        token = page.token
+        if not token:
+            return runs
+
+
+def required_artifacts(record: Record) -> tuple[str, ...]:
+    """The artifact paths a record cannot do without."""
+    if record.kind == MODEL:
+        return (MODEL_ARTIFACT_DIR, HISTORY_ARTIFACT)
+    if record.kind == FIGURE:
+        return (f"{FIGURE_ARTIFACT_DIR}/{FIGURE_JSON}",)
+    if record.kind == EVALUATION:
+        return tuple(a for a in record.tags.get(TAG_ARTIFACTS, "").split(",") if a)
+    return ()
+
+
+def _present(root: Path, artifact: str) -> bool:
+    path = root / artifact
+    return path.is_file() or (path.is_dir() and any(p.is_file() for p in path.rglob("*")))
+
+
+def find_leftovers(store, models_dir: str | Path | None = None) -> GcReport:
+    """What `archive` would archive (see the module docstring); changes nothing."""
+    report = GcReport()
+    runs = _all_runs(store)
+    experiment = store.client.get_experiment(store.experiment_id)
+    root = local_path(experiment.artifact_location)
+    if root is not None and root.is_dir():
+        for folder in sorted(p for p in root.iterdir() if p.is_dir() and _RUN_ID.match(p.name)):
+            run = runs.get(folder.name)
+            if run is None:
+                report.orphan_files.append(OrphanFile(folder, "run not in the store"))
+            elif run.info.lifecycle_stage == "deleted":
+                report.orphan_files.append(OrphanFile(folder, "run deleted"))
+            elif run.info.status in _GONE_STATUSES:
+                report.orphan_files.append(OrphanFile(folder, f"run {run.info.status}"))
+
+    live = {
+        run_id: store._to_record(run)
+        for run_id, run in runs.items()
+        if run.info.lifecycle_stage == "active" and run.info.status == "FINISHED"
+        and run.data.tags.get(TAG_RECORD)
+    }  # fmt: skip
+    for record in live.values():
+        artifacts = local_path(record.artifact_uri)
+        if artifacts is None:
+            continue
+        missing = tuple(a for a in required_artifacts(record) if not _present(artifacts, a))
+        if missing:
+            report.records_without_files.append(MissingFiles(record, missing))
+
+    if models_dir is not None:
+        model_hashes = {r.hash for r in live.values() if r.kind == MODEL}
+        # only files named by a model hash (the training outputs); others are named by role
+        for path in sorted(Path(models_dir).rglob("*.eqx")):
+            if _MODEL_HASH.match(path.stem) and path.stem not in model_hashes:
+                report.orphan_files.append(OrphanFile(path, "no model record with this hash"))
+    return report
+
+
+def archive(store, report: GcReport, archive_dir: str | Path) -> Path:
+    """Move the orphan files under `archive_dir/<time>/` and soft-delete the records
+    without files (tagged with what was missing). Returns the folder files went to."""
+    target = Path(archive_dir) / time.strftime("%Y%m%d-%H%M%S")
+
+    def move(path: Path) -> None:
+        path = path.resolve()
+        try:  # keep the path relative to the project (the working directory)
+            relative = path.relative_to(Path.cwd())
+        except ValueError:
+            relative = Path(*path.parts[1:])
+        dst = target / relative
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(path), dst)
+
+    for orphan in report.orphan_files:
+        move(orphan.path)
+    for item in report.records_without_files:
+        store.client.set_tag(item.record.run_id, TAG_ARCHIVED,
+                             f"gc: missing {', '.join(item.missing)}")  # fmt: skip
+        store.client.delete_run(item.record.run_id)
+        # what is left of its files goes with it (else the next gc finds them orphaned)
+        artifacts = local_path(item.record.artifact_uri)
+        if artifacts is not None and artifacts.parent.name == item.record.run_id:
+            if artifacts.parent.exists():
+                move(artifacts.parent)
+    return target
+
+
+def describe(report: GcReport) -> list[str]:
+    """One line per leftover, for the command line."""
+    lines = [f"file without record: {o.path}  ({o.reason})" for o in report.orphan_files]
+    lines += [
+        f"record without file: {m.record.kind} {m.record.tags.get(TAG_HASH, '')} "
+        f"run {m.record.run_id}  (missing {', '.join(m.missing)})"
+        for m in report.records_without_files
+    ]
+    return lines
