@@ -63,6 +63,8 @@ PAGE_SIZE = 1000  # search_runs page size
 MAX_METRICS_PER_BATCH = 1000
 MAX_PARAMS_PER_BATCH = 100
 MAX_TAG_VALUE = 8000  # MLflow's tag value length limit
+TAG_EXPERIMENT_KIND = "mlflow.experimentKind"  # what the MLflow UI shows first
+RUN_NAME_MAX_PARAMS = 4  # a figure's run name lists its params when it has this many or fewer
 HISTORY_COLUMNS = ("step", "replicate", "term", "value")
 _SAFE_HASH = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _FINISHED = "FINISHED"
@@ -131,13 +133,20 @@ class RecordStore:
         if exp is None:
             location = artifact_location or _default_artifact_location(self.tracking_uri, name)
             try:
-                return self.client.create_experiment(name, artifact_location=location)
+                return self.client.create_experiment(
+                    name, artifact_location=location,
+                    tags={TAG_EXPERIMENT_KIND: "custom_model_development"},
+                )  # fmt: skip
             except MlflowException:  # created concurrently by another process
                 exp = self.client.get_experiment_by_name(name)
                 if exp is None:
                     raise
         if exp.lifecycle_stage == "deleted":
             self.client.restore_experiment(exp.experiment_id)
+        if TAG_EXPERIMENT_KIND not in exp.tags:
+            # The MLflow UI otherwise may open it as a GenAI experiment (traces, not runs).
+            self.client.set_experiment_tag(exp.experiment_id, TAG_EXPERIMENT_KIND,
+                                           "custom_model_development")  # fmt: skip
         return exp.experiment_id
 
     # ------------------------------------------------------------------------- internals
@@ -439,8 +448,12 @@ class RecordStore:
         tags = {TAG_FIGURE_KIND: kind}
         if evaluation_hash is not None:
             tags[TAG_EVALUATION] = evaluation_hash
-        if run_name is None:
-            run_name = f"figure {kind} {hash[:12]}"
+        if run_name is None:  # e.g. "figure center_out train__pert__std=1.5 · 93346249"
+            shown = params_to_str(params)
+            values = ", ".join(f"{k}={v}" for k, v in sorted(shown.items()))
+            if not shown or len(shown) > RUN_NAME_MAX_PARAMS:
+                values = ""
+            run_name = " ".join(filter(None, ["figure", kind, values, f"· {hash[:8]}"]))
 
         with tempfile.TemporaryDirectory() as tmp:
             (Path(tmp) / FIGURE_JSON).write_text(figure.to_json(), encoding="utf-8")
