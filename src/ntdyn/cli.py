@@ -7,8 +7,8 @@
     kedro ntdyn models-of <evaluation hash>      # the models an evaluation used
     kedro ntdyn gc [--apply]                     # files without records, records without files
 
-Kedro finds this module as the project's `cli.py`. The store is the project's
-(`sqlite:///mlruns/mlflow.db` unless --tracking-uri says otherwise); values in --where
+Kedro finds this module as the project's `cli.py`. The store is the project's (its
+mlflow.yml's tracking URI, unless --tracking-uri says otherwise); values in --where
 compare as MLflow stores them (strings).
 """
 
@@ -48,12 +48,28 @@ def cli():
 
 
 @cli.group(name="ntdyn")
-@click.option("--tracking-uri", default=DEFAULT_TRACKING_URI, show_default=True)
+@click.option("--tracking-uri", default=None,
+              help="default: the project's mlflow.yml (conf/local over conf/base)")  # fmt: skip
 @click.option("--experiment", default="ntdyn", show_default=True)
 @click.pass_context
-def ntdyn(ctx, tracking_uri: str, experiment: str):
+def ntdyn(ctx, tracking_uri: str | None, experiment: str):
     """Query ntdyn's model, evaluation and figure records."""
+    # Kedro hands project commands the project's metadata (they may run from a subfolder)
+    project = Path(getattr(ctx.obj, "project_path", None) or Path.cwd())
+    ctx.meta["ntdyn.project"] = project
+    if tracking_uri is None:
+        tracking_uri = _project_uri(project)
     ctx.obj = RecordStore(tracking_uri=tracking_uri, experiment=experiment)
+
+
+def _project_uri(project: Path) -> str:
+    from ntdyn.config_loader import project_sqlite_uri, project_tracking_uri
+
+    try:
+        uri = project_tracking_uri(project)
+    except Exception:  # not inside a bootstrapped Kedro project
+        uri = None
+    return uri or project_sqlite_uri(DEFAULT_TRACKING_URI, project)
 
 
 @ntdyn.command()
@@ -111,8 +127,8 @@ def models_of(store: RecordStore, evaluation_hash: str):
               help="where archived files go")  # fmt: skip
 @click.option("--models-dir", default="data/06_models", show_default=True,
               help="local model files <models-dir>/<experiment>/<hash>.eqx to check")  # fmt: skip
-@click.pass_obj
-def gc(store: RecordStore, apply: bool, archive_dir: str, models_dir: str):
+@click.pass_context
+def gc(ctx, apply: bool, archive_dir: str, models_dir: str):
     """Files whose record is gone and records whose files are gone (a dry run by default).
 
     --apply moves such files under --archive-dir and soft-deletes such records in MLflow
@@ -120,7 +136,9 @@ def gc(store: RecordStore, apply: bool, archive_dir: str, models_dir: str):
     """
     from ntdyn.store.gc import archive, describe, find_leftovers
 
-    report = find_leftovers(store, models_dir if Path(models_dir).is_dir() else None)
+    store, project = ctx.obj, ctx.meta["ntdyn.project"]
+    models = project / models_dir  # relative folders are the project's
+    report = find_leftovers(store, models if models.is_dir() else None)
     for line in describe(report):
         click.echo(line)
     n_files, n_records = len(report.orphan_files), len(report.records_without_files)
@@ -128,6 +146,6 @@ def gc(store: RecordStore, apply: bool, archive_dir: str, models_dir: str):
         click.echo(f"{n_files} file(s) without record, {n_records} record(s) without file; "
                    f"dry run: nothing changed (--apply archives them)")  # fmt: skip
         return
-    target = archive(store, report, archive_dir)
+    target = archive(store, report, project / archive_dir, project)
     click.echo(f"archived {n_files} file(s) under {target} and {n_records} record(s) "
                f"(soft-deleted in MLflow)")  # fmt: skip

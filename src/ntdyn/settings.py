@@ -2,15 +2,16 @@
 
 import os
 
-from kedro.config import OmegaConfigLoader
-
 # One bar per downloaded artifact drowns the training bar; nothing else here needs them.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 # kedro-mlflow registers its hooks through its entry point; telemetry stays off (no internet).
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro-telemetry",)
 
-CONFIG_LOADER_CLASS = OmegaConfigLoader
+from ntdyn.config_loader import ProjectConfigLoader  # noqa: E402
+
+# OmegaConfigLoader, with mlflow.yml's relative sqlite URI read against the project folder
+CONFIG_LOADER_CLASS = ProjectConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",

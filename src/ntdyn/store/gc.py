@@ -149,15 +149,17 @@ def find_leftovers(store, models_dir: str | Path | None = None) -> GcReport:
     return report
 
 
-def archive(store, report: GcReport, archive_dir: str | Path) -> Path:
-    """Move the orphan files under `archive_dir/<time>/` and soft-delete the records
-    without files (tagged with what was missing). Returns the folder files went to."""
+def archive(store, report: GcReport, archive_dir: str | Path,
+            project: str | Path | None = None) -> Path:  # fmt: skip
+    """Move the orphan files under `archive_dir/<time>/` (by their path relative to
+    `project`, the working directory by default) and soft-delete the records without
+    files (tagged with what was missing). Returns the folder files went to."""
     target = Path(archive_dir) / time.strftime("%Y%m%d-%H%M%S")
 
     def move(path: Path) -> None:
         path = path.resolve()
-        try:  # keep the path relative to the project (the working directory)
-            relative = path.relative_to(Path.cwd())
+        try:  # keep the path relative to the project
+            relative = path.relative_to(Path(project or Path.cwd()).resolve())
         except ValueError:
             relative = Path(*path.parts[1:])
         dst = target / relative
