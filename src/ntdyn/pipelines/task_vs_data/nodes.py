@@ -179,7 +179,9 @@ def simulate_spiking_data(
     readout (N,), held_in, held_out, train, valid (indices).
     """
     data, records = {}, []
-    for name, trained in _all_loaded(source_models).items():
+    sources = _all_loaded(source_models)
+    for name, trained in tqdm(sources.items(), total=len(sources), desc="spiking data",
+                              unit="source"):  # fmt: skip
         act = source_activity(trained, int(spiking["n_trials"]), int(spiking["seed"]))
         sim = simulate_spikes(
             act.latents, act.inputs, n_held_in=int(spiking["n_held_in"]),
