@@ -65,7 +65,10 @@ def free_port() -> int:
 @contextlib.contextmanager
 def serving(command: list[str], cwd: Path, ready_url: str, timeout: float = 180.0):
     """Run a server command in its own process group until `ready_url` answers 200."""
-    env = os.environ | {"KEDRO_DISABLE_TELEMETRY": "true", "PYTHONUNBUFFERED": "1"}
+    # as in an activated venv: `kedro mlflow ui` starts the `mlflow` found on PATH
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = os.environ | {"KEDRO_DISABLE_TELEMETRY": "true", "PYTHONUNBUFFERED": "1",
+                        "PATH": path}  # fmt: skip
     env.pop("MLFLOW_TRACKING_URI", None)
     log_path = cwd / f"{'-'.join(Path(c).name for c in command[:2])}-server.log"
     log = open(log_path, "w")  # noqa: SIM115
