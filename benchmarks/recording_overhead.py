@@ -8,6 +8,9 @@ time spent filing records into the tables (mostly hidden: it runs while the next
 block of steps trains) and making the data frames at the end, as JSON:
 
     PYTHONPATH=src python benchmarks/recording_overhead.py [--record-every 10 --steps 3000]
+
+`--data-file digits.npz` (x_train, y_train, x_test, y_test) replaces scikit-learn's loader,
+for machines without scikit-learn (the GPU hosts).
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ import argparse
 import json
 import time
 
+import jax
 import numpy as np
 
-from ntdyn.tasks.digits import load_digits
+from ntdyn.tasks.digits import load_digits, load_mnist_file
 from ntdyn.training import recording
 
 
@@ -30,6 +34,7 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--repeats", type=int, default=9)
     p.add_argument("--test-samples", type=int, default=256, help="test subset per record (0: all)")
+    p.add_argument("--data-file", default=None, help="an .npz split instead of load_digits()")
     args = p.parse_args()
     hp = dict(
         model__hidden_sizes=args.hidden, model__activation="relu", train__n_steps=args.steps,
@@ -39,7 +44,7 @@ def main() -> None:
     )  # fmt: skip
     if args.test_samples:
         hp["train__test_samples"] = args.test_samples
-    data = load_digits()
+    data = load_mnist_file(args.data_file) if args.data_file else load_digits()
     host_s = []
     tables = recording.TraceTables
 
@@ -67,6 +72,7 @@ def main() -> None:
     base, rec = np.median(times[False]), np.median(times[True])
     report = {
         **vars(args),
+        "device": str(jax.devices()[0]),
         "n_parameters": int(
             sum((a + 1) * b for a, b in zip([64, *args.hidden], [*args.hidden, 10], strict=True))
         ),

@@ -9,7 +9,8 @@ density (share of |w| above a threshold) and every unit's activation on a fixed
 probe batch (the first images of the test subset). The record is computed inside
 the compiled program (a scan over records, each a scan over k steps), so recording
 costs one forward pass of the test subset per record and one transfer per block of
-records; the host files a block's records into the tables while the next block trains.
+records; a host thread files each block's records into the tables while the next blocks
+train.
 
 The trace is returned as long tables (pandas), indexed by (step, layer, unit):
 `scalars` (one row per record), `layers` (record x layer), `weights`
@@ -20,6 +21,7 @@ The trace is returned as long tables (pandas), indexed by (step, layer, unit):
 from __future__ import annotations
 
 import functools
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -227,27 +229,32 @@ def train_recorded(
 
     n_records = n_steps // k
     per_block = chunk_size(n_records, block_target)
-    tables, pending = None, None
+    tables: list[TraceTables] = []
+
+    def file_block(start: int, out: dict) -> None:
+        done = jax.device_get(out)  # waits for this block only
+        if record:
+            tables[0].fill(start, done)
+        bar.update(per_block * k)
+        bar.set_postfix(loss=f"{float(done['train_loss'][-1]):.3g}")
+
     with tqdm(total=n_steps, desc="MLP (recording)" if record else "MLP", unit="step",
-              disable=not progress) as bar:  # fmt: skip
-        for start in range(0, n_records + per_block, per_block):
-            if start < n_records:
-                first_steps = jnp.arange(start, start + per_block) * k
-                (params, opt_state), out = record_block(params, opt_state, train, test, key,
-                                                       first_steps, static, opts)  # fmt: skip
-            # The block runs asynchronously: meanwhile the host allocates the tables (once)
-            # and files the previous block's records.
-            if record and tables is None:
-                tables = TraceTables(model, n_records, k, n_probe)
-            if pending is not None:
-                done = jax.device_get(pending)
-                if record:
-                    tables.fill(start - per_block, done)
-                bar.update(per_block * k)
-                bar.set_postfix(loss=f"{float(done['train_loss'][-1]):.3g}")
-            pending = out if start < n_records else None
+              disable=not progress) as bar, ThreadPoolExecutor(max_workers=1) as host:  # fmt: skip
+        # Dispatch is asynchronous: every block is queued on the device at once, while one
+        # host thread allocates the tables and files each block's records as it finishes.
+        filed = []
+        if record:
+            filed.append(host.submit(
+                lambda: tables.append(TraceTables(model, n_records, k, n_probe))))  # fmt: skip
+        for start in range(0, n_records, per_block):
+            first_steps = jnp.arange(start, start + per_block) * k
+            (params, opt_state), out = record_block(params, opt_state, train, test, key,
+                                                   first_steps, static, opts)  # fmt: skip
+            filed.append(host.submit(file_block, start, out))
+        for job in filed:
+            job.result()  # in order; re-raises a failure of the host thread
     model = eqx.combine(params, static)
-    frames = tables.frames() if record else (pd.DataFrame(),) * 4
+    frames = tables[0].frames() if record else (pd.DataFrame(),) * 4
     return TrainingTrace(dict(hp), hyperparams_hash(hp), model, *frames, data.y_test[probe_idx])
 
 
