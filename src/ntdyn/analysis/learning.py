@@ -31,24 +31,24 @@ WEIGHT_QUANTILES = (np.arange(10) + 0.5) / 10
 MORLET_OMEGA0 = 5.0
 
 
-def _as_2d(name: str, value: np.ndarray) -> np.ndarray:
-    """`value` as a finite float (N, M) array, or a ValueError naming `name`."""
+def _finite(name: str, value: np.ndarray, ndim: int) -> np.ndarray:
+    """`value` as a finite float array of `ndim` dimensions, or a ValueError naming `name`."""
     arr = np.asarray(value, dtype=float)
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be 2-D; got shape {arr.shape}")
+    if arr.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D; got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or inf values")
     return arr
+
+
+def _as_2d(name: str, value: np.ndarray) -> np.ndarray:
+    """`value` as a finite float (N, M) array."""
+    return _finite(name, value, 2)
 
 
 def _as_1d(name: str, value: np.ndarray) -> np.ndarray:
-    """`value` as a finite float (N,) array, or a ValueError naming `name`."""
-    arr = np.asarray(value, dtype=float)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D; got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or inf values")
-    return arr
+    """`value` as a finite float (N,) array."""
+    return _finite(name, value, 1)
 
 
 def _zscore_columns(x: np.ndarray) -> np.ndarray:

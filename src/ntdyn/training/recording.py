@@ -229,12 +229,11 @@ def train_recorded(
 
     n_records = n_steps // k
     per_block = chunk_size(n_records, block_target)
-    tables: list[TraceTables] = []
 
     def file_block(start: int, out: dict) -> None:
         done = jax.device_get(out)  # waits for this block only
         if record:
-            tables[0].fill(start, done)
+            tables.result().fill(start, done)
         bar.update(per_block * k)
         bar.set_postfix(loss=f"{float(done['train_loss'][-1]):.3g}")
 
@@ -242,10 +241,8 @@ def train_recorded(
               disable=not progress) as bar, ThreadPoolExecutor(max_workers=1) as host:  # fmt: skip
         # Dispatch is asynchronous: every block is queued on the device at once, while one
         # host thread allocates the tables and files each block's records as it finishes.
+        tables = host.submit(TraceTables, model, n_records, k, n_probe) if record else None
         filed = []
-        if record:
-            filed.append(host.submit(
-                lambda: tables.append(TraceTables(model, n_records, k, n_probe))))  # fmt: skip
         for start in range(0, n_records, per_block):
             first_steps = jnp.arange(start, start + per_block) * k
             (params, opt_state), out = record_block(params, opt_state, train, test, key,
@@ -254,7 +251,7 @@ def train_recorded(
         for job in filed:
             job.result()  # in order; re-raises a failure of the host thread
     model = eqx.combine(params, static)
-    frames = tables[0].frames() if record else (pd.DataFrame(),) * 4
+    frames = tables.result().frames() if record else (pd.DataFrame(),) * 4
     return TrainingTrace(dict(hp), hyperparams_hash(hp), model, *frames, data.y_test[probe_idx])
 
 
@@ -402,8 +399,9 @@ def controller_trace(snapshots: list[tuple[int, object, np.ndarray]], static, hp
     leaves = jax.tree_util.tree_flatten_with_path(snapshots[0][1])[0]
     names = [_leaf_name(path) for path, _ in leaves]
     is_matrix = [leaf.ndim == 3 for _, leaf in leaves]  # (R, out, in); biases are (R, out)
-    weights, layers = [], []
+    weights, layers, density = [], [], []
     for step, params, grad_norms in snapshots:
+        above = n_entries = 0  # weight-matrix entries over the threshold, per replicate
         for code, leaf in enumerate(jax.tree.leaves(params)):
             a = np.asarray(leaf).reshape(n_rep, leaf.shape[1], -1)  # (R, out, in or 1)
             n_out, n_in = a.shape[1:]
@@ -412,13 +410,16 @@ def controller_trace(snapshots: list[tuple[int, object, np.ndarray]], static, hp
                           unit=np.repeat(np.arange(n_out), n_in), input=inputs)  # fmt: skip
             weights.append(table.assign(replicate=np.repeat(np.arange(n_rep), n_out * n_in)))
             flat = a.reshape(n_rep, -1)
+            over = np.abs(flat) > DENSITY_THRESHOLD
+            if is_matrix[code]:
+                above, n_entries = above + over.sum(1), n_entries + flat.shape[1]
             layers.append(pd.DataFrame({
                 "step": step, "replicate": np.arange(n_rep), "layer": names[code],
                 "grad_norm": np.asarray(grad_norms)[:, code].astype(float),
                 "weight_norm": np.sqrt((flat.astype(float) ** 2).sum(1)),
-                "weight_density": (np.abs(flat) > DENSITY_THRESHOLD).mean(1),
-                "n_weights": flat.shape[1] if is_matrix[code] else 0,
+                "weight_density": over.mean(1),
             }))  # fmt: skip
+        density.append(above / n_entries)  # whole network, as for the MLP
     layers = pd.concat(layers, ignore_index=True)
 
     root = jax.random.PRNGKey(int(hp["train__seed"]))
@@ -442,11 +443,6 @@ def controller_trace(snapshots: list[tuple[int, object, np.ndarray]], static, hp
                       probe=np.repeat(np.arange(n_probe), n_units))  # fmt: skip
         activations.append(table.assign(replicate=np.repeat(np.arange(n_rep), n_probe * n_units)))
 
-    # whole-network density: over all weight-matrix entries, as for the MLP
-    matrices = layers[layers["n_weights"] > 0]
-    density = (matrices["weight_density"] * matrices["n_weights"]).groupby(
-        [matrices["step"], matrices["replicate"]]).sum() / matrices.groupby(
-        ["step", "replicate"])["n_weights"].sum()  # fmt: skip
     grad = np.stack([np.sqrt((np.asarray(g, float) ** 2).sum(1)) for _, _, g in snapshots])
     scalars = pd.DataFrame({
         "step": np.repeat(steps, n_rep), "replicate": np.tile(np.arange(n_rep), len(steps)),
@@ -455,8 +451,8 @@ def controller_trace(snapshots: list[tuple[int, object, np.ndarray]], static, hp
         "test_loss": np.concatenate(test_loss).astype(float),
         "learning_rate": float(hp["train__learning_rate"]),
         "grad_norm": grad.ravel(),
-        "weight_density": density.to_numpy().astype(float),
+        "weight_density": np.concatenate(density).astype(float),
     })  # fmt: skip
-    return {"scalars": scalars, "layers": layers.drop(columns="n_weights"),
+    return {"scalars": scalars, "layers": layers,
             "weights": pd.concat(weights, ignore_index=True),
             "activations": pd.concat(activations, ignore_index=True)}  # fmt: skip
