@@ -1,9 +1,14 @@
 """Kedro hooks: a short summary at the end of every `kedro run`.
 
-The summary counts what the run recorded, from what the nodes return: every
-`*records` table has a `status` column (trained, reused, ...), every evaluation's
-`*record` a `status` (recorded or reused). It names the slowest nodes and says
-where to look next.
+The summary counts what the run recorded, from what the nodes return:
+
+- `*figure_records` tables: one row per figure, `status` created or found;
+- other `*records` tables with a `status`: one row per record, of the kind named in a
+  `record` column (the spiking data sets: evaluations) or else models (trained / reused);
+- `*record` dicts with a `status`: their `kind` (evaluation, analysis), or a model for the
+  recorded MLP's `trace_record`; evaluations by default.
+
+It also counts XLA compilations, names the slowest nodes and says where to look next.
 """
 
 from __future__ import annotations
@@ -15,27 +20,44 @@ import time
 import pandas as pd
 from kedro.framework.hooks import hook_impl
 
+from ntdyn.compilations import CompilationCounter
+
 log = logging.getLogger(__name__)
+
+KINDS = ("model", "evaluation", "analysis", "figure")
+
+
+def record_statuses(name: str, value) -> list[tuple[str, str]]:
+    """(record kind, status) for every record a node output `name` reports."""
+    if isinstance(value, pd.DataFrame) and "status" in value:
+        if name.endswith("figure_records"):
+            return [("figure", str(s)) for s in value["status"]]
+        if name.endswith("records"):
+            kinds = value["record"] if "record" in value else ["model"] * len(value)
+            return [(str(k), str(s)) for k, s in zip(kinds, value["status"], strict=True)]
+    if isinstance(value, dict) and name.endswith("record") and "status" in value:
+        default = "model" if name.endswith("trace_record") else "evaluation"
+        return [(str(value.get("kind", default)), str(value["status"]))]
+    return []
 
 
 class RunSummaryHooks:
-    """Counts model and evaluation records made or reused, figures recorded and node times;
-    logs them when the run ends."""
+    """Counts records made or reused per kind, XLA compilations and node times; logs them
+    when the run ends."""
 
     def __init__(self):
-        self._status: collections.Counter[str] = collections.Counter()
-        self._evaluations: collections.Counter[str] = collections.Counter()
-        self._figures = 0
+        self.counts: dict[str, collections.Counter[str]] = {}
+        self._compilations = CompilationCounter()
         self._started: dict[str, float] = {}
         self._seconds: dict[str, float] = {}
+        self.last_summary = ""
 
     @hook_impl
     def before_pipeline_run(self, run_params, pipeline, catalog):
-        self._status.clear()
-        self._evaluations.clear()
-        self._figures = 0
+        self.counts = {k: collections.Counter() for k in KINDS}
         self._started.clear()
         self._seconds.clear()
+        self._compilations.start()
 
     @hook_impl
     def before_node_run(self, node, catalog, inputs, is_async, run_id):
@@ -46,34 +68,46 @@ class RunSummaryHooks:
         if node is not None and node.name in self._started:
             self._seconds[node.name] = time.perf_counter() - self._started.pop(node.name)
         for name, value in outputs.items():
-            if isinstance(value, pd.DataFrame) and name.endswith("figure_records"):
-                self._figures += len(value)
-            elif isinstance(value, pd.DataFrame) and name.endswith("records"):
-                if "status" in value:
-                    self._status.update(value["status"].astype(str))
-            elif isinstance(value, dict) and name.endswith("trace_record"):
-                self._status.update([str(value.get("status"))])  # the recorded MLP: a model
-            elif isinstance(value, dict) and name.endswith("record") and "status" in value:
-                self._evaluations.update([str(value["status"])])
+            for kind, status in record_statuses(name, value):
+                self.counts.setdefault(kind, collections.Counter())[status] += 1
 
     @hook_impl
     def after_pipeline_run(self, run_params, run_result, pipeline, catalog):
-        log.info(summary_text(self._status, self._figures, self._evaluations, self._seconds))
+        self._compilations.stop()
+        self.last_summary = summary_text(
+            self.counts, self._seconds, (self._compilations.count, self._compilations.seconds)
+        )
+        log.info(self.last_summary)
+
+    @hook_impl
+    def on_pipeline_error(self, error, run_params, pipeline, catalog):
+        self._compilations.stop()
 
 
-def summary_text(status: collections.Counter, n_figures: int,
-                 evaluations: collections.Counter | None = None,
-                 seconds: dict[str, float] | None = None, n_slowest: int = 3) -> str:  # fmt: skip
-    """One paragraph: records made and reused, figures recorded, the slowest nodes, where
+def summary_text(
+    counts: dict[str, collections.Counter],
+    seconds: dict[str, float] | None = None,
+    compilations: tuple[int, float] | None = None,
+    n_slowest: int = 3,
+) -> str:
+    """One paragraph: records made and reused per kind, compilations, the slowest nodes, where
     to look."""
-    trained, reused = status.get("trained", 0), status.get("reused", 0)
-    evaluations = evaluations or collections.Counter()
+
+    def n(kind: str, status: str) -> int:
+        return counts.get(kind, collections.Counter()).get(status, 0)
+
     slowest = sorted((seconds or {}).items(), key=lambda kv: -kv[1])[:n_slowest]
-    slow = "; slowest nodes: " + ", ".join(f"{n} {s:.0f} s" for n, s in slowest) if slowest else ""
+    slow = "; slowest nodes: " + ", ".join(f"{k} {s:.0f} s" for k, s in slowest) if slowest else ""
+    compiled = ""
+    if compilations is not None:
+        compiled = f"; {compilations[0]} XLA compilation(s), {compilations[1]:.0f} s"
     return (
-        f"ntdyn run summary: {trained} model record(s) trained, {reused} reused from the "
-        f"records; {evaluations.get('recorded', 0)} evaluation(s) recorded, "
-        f"{evaluations.get('reused', 0)} reused; {n_figures} figure(s) recorded{slow}. "
+        f"ntdyn run summary: {n('model', 'trained')} model record(s) trained, "
+        f"{n('model', 'reused')} reused from the records; "
+        f"{n('evaluation', 'recorded')} evaluation(s) recorded, {n('evaluation', 'reused')} "
+        f"reused; {n('analysis', 'recorded')} population analysis record(s) recorded, "
+        f"{n('analysis', 'reused')} reused; {n('figure', 'created')} figure(s) recorded, "
+        f"{n('figure', 'found')} found in the records{compiled}{slow}. "
         f"Figures: data/08_reporting/<pipeline>/figures/; tables: data/07_model_output, "
         f"data/08_reporting; browse with `kedro viz run` and `kedro mlflow ui` (records in "
         f"mlruns/); `kedro ntdyn models --where k=v` queries them."

@@ -93,13 +93,21 @@ def tracking_uri(root: Path) -> str:
     return f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
 
 
-def run_pipeline(root: Path, pipeline: str = "analysis_part1") -> None:
-    """Run a real Kedro session of the copied project (kedro-mlflow hooks active)."""
+def run_pipeline(root: Path, pipeline: str = "analysis_part1") -> dict[str, dict[str, int]]:
+    """Run a real Kedro session of the copied project (kedro-mlflow hooks active).
+
+    Returns what the project's end-of-run summary hook counted: {record kind: {status: n}}
+    (kinds model, evaluation, analysis, figure), from the outputs the real nodes returned.
+    """
     import mlflow
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
+    from ntdyn.hooks import RunSummaryHooks
+    from ntdyn.settings import HOOKS
+
     bootstrap_project(root)
+    summary = next(h for h in HOOKS if isinstance(h, RunSummaryHooks))
     try:
         with KedroSession.create(project_path=root) as session:
             session.run(pipeline_names=[pipeline])
@@ -108,6 +116,7 @@ def run_pipeline(root: Path, pipeline: str = "analysis_part1") -> None:
         # its single end_run leaves the run active in this process. Close the whole stack.
         while mlflow.active_run() is not None:
             mlflow.end_run()
+    return {kind: dict(counter) for kind, counter in summary.counts.items()}
 
 
 # Every data model lists its whole tiny `train:` block: the base file's `<<: *sae_train`

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 from kedro_project import TINY_PART1, make_project, run_pipeline, tracking_uri  # noqa: E402
@@ -19,12 +21,16 @@ from ntdyn.store import AmbiguousQueryError, RecordStore  # noqa: E402
 pytestmark = pytest.mark.pipeline
 
 
+FIGURE_FILES = 1 + 2 + 2 + 7 + 2  # loss curves, center-out, profiles, 7 measures, feedback
+
+
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory):
     root = make_project(tmp_path_factory.mktemp("part1"))
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
-        run_pipeline(root)
+        counts = run_pipeline(root)
+    (root / "first_run_counts.json").write_text(json.dumps(counts))
     return root
 
 
@@ -123,12 +129,36 @@ def test_figures_are_written_and_listed_by_hyperparameters(first_run):
     assert "train__pert__std" in store.varying_params(store.query_figures(kind="center_out"))
 
 
+def test_the_summary_counts_what_the_first_run_recorded(first_run):
+    counts = json.loads((first_run / "first_run_counts.json").read_text())
+    store = _store(first_run)
+    assert counts["model"] == {"trained": 2}
+    assert counts["evaluation"] == {"recorded": 2}
+    assert counts["analysis"] == {}
+    assert counts["figure"] == {"created": FIGURE_FILES}
+    assert len(store.query_figures()) == FIGURE_FILES
+
+
+def _refuse_to_simulate(*args, **kwargs):
+    raise AssertionError("a recorded evaluation was simulated again instead of read back")
+
+
 def test_second_run_reuses_models_and_evaluations(first_run, caplog, monkeypatch):
     store = _store(first_run)
     n_runs_before = len(store.client.search_runs([store.experiment_id], max_results=1000))
+    states_file = next((first_run / "data/07_model_output/analysis_part1/plant_perts/states")
+                       .glob("*/hidden.npy"))  # fmt: skip
+    states_before = np.load(states_file)
     monkeypatch.chdir(first_run)
+    # the evaluations must come back from their records: simulating is refused
+    monkeypatch.setattr("ntdyn.pipelines.evaluation.nodes.simulate_ensemble", _refuse_to_simulate)
     with caplog.at_level(logging.INFO, logger="ntdyn"):
-        run_pipeline(first_run)
+        counts = run_pipeline(first_run)
+    assert counts["model"] == {"reused": 2}
+    assert counts["evaluation"] == {"reused": 2}
+    assert counts["figure"] == {"found": FIGURE_FILES}
+    assert caplog.text.count("reusing evaluation") == 2
+    assert (np.load(states_file) == states_before).all()  # the states read back are the same
     assert caplog.text.count("cache hit") == 2
     records = pd.read_parquet(
         first_run / "data/07_model_output/analysis_part1/model_records.parquet"
@@ -139,6 +169,31 @@ def test_second_run_reuses_models_and_evaluations(first_run, caplog, monkeypatch
     runs_after = store.client.search_runs([store.experiment_id], max_results=1000)
     # only the new kedro-mlflow parent run was added: no model, evaluation or figure record
     assert len(runs_after) == n_runs_before + 1
+
+
+def test_a_changed_figure_option_records_only_that_figure_anew(first_run, monkeypatch):
+    """Loss curves are drawn from the models; changing loss_smoothing records a new figure,
+    and a rerun with nothing changed records nothing new."""
+    store = _store(first_run)
+    old = store.query_figures(kind="loss_curves")
+    assert len(old) == 1
+    assert old[0].params["fig__loss_smoothing"] == "10"
+    assert set(old[0].tags["ntdyn.sources"].split(",")) == {r.hash for r in store.query_models()}
+    params = {"analysis_part1": {**TINY_PART1["analysis_part1"],
+                                 "figures": {"loss_smoothing": 3}}}  # fmt: skip
+    (first_run / "conf/local/parameters_tiny.yml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(first_run)
+    try:
+        counts = run_pipeline(first_run)
+        assert counts["figure"] == {"created": 1, "found": FIGURE_FILES - 1}
+        new = store.query_figures(kind="loss_curves", fig__loss_smoothing=3)
+        assert len(new) == 1 and new[0].hash != old[0].hash
+        assert len(store.query_figures()) == FIGURE_FILES + 1
+        again = run_pipeline(first_run)
+        assert again["figure"] == {"found": FIGURE_FILES}
+        assert again["model"] == {"reused": 2} and again["evaluation"] == {"reused": 2}
+    finally:
+        (first_run / "conf/local/parameters_tiny.yml").write_text(yaml.safe_dump(TINY_PART1))
 
 
 def test_bad_hyperparameters_are_refused_before_training(tmp_path, monkeypatch):

@@ -10,6 +10,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, Float
 
 from ntdyn.models.controller import Controller
 
@@ -37,28 +38,76 @@ def steady_state_inputs(goal: np.ndarray, sisu: float | None) -> np.ndarray:
     return np.concatenate(parts)
 
 
+# Module-level compiled programs: the map `step` is an argument (an `eqx.Partial` whose
+# weights are traced), so every model, input and state of one shape shares one compilation.
+# `assert_max_traces(max_traces=None)` only counts traces, for the tests and for
+# `compilation_counts`.
+@eqx.filter_jit
+@eqx.debug.assert_max_traces(max_traces=None)
+def _autonomous(
+    step, h0: Float[Array, "n h"], u: Float[Array, " n_in"], n_steps: int
+) -> Float[Array, "n t h"]:
+    def run(h):
+        return jax.lax.scan(lambda h, _: (step(h, u), step(h, u)), h, None, length=n_steps)[1]
+
+    return jax.vmap(run)(h0)
+
+
+@eqx.filter_jit
+@eqx.debug.assert_max_traces(max_traces=None)
+def _state_jacobians(
+    step, h: Float[Array, "t h"], u: Float[Array, "t n_in"]
+) -> Float[Array, "t h h"]:
+    return jax.vmap(jax.jacfwd(step))(h, u)
+
+
+@eqx.filter_jit
+@eqx.debug.assert_max_traces(max_traces=None)
+def _input_jacobians(
+    step, h: Float[Array, "m h"], u: Float[Array, "m n_in"]
+) -> Float[Array, "m h n_in"]:
+    return jax.vmap(jax.jacfwd(step, argnums=1))(h, u)
+
+
+@eqx.filter_jit
+@eqx.debug.assert_max_traces(max_traces=None)
+def _q_hessian(step, h: Float[Array, " h"], u: Float[Array, " n_in"]) -> Float[Array, "h h"]:
+    def q(x):
+        r = step(x, u) - x
+        return 0.5 * jnp.sum(r**2)
+
+    return jax.hessian(q)(h)
+
+
+COMPILED = {
+    "autonomous_states": _autonomous,
+    "jacobians_along": _state_jacobians,
+    "input_jacobians": _input_jacobians,
+    "q_hessian": _q_hessian,
+}
+
+
+def trace_counts() -> dict[str, int]:
+    """How many times each compiled program of this module has been traced (compiled)."""
+    return {name: eqx.debug.get_num_traces(fn) for name, fn in COMPILED.items()}
+
+
 def autonomous_states(step, h0: np.ndarray, u: np.ndarray, n_steps: int) -> np.ndarray:
     """States visited from each initial state in `h0` (N, H) at fixed input: (N, n_steps, H).
 
     The network's own trajectories, the usual source of fixed-point candidates.
     """
-
-    def run(h):
-        return jax.lax.scan(lambda h, _: (step(h, u), step(h, u)), h, None, length=n_steps)[1]
-
-    return np.asarray(jax.jit(jax.vmap(run))(jnp.asarray(h0)))
+    return np.asarray(_autonomous(step, jnp.asarray(h0), jnp.asarray(u), int(n_steps)))
 
 
 def jacobians_along(step, h: np.ndarray, u: np.ndarray) -> np.ndarray:
     """dF/dh at every state of a trajectory: h (T, H), u (T, n_in) -> (T, H, H)."""
-    return np.asarray(jax.jit(jax.vmap(jax.jacfwd(step)))(jnp.asarray(h), jnp.asarray(u)))
+    return np.asarray(_state_jacobians(step, jnp.asarray(h), jnp.asarray(u)))
 
 
 def input_jacobians(step, h: np.ndarray, u: np.ndarray) -> np.ndarray:
     """dF/du at states h (M, H) and inputs u (M, n_in) -> (M, H, n_in)."""
-    return np.asarray(
-        jax.jit(jax.vmap(jax.jacfwd(step, argnums=1)))(jnp.asarray(h), jnp.asarray(u))
-    )
+    return np.asarray(_input_jacobians(step, jnp.asarray(h), jnp.asarray(u)))
 
 
 def effective_directions(readout_weight: np.ndarray, jacobians: np.ndarray) -> np.ndarray:
@@ -76,12 +125,7 @@ def q_hessian(step, h: np.ndarray, u: np.ndarray) -> np.ndarray:
     At a fixed point it equals (J - I)^T (J - I), so its eigenvalues are the squared
     singular values of J - I; small ones mark slow directions.
     """
-
-    def q(x):
-        r = step(x, jnp.asarray(u)) - x
-        return 0.5 * jnp.sum(r**2)
-
-    return np.asarray(jax.jit(jax.hessian(q))(jnp.asarray(h)))
+    return np.asarray(_q_hessian(step, jnp.asarray(h), jnp.asarray(u)))
 
 
 def eigvec_stimulation(

@@ -43,6 +43,15 @@ class CellStep(eqx.Module):
         return self.cell(u, h)
 
 
+# Module-level compiled programs (the model is an argument): one compilation per shape.
+@eqx.filter_jit
+def _run_flipflop(model, inputs, keys, noise_std):
+    return eqx.filter_vmap(lambda x, k: model(x, k, noise_std))(inputs, keys)
+
+
+_simulate_batch = eqx.filter_jit(simulate_batch)
+
+
 def flipflop_activity(model, hp: dict, n_trials: int, seed: int) -> SourceActivity:
     """Hidden states of one flip-flop GRU (`FlipFlopRNN`) on fresh NBFF trials, with its noise."""
     k_task, k_noise = jax.random.split(jax.random.PRNGKey(seed))
@@ -55,8 +64,8 @@ def flipflop_activity(model, hp: dict, n_trials: int, seed: int) -> SourceActivi
         input_noise_std=float(hp["task__input_noise_std"]),
     )
     keys = jax.random.split(k_noise, n_trials)
-    run = eqx.filter_jit(eqx.filter_vmap(lambda x, k: model(x, k, hp["model__hidden_noise_std"])))
-    _, hidden = run(batch.inputs, keys)
+    noise_std = jnp.asarray(hp["model__hidden_noise_std"], jnp.float32)
+    _, hidden = _run_flipflop(model, batch.inputs, keys, noise_std)
     return SourceActivity(
         np.asarray(hidden), np.asarray(batch.inputs), np.zeros(batch.inputs.shape[-1])
     )
@@ -77,9 +86,7 @@ def reaching_activity(controller, hp: dict, n_trials: int, seed: int) -> SourceA
         workspace=jnp.asarray(hp["task__workspace"], jnp.float32),
     )
     delay = 1 + int(hp["task__feedback__delay"])
-    traj = eqx.filter_jit(simulate_batch)(
-        controller, loop_params(hp), trials, k_noise, delay_buffer=delay
-    )
+    traj = _simulate_batch(controller, loop_params(hp), trials, k_noise, delay_buffer=delay)
     goal = jnp.broadcast_to(trials.goal[:, None], (n_trials, n_steps, 2))
     parts = [goal, traj.feedback] + ([trials.sisu[..., None]] if controller.sisu_input else [])
     inputs = np.asarray(jnp.concatenate(parts, axis=-1))

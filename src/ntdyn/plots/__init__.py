@@ -79,3 +79,15 @@ __all__ = [
     "unit_response_profiles_figure",
     "unit_tsne_figure",
 ]
+
+# The version of the figure code, part of every figure record's identity: bump FIGURE_VERSION
+# when the builders change what every figure shows, or a kind's entry in KIND_VERSIONS when
+# one builder changes; the next run then records those figures anew instead of finding the
+# old ones.
+FIGURE_VERSION = 1
+KIND_VERSIONS: dict[str, int] = {}
+
+
+def figure_version(kind: str) -> str:
+    """The version string recorded with (and hashed into) every figure of `kind`."""
+    return f"{FIGURE_VERSION}.{KIND_VERSIONS.get(kind, 0)}"

@@ -11,7 +11,7 @@ import math
 import re
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,12 +45,14 @@ from .records import (
     TAG_ARTIFACTS,
     TAG_EVALUATION,
     TAG_FIGURE_KIND,
+    TAG_FIGURE_VERSION,
     TAG_HASH,
     TAG_LABEL,
     TAG_MODEL_PREFIX,
     TAG_MODELS,
     TAG_PARENT_RUN,
     TAG_RECORD,
+    TAG_SOURCES,
     AmbiguousQueryError,
     Record,
     RecordNotFoundError,
@@ -437,17 +439,47 @@ class RecordStore:
         figure: go.Figure,
         params: Mapping[str, Any],
         evaluation_hash: str | None,
+        sources: Sequence[str] = (),
+        version: str | None = None,
         run_name: str | None = None,
     ) -> Record:
-        """Record a plotly figure; if the same figure (kind, params, evaluation) is already
-        recorded, return that record unchanged (never overwrite)."""
-        hash = figure_hash(kind, params, evaluation_hash)
+        """Record a plotly figure; if the same figure is already recorded, return that record
+        unchanged (never overwrite). See `find_or_record_figure`."""
+        return self.find_or_record_figure(
+            kind=kind, figure=figure, params=params, evaluation_hash=evaluation_hash,
+            sources=sources, version=version, run_name=run_name,
+        )[0]  # fmt: skip
+
+    def find_or_record_figure(
+        self,
+        *,
+        kind: str,
+        figure: go.Figure | Callable[[], go.Figure],
+        params: Mapping[str, Any],
+        evaluation_hash: str | None,
+        sources: Sequence[str] = (),
+        version: str | None = None,
+        run_name: str | None = None,
+    ) -> tuple[Record, bool]:
+        """(record, created): the figure's record, made now (True) or found (False).
+
+        The figure's identity (`query.figure_hash`) is its kind, its params, the record it is
+        drawn from (`evaluation_hash`), the other records it draws on (`sources`) and the
+        figure code's `version`. `figure` may be a loader (called only to record a new one).
+        """
+        hash = figure_hash(kind, params, evaluation_hash, sources=sources, version=version)
         existing = self.find_figure(hash)
         if existing is not None:
-            return existing
+            return existing, False
+        figure = figure() if callable(figure) else figure
         tags = {TAG_FIGURE_KIND: kind}
         if evaluation_hash is not None:
             tags[TAG_EVALUATION] = evaluation_hash
+        others = ",".join(sorted(set(sources) - {evaluation_hash}))
+        if others and len(others) <= MAX_TAG_VALUE:
+            tags[TAG_SOURCES] = others
+        if version is not None:
+            tags[TAG_FIGURE_VERSION] = str(version)
         if run_name is None:  # e.g. "figure center_out train__pert__std=1.5 · 93346249"
             shown = params_to_str(params)
             values = ", ".join(f"{k}={v}" for k, v in sorted(shown.items()))
@@ -461,7 +493,7 @@ class RecordStore:
             (Path(tmp) / FIGURE_HTML).write_text(html, encoding="utf-8")
             with self._new_run(FIGURE, hash, run_name, params, tags) as run_id:
                 self.client.log_artifacts(run_id, tmp, artifact_path=FIGURE_ARTIFACT_DIR)
-        return self.get_record(run_id)
+        return self.get_record(run_id), True
 
     def query_figures(self, kind: str | None = None, **where: Any) -> list[Record]:
         conditions = [] if kind is None else [f'tags."{TAG_FIGURE_KIND}" = {_quote(kind)}']

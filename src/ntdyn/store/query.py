@@ -79,10 +79,27 @@ def params_to_str(params: Mapping[str, Any]) -> dict[str, str]:
     return {str(k): param_to_str(v) for k, v in params.items()}
 
 
-def figure_hash(kind: str, params: Mapping[str, Any], evaluation_hash: str | None) -> str:
-    """Identity of a figure record: sha256 of (kind, canonical params, evaluation hash)."""
-    payload = canonical_json({"kind": kind, "params": dict(params), "evaluation": evaluation_hash})
-    return hashlib.sha256(payload.encode()).hexdigest()
+def figure_hash(
+    kind: str,
+    params: Mapping[str, Any],
+    evaluation_hash: str | None,
+    *,
+    sources: Iterable[str] = (),
+    version: str | None = None,
+) -> str:
+    """Identity of a figure record: sha256 of everything that determines the figure.
+
+    Its kind, its parameters (the member it shows and the figure options), the record it is
+    drawn from (`evaluation_hash`), any further records it draws on (`sources`: model,
+    evaluation or analysis hashes, order-free) and the version of the code that draws it.
+    """
+    payload = {"kind": kind, "params": dict(params), "evaluation": evaluation_hash}
+    extra = sorted(set(sources) - {evaluation_hash})
+    if extra:
+        payload["sources"] = extra
+    if version is not None:
+        payload["version"] = str(version)
+    return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
 
 
 _METRIC_BAD_CHARS = re.compile(r"[^A-Za-z0-9_\-. /]")

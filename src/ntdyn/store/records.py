@@ -22,6 +22,8 @@ TAG_ARTIFACTS = "ntdyn.artifacts"  # comma-joined names of the artifacts an eval
 # Figure tags.
 TAG_FIGURE_KIND = "ntdyn.figure_kind"
 TAG_EVALUATION = "ntdyn.evaluation"  # hash of the evaluation a figure was drawn from
+TAG_SOURCES = "ntdyn.sources"  # comma-joined hashes of the other records a figure draws on
+TAG_FIGURE_VERSION = "ntdyn.figure_version"  # version of the code that drew the figure
 # MLflow's own tags.
 TAG_PARENT_RUN = "mlflow.parentRunId"
 TAG_RUN_NAME = "mlflow.runName"

@@ -16,7 +16,7 @@ from ntdyn.analysis import LabelledArrays, aligned_trajectories
 from ntdyn.analysis.arrays import condition_means
 from ntdyn.analysis.measures import MEASURES
 from ntdyn.hyperparams import varying_columns
-from ntdyn.store import RecordStore
+from ntdyn.store import RecordStore, record_figure_set
 
 ID_COLUMNS = ("hash", "label")
 
@@ -345,19 +345,24 @@ def context_influence(context: pd.DataFrame, sweep: pd.DataFrame) -> dict[str, g
 
 
 def record_figures(
-    kind: str, figures: dict, evaluation_record: dict | None, sweep: pd.DataFrame,
-    store: RecordStore,
+    kind: str, options: tuple[str, ...], has_evaluation: bool, figures: dict,
+    sweep: pd.DataFrame, figure_params: dict, store: RecordStore, *records,
 ) -> pd.DataFrame:  # fmt: skip
-    """Record each figure of one kind in MLflow with its parameters and evaluation hash.
+    """Record each figure of one kind in MLflow, with everything that determines it.
 
-    A figure named after a model (`<hash>` or `<hash>__<variant>`) carries that
-    model's hash and swept hyperparameters as parameters.
+    `records`: the record the figures are drawn from first (when `has_evaluation`), then
+    the other records they read; a record is an evaluation's or analysis' `*_record` dict
+    or the `model_records` table (loss curves: every model drawn). A figure named after a
+    model (`<hash>` or `<hash>__<variant>`) carries that model's hash and swept
+    hyperparameters as parameters; the figure options it uses (`options` of
+    `params:figures`) are parameters `fig__<option>`.
     """
     hp = sweep.set_index("hash")[_varying(sweep)]
-    eval_hash = evaluation_record["hash"] if evaluation_record else None
-    rows = []
-    for name, fig in figures.items():
-        fig = fig() if callable(fig) else fig  # partitions load lazily
+    hashes = [_record_hashes(r) for r in records]
+    eval_hash = hashes[0][0] if has_evaluation else None
+    used = {f"fig__{k}": figure_params[k] for k in options}
+
+    def params_of(name: str) -> dict:
         head, _, variant = name.partition("__")
         if head in hp.index:
             params = {"model_hash": head, **hp.loc[head].to_dict()}
@@ -365,7 +370,16 @@ def record_figures(
             params, variant = {}, name
         if variant:
             params["variant"] = variant
-        rec = store.record_figure(kind=kind, figure=fig, params=params, evaluation_hash=eval_hash)
-        rows.append({"kind": kind, "name": name, "figure_hash": rec.hash, "run_id": rec.run_id,
-                     "evaluation_hash": eval_hash})  # fmt: skip
-    return pd.DataFrame(rows)
+        return params | used
+
+    return record_figure_set(
+        store, kind, figures, params_of=params_of, evaluation_hash=eval_hash,
+        sources=sorted({h for hs in hashes for h in hs}), version=plots.figure_version(kind),
+    )  # fmt: skip
+
+
+def _record_hashes(record: dict | pd.DataFrame) -> list[str]:
+    """The hash(es) of a record dict, or of every model in a `model_records` table."""
+    if isinstance(record, pd.DataFrame):
+        return sorted(record["hash"].astype(str))
+    return [str(record["hash"])]

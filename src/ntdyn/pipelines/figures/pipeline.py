@@ -10,9 +10,19 @@ from ntdyn.pipelines.figures import nodes as n
 
 @dataclass(frozen=True)
 class FigureKind:
+    """A figure kind: its plot node, and what its figures are drawn from.
+
+    `evaluation`: the evaluation or analysis whose record the figures come from (None for
+    loss curves, drawn from the models' histories); `sources`: the other records (or
+    `model_records`) it reads; `options`: the keys of `params:figures` it uses. All of
+    them, with the figure code's version, make a figure's identity.
+    """
+
     plot: object
     inputs: tuple[str, ...]
-    evaluation: str | None  # the analysis whose record the figures come from
+    evaluation: str | None
+    sources: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()
 
 
 def _eval(a: str) -> tuple[str, ...]:
@@ -20,13 +30,18 @@ def _eval(a: str) -> tuple[str, ...]:
 
 
 FIGURES = {
-    "loss_curves": FigureKind(n.loss_curves, ("training_history", "params:figures"), None),
+    "loss_curves": FigureKind(
+        n.loss_curves, ("training_history", "params:figures"), None, ("model_records",),
+        ("loss_smoothing",),
+    ),  # fmt: skip
     "center_out": FigureKind(
-        n.center_out, (*_eval("plant_perts"), "params:figures"), "plant_perts"
-    ),
+        n.center_out, (*_eval("plant_perts"), "params:figures"), "plant_perts",
+        options=("n_plot_directions",),
+    ),  # fmt: skip
     "aligned_profiles": FigureKind(
-        n.aligned_profiles, (*_eval("plant_perts"), "params:figures"), "plant_perts"
-    ),
+        n.aligned_profiles, (*_eval("plant_perts"), "params:figures"), "plant_perts",
+        options=("aligned_profiles",),
+    ),  # fmt: skip
     "measure_distributions": FigureKind(
         n.measure_distributions, ("plant_perts_measures", "sweep"), "plant_perts"
     ),
@@ -41,6 +56,7 @@ FIGURES = {
         n.unit_response_profiles,
         (*_eval("unit_perts"), "unit_perts_coefficients", "params:evaluation", "params:figures"),
         "unit_perts",
+        options=("n_profile_units",),
     ),
     "regression_scatter": FigureKind(
         n.regression_scatter, ("unit_perts_coefficients", "sweep"), "unit_perts"
@@ -59,11 +75,14 @@ FIGURES = {
             "params:figures",
         ),
         "pca_tangling",
+        ("fps_steady",),
+        ("pc_colour_by",),
     ),
     "fps_reach_pc": FigureKind(
         n.fps_reach_pc,
         ("pca_tangling_projections", "plant_perts_conditions", "fps_reach_points", "sweep"),
         "fps_reach",
+        ("pca_tangling",),
     ),
     "reach_context": FigureKind(n.reach_context, ("fps_reach_context", "sweep"), "fps_reach"),
     "effective_directions": FigureKind(
@@ -73,8 +92,9 @@ FIGURES = {
         n.tangling_distributions, ("pca_tangling_tangling", "sweep"), "pca_tangling"
     ),
     "dose_response": FigureKind(
-        n.dose_response, ("tms_tdcs_measures", "sweep", "params:figures"), "tms_tdcs"
-    ),
+        n.dose_response, ("tms_tdcs_measures", "sweep", "params:figures"), "tms_tdcs",
+        options=("dose_measures",),
+    ),  # fmt: skip
     "hessian_spectra": FigureKind(
         n.hessian_spectra, ("steady_state_dynamics_hessian", "sweep"), "steady_state_dynamics"
     ),
@@ -87,39 +107,36 @@ FIGURES = {
         n.context_influence, ("steady_state_dynamics_context", "sweep"), "steady_state_dynamics"
     ),
     "ablation_ranking": FigureKind(
-        n.ablation_ranking, ("unit_ablation_effects", "sweep", "params:figures"), "unit_ablation"
-    ),
+        n.ablation_ranking, ("unit_ablation_effects", "sweep", "params:figures"), "unit_ablation",
+        options=("n_ablation_units", "ablation_measures"),
+    ),  # fmt: skip
 }
 
 
 def _record(kind: str):
-    bound = partial(n.record_figures, kind)
+    spec = FIGURES[kind]
+    bound = partial(n.record_figures, kind, spec.options, spec.evaluation is not None)
     update_wrapper(bound, n.record_figures)
     bound.__name__ = f"record_{kind}_figures"
     return bound
 
 
-def _record_without_evaluation(kind: str):
-    def record(figures, sweep, store):
-        return n.record_figures(kind, figures, None, sweep, store)
-
-    record.__name__ = f"record_{kind}_figures"
-    return record
+def _record_name(source: str) -> str:
+    # `model_records` is the table of the models; any other source is an analysis' record
+    return source if source == "model_records" else f"{source}_record"
 
 
 def figure_nodes(kind: str) -> list:
     spec = FIGURES[kind]
     plot = node(spec.plot, list(spec.inputs), f"{kind}_figures", name=f"plot_{kind}")
-    if spec.evaluation is None:
-        record = node(_record_without_evaluation(kind), [f"{kind}_figures", "sweep", "model_store"],
-                      f"{kind}_figure_records", name=f"record_{kind}_figures")  # fmt: skip
-    else:
-        record = node(
-            _record(kind),
-            [f"{kind}_figures", f"{spec.evaluation}_record", "sweep", "model_store"],
-            f"{kind}_figure_records",
-            name=f"record_{kind}_figures",
-        )
+    records = [_record_name(s) for s in ([spec.evaluation] if spec.evaluation else [])]
+    records += [_record_name(s) for s in spec.sources]
+    record = node(
+        _record(kind),
+        [f"{kind}_figures", "sweep", "params:figures", "model_store", *records],
+        f"{kind}_figure_records",
+        name=f"record_{kind}_figures",
+    )
     return [plot, record]
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import jax
@@ -13,7 +15,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ntdyn.analysis import LabelledArrays
-from ntdyn.analysis.arrays import condition_means
+from ntdyn.analysis.arrays import condition_means, load_labelled, save_labelled
 from ntdyn.analysis.dynamics import (
     autonomous_states,
     controller_step,
@@ -29,7 +31,7 @@ from ntdyn.analysis.pca import fit_pca, project, time_window
 from ntdyn.analysis.tangling import tangling
 from ntdyn.hyperparams import flatten, hash_of, validate_table
 from ntdyn.pipelines.evaluation.nodes import loaded
-from ntdyn.store import RecordStore
+from ntdyn.store import RecordStore, reuse_or_compute
 from ntdyn.tasks.reaching import grid_centres
 
 log = logging.getLogger(__name__)
@@ -143,32 +145,6 @@ def pca_tangling(
         validate_table("tangling", pd.concat(tangling_rows, ignore_index=True)),
         projections,
     )
-
-
-def record_population_analysis(
-    analysis: str, table: pd.DataFrame, population: dict, sweep: pd.DataFrame,
-    store: RecordStore, **extra_tables: pd.DataFrame,
-) -> dict:  # fmt: skip
-    """Record a population analysis: its tables as artifacts, counts and summaries as metrics."""
-    model_hashes = sorted(table["hash"].unique())
-    h = hash_of(analysis, population[analysis], model_hashes)
-    record = store.find_evaluation(h)
-    status = "reused"
-    if record is None:
-        metrics = _population_metrics(table, sweep.set_index("hash")["label"])
-        params = {f"pop__{k}": v for k, v in flatten(population[analysis]).items()}
-        with tempfile.TemporaryDirectory() as tmp:
-            paths = []
-            for name, t in {analysis: table, **extra_tables}.items():
-                paths.append(Path(tmp) / f"{name}.parquet")
-                t.to_parquet(paths[-1], index=False)
-            record = store.record_evaluation(
-                hash=h, analysis=analysis, params=params, model_hashes=model_hashes,
-                metrics=metrics, artifacts=paths,
-            )  # fmt: skip
-        status = "recorded"
-    return {"analysis": analysis, "hash": h, "run_id": record.run_id, "status": status,
-            "models": model_hashes}  # fmt: skip
 
 
 def _population_metrics(table: pd.DataFrame, labels: pd.Series) -> dict[str, float]:
@@ -392,3 +368,115 @@ def reach_context_influence(points: pd.DataFrame) -> pd.DataFrame:
                 "max_abs_eigenvalue": row["max_abs_eigenvalue"],
             })  # fmt: skip
     return validate_table("context", pd.DataFrame(rows))
+
+
+def fps_reach(
+    models: dict, model_records: pd.DataFrame, states: dict[str, LabelledArrays],
+    conditions: pd.DataFrame, population: dict,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:  # fmt: skip
+    """fps_reach as one analysis: (points, context influence, effective directions)."""
+    points = reach_fixed_points(models, model_records, states, conditions, population)
+    return (
+        points,
+        reach_context_influence(points),
+        reach_effective_directions(models, model_records, states, conditions, population),
+    )
+
+
+# ----------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class PopulationAnalysis:
+    """A population analysis as a record: what it computes from, reads and writes.
+
+    compute(**inputs, population=...) returns `outputs` in order; each output is the dataset
+    `<analysis>_<name>` and the record's artifact `<name>.parquet` (tables) or folder
+    `<name>` (the labelled arrays named in `arrays`). `reads`: the evaluations or analyses
+    whose records it reads (their hashes are part of its own). `metrics_from`: the output
+    whose rows give the record's metrics.
+    """
+
+    compute: Callable[..., tuple]
+    inputs: dict[str, str]  # compute's argument -> dataset
+    reads: tuple[str, ...]
+    outputs: tuple[str, ...]
+    metrics_from: str
+    arrays: tuple[str, ...] = ()
+
+
+_MODELS = {"models": "trained_models", "model_records": "model_records"}
+
+POPULATION_ANALYSES = {
+    "fps_steady": PopulationAnalysis(
+        steady_fixed_points, {**_MODELS, "source_states": "feedback_perts_states"},
+        ("feedback_perts",), ("points", "eigenvalues"), "points",
+    ),
+    "pca_tangling": PopulationAnalysis(
+        pca_tangling,
+        {"states": "plant_perts_states", "conditions": "plant_perts_conditions",
+         "model_records": "model_records"},
+        ("plant_perts",), ("pca", "tangling", "projections"), "tangling", ("projections",),
+    ),
+    "steady_state_dynamics": PopulationAnalysis(
+        steady_state_dynamics, {**_MODELS, "points": "fps_steady_points"}, ("fps_steady",),
+        ("hessian", "eigvec_stim", "responses", "context"), "context",
+    ),
+    "fps_reach": PopulationAnalysis(
+        fps_reach,
+        {**_MODELS, "states": "plant_perts_states", "conditions": "plant_perts_conditions"},
+        ("plant_perts",), ("points", "context", "effective_directions"), "points",
+    ),
+}  # fmt: skip
+
+
+def analysis_hash(analysis: str, population: dict, model_hashes, read_hashes) -> str:
+    """Hash of a population analysis: its name, its parameters (seeds included), every model
+    and every record it reads (each of which covers that record's own parameters and seed)."""
+    return hash_of(analysis, population[analysis], sorted(model_hashes), sorted(read_hashes))
+
+
+def run_population_analysis(
+    analysis: str, population: dict, sweep: pd.DataFrame, store: RecordStore, **inputs
+) -> tuple:
+    """Read the analysis back from its record, or compute and record it.
+
+    `inputs`: the compute's arguments, and `read_<name>` for each record it reads.
+    Returns its outputs followed by its record (hash, run id, status).
+    """
+    spec = POPULATION_ANALYSES[analysis]
+    reads = [inputs.pop(f"read_{name}") for name in spec.reads]
+    model_hashes = sorted(inputs["model_records"]["hash"])
+    h = analysis_hash(analysis, population, model_hashes, [r["hash"] for r in reads])
+    labels = sweep.set_index("hash")["label"]
+    metrics_index = spec.outputs.index(spec.metrics_from)
+    params = {f"pop__{k}": v for k, v in flatten(population[analysis]).items()}
+    params |= {f"pop__reads__{name}": r["hash"] for name, r in zip(spec.reads, reads, strict=True)}
+    outcome = reuse_or_compute(
+        store, hash=h, analysis=analysis,
+        compute=lambda: spec.compute(**inputs, population=population),
+        write=partial(_write_outputs, spec), read=partial(_read_outputs, spec),
+        params=params, model_hashes=model_hashes,
+        metrics=lambda value: _population_metrics(value[metrics_index], labels),
+    )  # fmt: skip
+    return (*outcome.value, outcome.info(analysis, model_hashes, kind="analysis"))
+
+
+def _write_outputs(spec: PopulationAnalysis, value: tuple, folder: Path) -> list[Path]:
+    paths = []
+    for name, output in zip(spec.outputs, value, strict=True):
+        if name in spec.arrays:
+            paths.append(folder / name)
+            save_labelled(paths[-1], output)
+        else:
+            paths.append(folder / f"{name}.parquet")
+            output.to_parquet(paths[-1], index=False)
+    return paths
+
+
+def _read_outputs(spec: PopulationAnalysis, artifact) -> tuple:
+    return tuple(
+        load_labelled(artifact(name)) if name in spec.arrays
+        else pd.read_parquet(artifact(f"{name}.parquet"))
+        for name in spec.outputs
+    )  # fmt: skip

@@ -36,7 +36,7 @@ from ntdyn.hyperparams import (
 from ntdyn.hyperparams.tables import validate_table
 from ntdyn.models.stacking import unstack
 from ntdyn.pipelines.training.nodes import member_label, with_overrides
-from ntdyn.store import RecordStore
+from ntdyn.store import RecordStore, record_figure_set
 from ntdyn.training import train_sweep
 from ntdyn.training.data_trained import (
     SpikeTrainingData,
@@ -202,6 +202,7 @@ def simulate_spiking_data(
         }  # fmt: skip
         data_hash = hyperparams_hash(params)
         rec = store.find_evaluation(data_hash)
+        status = "reused" if rec is not None else "recorded"
         if rec is None:
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / "spiking_data.npz"
@@ -217,7 +218,8 @@ def simulate_spiking_data(
         records.append({"source": name, "source_hash": trained.hash, "dataset_hash": data_hash,
                         "run_id": rec.run_id, "n_trials": len(sim.spikes),
                         "n_neurons": sim.spikes.shape[-1], "n_steps": sim.spikes.shape[1],
-                        "mean_count_per_bin": float(sim.spikes.mean())})  # fmt: skip
+                        "mean_count_per_bin": float(sim.spikes.mean()),
+                        "record": "evaluation", "status": status})  # fmt: skip
     return data, pd.DataFrame(records)
 
 
@@ -409,6 +411,7 @@ def record_comparison(
     params = {"comparison__" + k: v for k, v in flatten(comparison).items()}
     h = hyperparams_hash({"analysis": "task_vs_data", "params": params, "models": model_hashes})
     rec = store.find_evaluation(h)
+    status = "reused" if rec is not None else "recorded"
     if rec is None:
         numeric = comparison_table.select_dtypes("number").columns
         metrics = {
@@ -427,7 +430,7 @@ def record_comparison(
     else:
         log.info("comparison %s is already recorded (run %s)", h, rec.run_id)
     return {"hash": h, "run_id": rec.run_id, "analysis": "task_vs_data",
-            "model_hashes": model_hashes}  # fmt: skip
+            "model_hashes": model_hashes, "status": status}  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- figures
@@ -467,19 +470,21 @@ def draw_figures(
 
 def record_task_vs_data_figures(
     kind: str, figures: dict, evaluation_record: dict, data_model_records: pd.DataFrame,
-    store: RecordStore,
+    figure_params: dict, store: RecordStore,
 ) -> pd.DataFrame:  # fmt: skip
-    """Record each figure with its kind, the evaluation hash and the pair's model hashes."""
+    """Record each figure with its kind, the evaluation hash, the pair's model hashes and the
+    figure options (`params:figures`, as `fig__<option>`)."""
     by_pair = data_model_records.set_index("pair")
-    rows = []
-    for name, fig in figures.items():
-        fig = _loaded(fig)
+    options = {f"fig__{k}": v for k, v in figure_params.items()}
+
+    def params_of(name: str) -> dict:
         params = {"figure": name}
         if name in by_pair.index:
             r = by_pair.loc[name]
             params |= {"source": r["source"], "model": r["model"], "model_hash": r["hash"]}
-        rec = store.record_figure(kind=kind, figure=fig, params=params,
-                                  evaluation_hash=evaluation_record["hash"])  # fmt: skip
-        rows.append({"kind": kind, "name": name, "figure_hash": rec.hash, "run_id": rec.run_id,
-                     "evaluation_hash": evaluation_record["hash"]})  # fmt: skip
-    return pd.DataFrame(rows)
+        return params | options
+
+    return record_figure_set(
+        store, kind, figures, params_of=params_of, evaluation_hash=evaluation_record["hash"],
+        version=plots.figure_version(kind),
+    )  # fmt: skip

@@ -21,14 +21,15 @@ FIGURE_KINDS = ("tvd_latents", "tvd_rasters", "tvd_rollout_error", "tvd_fixed_po
 
 
 def _record_node(kind: str):
-    def record(figures, evaluation_record, data_model_records, store):
+    def record(figures, evaluation_record, data_model_records, figure_params, store):
         return record_task_vs_data_figures(kind, figures, evaluation_record, data_model_records,
-                                           store)  # fmt: skip
+                                           figure_params, store)  # fmt: skip
 
     record.__name__ = f"record_{kind}_figures"
     return node(
         record,
-        [f"{kind}_figures", "comparison_record", "data_model_records", "model_store"],
+        [f"{kind}_figures", "comparison_record", "data_model_records", "params:figures",
+         "model_store"],  # fmt: skip
         f"{kind}_figure_records",
         name=f"record_{kind}_figures",
     )

@@ -18,7 +18,7 @@ from ntdyn.analysis import learning
 from ntdyn.hyperparams import flatten, hyperparams_hash
 from ntdyn.hyperparams.tables import validate_table
 from ntdyn.models.serialisation import save_model
-from ntdyn.store import RecordStore
+from ntdyn.store import RecordStore, record_figure_set
 from ntdyn.tasks.digits import load_classification_data
 from ntdyn.training.recording import (
     check_recording_hyperparams,
@@ -275,6 +275,7 @@ def record_analyses(
         {"analysis": "training_dynamics", "params": params, "model": record["hash"]}
     )
     rec = store.find_evaluation(h)
+    status = "reused" if rec is not None else "recorded"
     if rec is None:
         metrics = {
             f"pca.evr_pc{int(c) + 1}": v
@@ -319,6 +320,7 @@ def record_analyses(
         "run_id": rec.run_id,
         "analysis": "training_dynamics",
         "model_hashes": [record["hash"]],
+        "status": status,
     }
 
 
@@ -397,19 +399,7 @@ def draw_figures(
 
 def record_figures(kind: str, figures: dict, evaluation: dict, store: RecordStore) -> pd.DataFrame:
     """Record each figure with its kind, analysis name and the evaluation hash."""
-    rows = []
-    for name, fig in figures.items():
-        fig = fig() if callable(fig) else fig
-        rec = store.record_figure(
-            kind=kind, figure=fig, params={"analysis": name}, evaluation_hash=evaluation["hash"]
-        )
-        rows.append(
-            {
-                "kind": kind,
-                "name": name,
-                "figure_hash": rec.hash,
-                "run_id": rec.run_id,
-                "evaluation_hash": evaluation["hash"],
-            }
-        )
-    return pd.DataFrame(rows)
+    return record_figure_set(
+        store, kind, figures, params_of=lambda name: {"analysis": name},
+        evaluation_hash=evaluation["hash"], version=plots.figure_version(kind),
+    )  # fmt: skip
