@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 from kedro_project import (  # noqa: E402
@@ -29,12 +31,18 @@ ANALYSES = (
 )  # fmt: skip
 
 
+POPULATION = ("fps_steady", "pca_tangling", "steady_state_dynamics", "fps_reach")
+
+
 @pytest.fixture(scope="module")
 def part2(tmp_path_factory):
-    root = make_project(tmp_path_factory.mktemp("part2"), TINY_PART2)
+    """Part 1 then part 2 in one project and one store."""
+    root = make_project(tmp_path_factory.mktemp("part2"), {**TINY_PART1, **TINY_PART2})
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
-        run_pipeline(root, "analysis_part2")
+        run_pipeline(root, "analysis_part1")
+        counts = run_pipeline(root, "analysis_part2")
+    (root / "part2_counts.json").write_text(json.dumps(counts))
     return root
 
 
@@ -43,7 +51,7 @@ def _store(root: Path) -> RecordStore:
 
 
 def test_part2_models_take_the_sisu_input_and_each_method(part2):
-    models = _store(part2).query_models()
+    models = _store(part2).query_models(model__sisu_input=True)
     assert sorted(m.params["train__method"] for m in models) == ["bcs", "dai", "pai-asf"]
     assert {m.params["model__sisu_input"] for m in models} == {"True"}
     assert {m.params["train__pert__p_active"] for m in models} == {"0.5"}
@@ -51,9 +59,22 @@ def test_part2_models_take_the_sisu_input_and_each_method(part2):
 
 def test_every_part2_analysis_is_recorded_with_its_tables(part2):
     store = _store(part2)
-    recorded = sorted(r.tags["ntdyn.analysis"] for r in store.query_evaluations())
-    population = ["fps_steady", "pca_tangling", "steady_state_dynamics", "fps_reach"]
-    assert recorded == sorted([*ANALYSES, *population])
+    part2_models = {m.hash for m in store.query_models(model__sisu_input=True)}
+    recorded = sorted(r.tags["ntdyn.analysis"] for r in store.query_evaluations()
+                      if set(r.model_hashes) == part2_models)  # fmt: skip
+    assert recorded == sorted([*ANALYSES, *POPULATION])
+    counts = json.loads((part2 / "part2_counts.json").read_text())
+    assert counts["evaluation"] == {"recorded": len(ANALYSES)}
+    assert counts["analysis"] == {"recorded": len(POPULATION)}
+    # each analysis record names the records it read
+    by_name = {r.tags["ntdyn.analysis"]: r for r in store.query_evaluations()
+               if set(r.model_hashes) == part2_models}  # fmt: skip
+    assert by_name["fps_steady"].params["pop__reads__feedback_perts"] == by_name[
+        "feedback_perts"].hash  # fmt: skip
+    assert by_name["steady_state_dynamics"].params["pop__reads__fps_steady"] == by_name[
+        "fps_steady"].hash  # fmt: skip
+    for name in ("pca_tangling", "fps_reach"):
+        assert by_name[name].params["pop__reads__plant_perts"] == by_name["plant_perts"].hash
     out = part2 / "data/08_reporting/analysis_part2"
     coefs = pd.read_parquet(out / "unit_perts_coefficients.parquet")
     # 3 models x 6 hidden units x 2 responses, coefficients on both context variables
@@ -93,6 +114,18 @@ def test_every_part2_analysis_is_recorded_with_its_tables(part2):
     assert effects.groupby(["hash", "measure"])["rank"].min().eq(1).all()
 
 
+def test_both_experiments_record_their_own_loss_curves(part2):
+    store = _store(part2)
+    curves = store.query_figures(kind="loss_curves")
+    assert len(curves) == 2
+    by_models = {frozenset(c.tags["ntdyn.sources"].split(",")) for c in curves}
+    part1 = frozenset(m.hash for m in store.query_models(model__sisu_input=False))
+    part2_models = frozenset(m.hash for m in store.query_models(model__sisu_input=True))
+    assert by_models == {part1, part2_models}
+    counts = json.loads((part2 / "part2_counts.json").read_text())
+    assert counts["figure"].get("found", 0) == 0  # nothing of part 1 stands in for part 2
+
+
 def test_part2_figures_are_queryable_by_method(part2):
     store = _store(part2)
     kinds = {r.tags["ntdyn.figure_kind"] for r in store.query_figures()}
@@ -108,16 +141,71 @@ def test_part2_figures_are_queryable_by_method(part2):
     assert len(list((part2 / "data/08_reporting/analysis_part2/figures/sisu_pert").glob("*"))) == 3
 
 
-def test_second_part2_run_reuses_models_and_evaluations(part2, caplog, monkeypatch):
+def _refuse(*args, **kwargs):
+    raise AssertionError("recorded work was computed again instead of read back")
+
+
+def _population_tables(root: Path) -> dict[str, pd.DataFrame]:
+    out = root / "data/08_reporting/analysis_part2"
+    return {name: pd.read_parquet(out / f"{name}.parquet")
+            for name in ("fps_steady_points", "pca_tangling_pca", "steady_state_dynamics_context",
+                         "fps_reach_context")}  # fmt: skip
+
+
+def test_second_part2_run_reuses_models_evaluations_and_analyses(part2, caplog, monkeypatch):
     store = _store(part2)
     before = len(store.client.search_runs([store.experiment_id], max_results=5000))
+    tables = _population_tables(part2)
     monkeypatch.chdir(part2)
+    # everything must come back from the records: simulating and fixed-point searches refuse
+    monkeypatch.setattr("ntdyn.pipelines.evaluation.nodes.simulate_ensemble", _refuse)
+    monkeypatch.setattr("ntdyn.pipelines.population.nodes.find_fixed_points", _refuse)
+    monkeypatch.setattr("ntdyn.pipelines.population.nodes.fit_pca", _refuse)
     with caplog.at_level(logging.INFO, logger="ntdyn"):
-        run_pipeline(part2, "analysis_part2")
+        counts = run_pipeline(part2, "analysis_part2")
     assert caplog.text.count("cache hit") == 3
     assert caplog.text.count("reusing evaluation") == len(ANALYSES)
+    assert counts["model"] == {"reused": 3}
+    assert counts["evaluation"] == {"reused": len(ANALYSES)}
+    assert counts["analysis"] == {"reused": len(POPULATION)}
+    assert set(counts["figure"]) == {"found"}
     after = len(store.client.search_runs([store.experiment_id], max_results=5000))
     assert after == before + 1  # only the kedro-mlflow run of the session itself
+    for name, table in _population_tables(part2).items():
+        pd.testing.assert_frame_equal(table, tables[name], obj=name)
+
+
+def test_a_changed_evaluation_recomputes_exactly_the_analyses_that_read_it(part2, monkeypatch):
+    """plant_perts changes: pca_tangling and fps_reach (which read it) are computed and
+    recorded anew; fps_steady and steady_state_dynamics (feedback_perts) are read back."""
+    store = _store(part2)
+    params = copy.deepcopy({**TINY_PART1, **TINY_PART2})
+    params["analysis_part2"]["evaluation"]["plant_perts"]["n_repeats"] = 2
+    local = part2 / "conf/local/parameters_tiny.yml"
+    original = local.read_text()
+    local.write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(part2)
+    try:
+        counts = run_pipeline(part2, "analysis_part2")
+    finally:
+        local.write_text(original)
+    assert counts["evaluation"] == {"recorded": 1, "reused": len(ANALYSES) - 1}
+    assert counts["analysis"] == {"recorded": 2, "reused": 2}
+    part2_models = {m.hash for m in store.query_models(model__sisu_input=True)}
+    records = [r for r in store.query_evaluations() if set(r.model_hashes) == part2_models]
+    per_analysis = pd.Series([r.tags["ntdyn.analysis"] for r in records]).value_counts()
+    assert per_analysis.to_dict() == {
+        **{a: 1 for a in ANALYSES}, "plant_perts": 2,
+        "fps_steady": 1, "steady_state_dynamics": 1, "pca_tangling": 2, "fps_reach": 2,
+    }  # fmt: skip
+    # the new analyses read the new evaluation (twice the repeats)
+    new_plant = [r for r in records if r.tags["ntdyn.analysis"] == "plant_perts"
+                 and r.params["eval__n_repeats"] == "2"]  # fmt: skip
+    assert len(new_plant) == 1
+    for name in ("pca_tangling", "fps_reach"):
+        reads = {r.params["pop__reads__plant_perts"] for r in records
+                 if r.tags["ntdyn.analysis"] == name}  # fmt: skip
+        assert new_plant[0].hash in reads and len(reads) == 2
 
 
 def test_a_spread_over_motor_noise_trains_evaluates_and_plots_without_code_changes(
