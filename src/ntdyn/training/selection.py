@@ -12,7 +12,9 @@ class ReplicateSelection:
     """Outcome of selecting one replicate of an ensemble.
 
     validation_loss: (R,) total validation loss per replicate. excluded: replicates
-    whose loss is more than `n_std_exclude` standard deviations above the mean.
+    whose loss is non-finite, or (with at least 3 finite losses) more than
+    `n_std_exclude` robust standard deviations above the median: the median plus
+    `n_std_exclude` x 1.4826 x the median absolute deviation (`select_replicate`).
     best: replicate with the lowest loss among those kept.
     """
 
@@ -38,8 +40,9 @@ def select_replicate(validation_loss: np.ndarray, n_std_exclude: float) -> Repli
     """Pick the best replicate and list the excluded ones (SCIENCE.md section 1).
 
     A replicate is excluded when its loss lies more than `n_std_exclude` standard
-    deviations above the mean, both estimated robustly (median and 1.4826 x median
-    absolute deviation). With the plain mean and std, an outlier inflates the std
+    deviations above the centre, both estimated robustly: the centre is the median and
+    the standard deviation 1.4826 x the median absolute deviation (SCIENCE.md's "mean"
+    and "standard deviation", made robust). With the plain mean and std, an outlier inflates the std
     it is measured against: no loss can exceed the mean by more than sqrt(R - 1)
     stds, so with 5 replicates and a threshold of 2 nothing could ever be excluded.
     Needs R >= 3 finite losses; non-finite losses are always excluded.

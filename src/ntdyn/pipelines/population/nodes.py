@@ -78,8 +78,11 @@ def steady_fixed_points(
                 table = fps.table()
                 sv = np.zeros((len(table), 2))
                 if len(table):
-                    j_u = input_jacobians(step, fps.h, np.broadcast_to(u, (len(table), len(u))))
-                    sv = np.linalg.svd(j_u[:, :, POSITION_FEEDBACK], compute_uv=False)
+                    # padded to the candidate count: one compiled shape whatever the number
+                    # of unique points found
+                    padded = np.concatenate([fps.h, np.repeat(fps.h[:1], n - len(table), 0)])
+                    j_u = input_jacobians(step, padded, np.broadcast_to(u, (n, len(u))))
+                    sv = np.linalg.svd(j_u[: len(table), :, POSITION_FEEDBACK], compute_uv=False)
                 ids = dict(hash=h, sisu=np.nan if sisu is None else float(sisu), centre_index=ci)
                 points.append(
                     table.assign(
