@@ -64,8 +64,8 @@ def _with_readout(ctrl, weight_scale=0.0, bias=(0.0, 0.0)):
 
 def _seen_states(traj, start) -> np.ndarray:
     """x_0 = [start, 0, 0] followed by the K states after each step: (K + 1, 4)."""
-    x0 = np.concatenate([np.asarray(start, float), [0.0, 0.0]])
-    return np.vstack([x0, np.asarray(traj.state)])
+    x0 = np.concatenate([np.asarray(start, np.float32), np.zeros(2, np.float32)])
+    return np.vstack([x0, np.asarray(traj.state)])  # float32, as simulated
 
 
 @pytest.mark.parametrize(
@@ -129,7 +129,8 @@ def test_feedback_is_the_state_delay_steps_earlier(delay):
     traj = simulate_trial(ctrl, loop_params(row), trial, jax.random.PRNGKey(0))
     seen = _seen_states(traj, (0.1, -0.2))
     want = np.stack([seen[max(k - delay, 0)] for k in range(K)])
-    np.testing.assert_allclose(np.asarray(traj.feedback), want, rtol=1e-5, atol=1e-7)
+    # exactly (no feedback noise): y_k = x_{k - delay}, x_0 before the trial starts
+    np.testing.assert_array_equal(np.asarray(traj.feedback), want)
     # the test distinguishes delays: every step changes the state
     assert np.abs(np.diff(seen, axis=0)).max(axis=1).min() > 1e-4
 
@@ -261,3 +262,101 @@ def test_batch_gives_fresh_noise_per_trial_and_is_reproducible():
     b = simulate_batch(_controller(), loop_params(row), trials, jax.random.PRNGKey(0))
     np.testing.assert_array_equal(np.asarray(a.state), np.asarray(b.state))
     assert not np.allclose(np.asarray(a.control[0]), np.asarray(a.control[1]))
+
+
+def test_delays_are_data_on_a_stacked_model_axis_with_one_buffer():
+    """Delay 0 and delay 5 in one vmapped program (buffer 6): each sees its own lag exactly."""
+    ctrl = _with_readout(_controller(2), weight_scale=5.0)
+    trial = _trial(curl=1.0, force=(3.0, -2.0))
+    delays = [0, 5]
+    buffer = closed_loop.delay_buffer_for(delays)
+    assert buffer == 6
+    stacked = jax.tree.map(
+        lambda *xs: jnp.stack(xs),
+        *[loop_params(hp(**QUIET, task__feedback__delay=d)) for d in delays],
+    )
+    run = eqx.filter_jit(
+        eqx.filter_vmap(
+            lambda p: closed_loop.simulate_trial(
+                ctrl, p, trial, jax.random.PRNGKey(0), delay_buffer=buffer
+            )
+        )
+    )
+    traj = run(stacked)
+    for m, delay in enumerate(delays):
+        seen = _seen_states(jax.tree.map(lambda x: x[m], traj), (0.1, -0.2))  # noqa: B023
+        want = np.stack([seen[max(k - delay, 0)] for k in range(K)])
+        np.testing.assert_array_equal(np.asarray(traj.feedback[m]), want)
+    # the delayed member's first 6 observations are the start at rest; then it lags 5 steps
+    np.testing.assert_array_equal(
+        np.asarray(traj.feedback[1, :6]), np.tile([0.1, -0.2, 0, 0], (6, 1)).astype(np.float32)
+    )
+    assert not np.allclose(np.asarray(traj.state[0]), np.asarray(traj.state[1]))
+    # a longer buffer does not change the delay-0 model
+    alone = simulate_trial(ctrl, loop_params(hp(**QUIET)), trial, jax.random.PRNGKey(0))
+    np.testing.assert_allclose(np.asarray(traj.state[0]), np.asarray(alone.state), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("delays", "message"),
+    [
+        ([-1], r"task__feedback__delay = -1: must be a whole number of steps in \[0, 0\]"),
+        ([0, -2, 5], r"task__feedback__delay = -2 \(model 1 of 3\): .* in \[0, 5\]"),
+        ([2.5], r"task__feedback__delay = 2\.5: must be a whole number of steps in \[0, 3\]"),
+    ],
+)
+def test_delay_buffer_refuses_negative_and_fractional_delays(delays, message):
+    with pytest.raises(ValueError, match=message):
+        closed_loop.delay_buffer_for(delays)
+
+
+def test_delay_buffer_covers_the_longest_delay_of_the_group():
+    assert closed_loop.delay_buffer_for([0]) == 1
+    assert closed_loop.delay_buffer_for([0, 5, 3]) == 6
+    assert closed_loop.delay_buffer_for(jnp.asarray([5, 0], jnp.int32)) == 6
+    assert closed_loop.delay_buffer_for([np.int64(5), 5.0]) == 6
+
+
+def test_a_delay_longer_than_the_buffer_is_refused_not_clamped():
+    """Before any compute on the host; with eqx.error_if inside jit (never a silent clamp)."""
+    ctrl = _controller(2)
+    row = hp(**QUIET, task__feedback__delay=DELAY_BUFFER)  # one more than the buffer serves
+    allowed = rf"\[0, {DELAY_BUFFER - 1}\]"
+    with pytest.raises(
+        ValueError, match=rf"task__feedback__delay = {DELAY_BUFFER}: must be .* in {allowed}"
+    ):
+        closed_loop.simulate_trial(
+            ctrl, loop_params(row), _trial(), jax.random.PRNGKey(0), delay_buffer=DELAY_BUFFER
+        )
+    with pytest.raises(
+        ValueError, match=r"task__feedback__delay = 6 \(model 1 of 3\): .* \[0, 5\]"
+    ):
+        closed_loop.check_feedback_delays(jnp.asarray([0, 6, 5], jnp.int32), 6)
+    with pytest.raises(ValueError, match=r"delay_buffer = 0: must be an integer >= 1"):
+        closed_loop.check_feedback_delays([0], 0)
+    # inside jit the delay is data: the compiled program refuses it when it runs
+    in_jit = rf"task__feedback__delay must be in {allowed} for delay_buffer = {DELAY_BUFFER}"
+    for bad in (DELAY_BUFFER, -1):
+        with pytest.raises(eqx.EquinoxRuntimeError, match=in_jit):
+            row = hp(**QUIET, task__feedback__delay=bad)
+            jax.block_until_ready(
+                simulate_trial(ctrl, loop_params(row), _trial(), jax.random.PRNGKey(0))
+            )
+
+
+def test_evaluation_and_training_refuse_a_bad_delay_before_compute():
+    from ntdyn.analysis import simulate_ensemble
+    from ntdyn.models import ensemble_from_hyperparams
+    from ntdyn.training import TRACE_COUNTS, train_sweep
+
+    row = hp(task__feedback__delay=5)
+    ensemble = ensemble_from_hyperparams(row, jax.random.split(jax.random.PRNGKey(0), 2))
+    trials = _batch(_trial(), 2)
+    with pytest.raises(ValueError, match=r"task__feedback__delay = 5: .* in \[0, 2\]"):
+        simulate_ensemble(ensemble, row, trials, seed=0, delay_buffer=3)
+    with pytest.raises(ValueError, match=r"task__feedback__delay = -1: .* in \[0, 0\]"):
+        simulate_ensemble(ensemble, hp(task__feedback__delay=-1), trials, seed=0)
+    before = dict(TRACE_COUNTS)
+    with pytest.raises(ValueError, match=r"task__feedback__delay = -3 \(model 1 of 2\)"):
+        train_sweep([hp(), hp(task__feedback__delay=-3)], progress=False)
+    assert dict(TRACE_COUNTS) == before  # refused before anything was compiled

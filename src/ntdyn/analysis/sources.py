@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ntdyn.models.closed_loop import loop_params, simulate_batch
+from ntdyn.models.closed_loop import delay_buffer_for, loop_params, simulate_batch
 from ntdyn.models.stacking import unstack  # noqa: F401 (re-exported for sources' users)
 from ntdyn.tasks.flipflop import sample_flipflop
 from ntdyn.tasks.reaching import pert_params, sample_training_trials
@@ -85,8 +85,8 @@ def reaching_activity(controller, hp: dict, n_trials: int, seed: int) -> SourceA
         n_steps=n_steps,
         workspace=jnp.asarray(hp["task__workspace"], jnp.float32),
     )
-    delay = 1 + int(hp["task__feedback__delay"])
-    traj = _simulate_batch(controller, loop_params(hp), trials, k_noise, delay_buffer=delay)
+    buffer = delay_buffer_for([hp["task__feedback__delay"]])
+    traj = _simulate_batch(controller, loop_params(hp), trials, k_noise, delay_buffer=buffer)
     goal = jnp.broadcast_to(trials.goal[:, None], (n_trials, n_steps, 2))
     parts = [goal, traj.feedback] + ([trials.sisu[..., None]] if controller.sisu_input else [])
     inputs = np.asarray(jnp.concatenate(parts, axis=-1))

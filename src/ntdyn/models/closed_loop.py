@@ -12,11 +12,15 @@ commanded it, the control force applied during it.
 
 from __future__ import annotations
 
+import math
+import numbers
+from collections.abc import Iterable
 from typing import NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ntdyn.models.controller import Controller
@@ -50,6 +54,64 @@ def loop_params(hp: dict) -> LoopParams:
     )
 
 
+DELAY_PARAM = "task__feedback__delay"
+
+
+def _is_whole(value) -> bool:
+    """An integer, or a float with an integral value (not a bool)."""
+    if isinstance(value, bool | np.bool_):
+        return False
+    if isinstance(value, numbers.Integral):
+        return True
+    return isinstance(value, numbers.Real) and float(value).is_integer()
+
+
+def _delay_values(delays) -> list:
+    """The delays as a flat list of host scalars (hyperparameter values or a stacked array)."""
+    if isinstance(delays, Iterable) and not isinstance(delays, str | np.ndarray | jax.Array):
+        return [v for d in delays for v in _delay_values(d)]
+    return [v.item() if isinstance(v, np.generic) else v for v in np.ravel(np.asarray(delays))]
+
+
+def _check_buffer(delay_buffer) -> None:
+    if not _is_whole(delay_buffer) or delay_buffer < 1:
+        raise ValueError(f"delay_buffer = {delay_buffer!r}: must be an integer >= 1")
+
+
+def check_feedback_delays(delays, delay_buffer: int) -> None:
+    """Refuse, before any compute, a feedback delay that the state history cannot serve.
+
+    delays: hyperparameter values (one per model) or a stacked `LoopParams.feedback_delay`.
+    History row d is the state d steps back (row 0 the current one), so a buffer of
+    length B serves the whole-step delays 0 .. B - 1. Raises ValueError naming
+    `task__feedback__delay`, the value and the allowed range.
+    """
+    _check_buffer(delay_buffer)
+    values = _delay_values(delays)
+    for i, d in enumerate(values):
+        if not (_is_whole(d) and 0 <= d < delay_buffer):
+            where = f" (model {i} of {len(values)})" if len(values) > 1 else ""
+            raise ValueError(
+                f"{DELAY_PARAM} = {d!r}{where}: must be a whole number of steps in "
+                f"[0, {int(delay_buffer) - 1}] (delay_buffer = {int(delay_buffer)} keeps the "
+                f"current state and the {int(delay_buffer) - 1} before it)"
+            )
+
+
+def delay_buffer_for(delays) -> int:
+    """The state-history length serving every delay in `delays`: 1 + the largest.
+
+    The one buffer of a group of models trained or evaluated together (delays are
+    data, so delay 0 and delay 5 share the program). Refuses (ValueError, see
+    `check_feedback_delays`) a negative or fractional delay.
+    """
+    values = _delay_values(delays)
+    finite = [d for d in values if isinstance(d, numbers.Real) and np.isfinite(d)]
+    buffer = 1 + max([0, *(math.ceil(d) for d in finite)])
+    check_feedback_delays(values, buffer)
+    return buffer
+
+
 class Trajectory(eqx.Module):
     """Outputs of one trial; K steps, H hidden units.
 
@@ -78,14 +140,28 @@ def simulate_trial(
 
     `delay_buffer` (static) is the length of the state history kept for delayed
     feedback; it must exceed every feedback delay used (delays are data, so
-    models with different delays share one compiled program).
+    models with different delays share one compiled program; `delay_buffer_for`
+    sizes it). A delay outside [0, delay_buffer - 1] is refused, never clamped: a
+    ValueError for a concrete delay, an `eqx.error_if` runtime error under jit
+    (callers validate on the host first, so that check never fires in normal use).
     """
+    _check_buffer(delay_buffer)
+    delay = params.feedback_delay
+    if isinstance(delay, jax.core.Tracer):
+        last = int(delay_buffer) - 1
+        delay = eqx.error_if(
+            delay,
+            (delay < 0) | (delay > last),
+            f"{DELAY_PARAM} must be in [0, {last}] for delay_buffer = {delay_buffer}: a longer "
+            "delay needs a longer buffer (closed_loop.delay_buffer_for sizes it)",
+        )
+    else:
+        check_feedback_delays(delay, delay_buffer)
     n_steps = trial.sisu.shape[0]
     x0 = jnp.concatenate([trial.start, jnp.zeros(2)])
     history0 = jnp.broadcast_to(x0, (delay_buffer, 4))  # at rest before the trial
     h0 = jnp.zeros(controller.hidden_size)
     noise = jax.random.normal(key, (n_steps, 8))
-    delay = jnp.minimum(params.feedback_delay, delay_buffer - 1)
 
     drive = trial.drive_profile if trial.drive_weights is not None else None
 

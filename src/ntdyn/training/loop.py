@@ -24,7 +24,13 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ntdyn.hyperparams.hashing import hyperparams_hash
-from ntdyn.models.closed_loop import LoopParams, loop_params, simulate_batch
+from ntdyn.models.closed_loop import (
+    LoopParams,
+    check_feedback_delays,
+    delay_buffer_for,
+    loop_params,
+    simulate_batch,
+)
 from ntdyn.models.controller import Controller, ensemble_from_hyperparams
 from ntdyn.tasks.reaching import (
     COST_TERMS,
@@ -236,7 +242,9 @@ def train_group(
     first = rows[0]
     n_batches, batch_size = int(first["train__n_batches"]), int(first["train__batch_size"])
     n_steps = int(first["task__n_steps"])
-    delay_buffer = 1 + max(int(r["task__feedback__delay"]) for r in rows)
+    # One state history for the whole group, long enough for its longest delay; a negative
+    # or fractional delay is refused here, before anything is built or compiled.
+    delay_buffer = delay_buffer_for([r["task__feedback__delay"] for r in rows])
     n_reps = [int(r["train__n_replicates"]) for r in rows]
 
     models, datas, stream_keys = [], [], []
@@ -255,6 +263,7 @@ def train_group(
     params, static = eqx.partition(concat(models), eqx.is_array)
     data = concat(datas)
     keys = jnp.concatenate(stream_keys)
+    check_feedback_delays(data.loop.feedback_delay, delay_buffer)  # the stacked model axis
     opt_states = jax.vmap(lambda p, lr: make_optimizer(lr).init(p))(params, data.learning_rate)
 
     snapshots: list[tuple[int, object, np.ndarray]] = []  # (step, params, grad norms)
