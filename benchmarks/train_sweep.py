@@ -11,17 +11,21 @@ pandera), e.g. on a GPU machine:
 
 `--batches N` trains N batches instead of the configured number and projects the
 configured total from the measured wall time (compilation included: an upper bound).
+
+Writes benchmarks/results/train_sweep_<sweep>_<machine>.json, <sweep> being the folder
+that holds the sweep table (e.g. train_sweep_analysis_part2_h200.json; `_<N>batches`
+added with `--batches N`; `--out` to change).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import time
+from pathlib import Path
 
-import jax
 import pandas as pd
 
+from _results import add_out_option, save
 from ntdyn.hyperparams import sweep_rows
 from ntdyn.training import TRACE_COUNTS, train_sweep
 
@@ -30,9 +34,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("sweep", help="sweep table (parquet) written by the plan_sweep node")
     ap.add_argument("--batches", type=int, default=None)
+    add_out_option(ap)
     args = ap.parse_args()
 
-    rows = sweep_rows(pd.read_parquet(args.sweep))
+    table = pd.read_parquet(args.sweep)
+    rows = sweep_rows(table)
     configured = {int(r["train__n_batches"]) for r in rows}
     if args.batches:
         rows = [dict(r, train__n_batches=args.batches) for r in rows]
@@ -42,19 +48,24 @@ def main() -> None:
     elapsed = time.perf_counter() - t0
     # One chunk is compiled per shape group; time it apart from the steady rate.
     n_batches = int(rows[0]["train__n_batches"])
-    final = pd.concat(
-        [t.history.query("term == 'total' and step >= @n_batches - 10") for t in trained]
-    )
-    report = {
-        "device": str(jax.devices()[0]),
+    last = [t.history for t in trained]  # the total loss over the last 10 batches
+    final = pd.concat([h[(h["term"] == "total") & (h["step"] >= n_batches - 10)] for h in last])
+    config = {
+        "sweep": args.sweep,
         "members": len(rows),
         "models": sum(int(r["train__n_replicates"]) for r in rows),
+        "labels": table["label"].tolist() if "label" in table else None,
+        "hashes": table["hash"].tolist() if "hash" in table else None,
         "hidden": sorted({int(r["model__hidden_size"]) for r in rows}),
         "batch": sorted({int(r["train__batch_size"]) for r in rows}),
-        "compiled_programs": TRACE_COUNTS["train_chunk"],
-        "batches": n_batches,
-        "wall_s": round(elapsed, 1),
+        "steps": sorted({int(r["task__n_steps"]) for r in rows}),
         "configured_batches": sorted(configured),
+        "batches": n_batches,
+    }
+    results = {
+        "compiled_programs": TRACE_COUNTS["train_chunk"],
+        "wall_s": round(elapsed, 1),
+        "batches_per_s": round(n_batches / elapsed, 2),
         "final_total_loss_median": float(final["value"].median()),
         "excluded_replicates": {
             t.hyperparams.get("train__method", "")
@@ -63,8 +74,9 @@ def main() -> None:
         },
     }
     if args.batches:
-        report["projected_configured_s"] = round(elapsed / args.batches * max(configured), 1)
-    print(json.dumps(report, indent=1))
+        results["projected_configured_s"] = round(elapsed / args.batches * max(configured), 1)
+    name = f"train_sweep_{Path(args.sweep).resolve().parent.name}"
+    save(name + (f"_{args.batches}batches" if args.batches else ""), config, results, args.out)
 
 
 if __name__ == "__main__":

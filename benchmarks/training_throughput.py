@@ -4,18 +4,17 @@ Default problem (SCIENCE.md section 1): 4 training stds x 5 replicates = 20 GRUs
 100 units, 100 steps, batch 250, all in one compiled program. Runs with JAX
 alone (no Kedro, MLflow or pandera), so it can be timed on a GPU machine:
 
-    PYTHONPATH=src python benchmarks/training_throughput.py --batches 200
+    PYTHONPATH=src python benchmarks/training_throughput.py --batches 500
+
+Writes benchmarks/results/training_throughput_<machine>.json (`--out` to change).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
 
-import jax
-
+from _results import add_out_option, save
 from ntdyn.training import TRACE_COUNTS, train_group
 
 
@@ -42,6 +41,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--batch", type=int, default=250)
     ap.add_argument("--batches", type=int, default=200, help="timed batches (multiple of 25)")
+    add_out_option(ap)
     args = ap.parse_args()
 
     base = reaching_hyperparams(args.hidden, args.steps, args.batch, args.replicates)
@@ -62,14 +62,17 @@ def main() -> None:
 
     rate = args.batches / elapsed
     losses = result[0].history.query("term == 'total'").groupby("step")["value"].mean()
-    report = {
-        "device": str(jax.devices()[0]),
-        "platform": platform.platform(),
+    config = {
         "models": len(args.stds) * args.replicates,
+        "stds": args.stds,
+        "replicates": args.replicates,
         "hidden": args.hidden,
         "steps": args.steps,
         "batch": args.batch,
         "timed_batches": args.batches,
+        "warmup_batches": 25,
+    }
+    results = {
         "compile_and_warmup_s": round(compile_and_warmup, 2),
         "timed_s": round(elapsed, 2),
         "batches_per_s": round(rate, 2),
@@ -77,7 +80,7 @@ def main() -> None:
         "first_loss": float(losses.iloc[0]),
         "last_loss": float(losses.iloc[-1]),
     }
-    print(json.dumps(report, indent=1))
+    save("training_throughput", config, results, args.out)
 
 
 if __name__ == "__main__":
