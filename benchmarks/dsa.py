@@ -1,9 +1,16 @@
 """Wall time of Dynamical Similarity Analysis between two 128-unit systems.
 
 x: trajectories of a random leaky tanh network (GRU-like, fixed update gate)
-driven by weak noise from random initial states; y: the same trajectories in a
-randomly rotated basis (DSA should call them identical). Times `dsa` twice
-(first call includes compilation) and prints JSON:
+driven by weak noise from random initial states; y: a copy of the same
+dynamics in a random orthogonal basis Q, i.e. the network
+h <- 0.8 h + 0.2 Q tanh(W Q^T h + noise), run from *other* initial states and
+noise. DSA should call them nearly identical: the answer is 0 up to the
+sampling error of two finite sets of trajectories. (Rotating the units of the
+*same* trajectories, y = x Q, would test much less: HAVOK's coordinates are the
+left singular vectors of the delay embedding, which a rotation of the units
+leaves unchanged up to sign, so the Procrustes step would only have to flip
+signs; `--same-trajectories` times that case.) Times `dsa` twice (the first
+call includes compilation) and prints JSON:
 
     PYTHONPATH=src python benchmarks/dsa.py [--units 128 --trials 64 --steps 500]
 """
@@ -12,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 import numpy as np
@@ -20,16 +28,31 @@ from scipy.stats import ortho_group
 from ntdyn.analysis.dsa import dsa
 
 
-def tanh_network(units: int, trials: int, steps: int, gain: float, seed: int) -> np.ndarray:
-    """(trials, steps, units) of h <- (1 - a) h + a tanh(g W h + noise), a = 0.2."""
+def tanh_network(
+    units: int, trials: int, steps: int, gain: float, seed: int, state_seed: int | None = None
+) -> np.ndarray:
+    """(trials, steps, units) of h <- (1 - a) h + a tanh(g W h + noise), a = 0.2.
+
+    W comes from `seed`; the initial states and the noise too unless `state_seed`
+    is given (then other trajectories of the same network).
+    """
     rng = np.random.default_rng(seed)
     w = gain * rng.normal(size=(units, units)) / np.sqrt(units)
+    if state_seed is not None:
+        rng = np.random.default_rng(state_seed)
     h = rng.normal(size=(trials, units))
     x = np.empty((trials, steps, units))
     for t in range(steps):
         x[:, t] = h
         h = 0.8 * h + 0.2 * np.tanh(h @ w.T + 0.05 * rng.normal(size=h.shape))
     return x
+
+
+def rotated_copy(units: int, trials: int, steps: int, gain: float, seed: int) -> np.ndarray:
+    """The network of `tanh_network(..., seed)` in the basis Q = ortho_group(seed + 1), run from
+    other initial states and noise (seed + 2): Q h' for other trajectories h' of it."""
+    q = ortho_group.rvs(units, random_state=seed + 1)
+    return tanh_network(units, trials, steps, gain, seed, state_seed=seed + 2) @ q.T
 
 
 def main() -> None:
@@ -42,10 +65,17 @@ def main() -> None:
     p.add_argument("--iters", type=int, default=1500)
     p.add_argument("--gain", type=float, default=1.5)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--same-trajectories", action="store_true", help="y = x Q (units rotated) instead"
+    )
     args = p.parse_args()
 
+    load_start = [round(v, 2) for v in os.getloadavg()]
     x = tanh_network(args.units, args.trials, args.steps, args.gain, args.seed)
-    y = x @ ortho_group.rvs(args.units, random_state=args.seed + 1)
+    if args.same_trajectories:
+        y = x @ ortho_group.rvs(args.units, random_state=args.seed + 1)
+    else:
+        y = rotated_copy(args.units, args.trials, args.steps, args.gain, args.seed)
     kw = dict(n_delays=args.n_delays, rank=args.rank, iters=args.iters)
     times, out = [], None
     for _ in range(2):  # first call compiles the Procrustes scan
@@ -58,6 +88,9 @@ def main() -> None:
         "warm_call_s": round(times[1], 3),
         "angular": out["angular"],
         "wasserstein": out["wasserstein"],
+        "cores": os.cpu_count(),
+        "load_avg_start": load_start,
+        "load_avg_end": [round(v, 2) for v in os.getloadavg()],
     }
     print(json.dumps(report, indent=2))
 

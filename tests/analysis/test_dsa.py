@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from scipy.stats import ortho_group
@@ -130,14 +132,127 @@ def test_wasserstein_eigenvalue_distance():
     assert d == pytest.approx(0.3 / np.sqrt(3))
 
 
-def test_dsa_rotated_copy_is_similar_and_different_systems_are_not():
+def test_rotating_the_units_leaves_the_havok_coordinates_unchanged_up_to_sign():
+    # y = x Q only rotates the columns of the delay embedding H: H_y H_y^T = H_x H_x^T, so the
+    # left singular (time) coordinates and hence the DMD operators agree up to the signs of
+    # the singular vectors. This needs no Procrustes at all (a copy that mixes the DMD
+    # coordinates is in test_dsa_scores_copies_under_a_change_of_basis_near_zero).
     x = flip_flop()
     q = ortho_group.rvs(16, random_state=6)
     kw = dict(n_delays=5, rank=10, iters=500)
     same = dsa(x, x @ q, **kw)
     assert same["dmd_x"].shape == same["dmd_y"].shape == (10, 10)
-    assert same["angular"] < 0.005
-    assert same["wasserstein"] < 1e-3
+    a_x, a_y = same["dmd_x"], same["dmd_y"]
+    flips = np.array(list(itertools.product([1.0, -1.0], repeat=10)))  # every D = diag(+-1)
+    gaps = np.abs(flips[:, :, None] * a_x * flips[:, None, :] - a_y).max(axis=(1, 2))
+    assert gaps.min() < 1e-8
+    assert same["angular"] < 1e-6
+    assert same["wasserstein"] < 1e-8
     diff = dsa(x, limit_cycle(), **kw)
     assert diff["angular"] > 0.1
     assert diff["wasserstein"] > 0.1
+
+
+def rot2(r, th):
+    return r * np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
+
+
+def non_normal(radii=(0.95, 0.8), angles=(0.3, 0.9), coupling=0.6, seed=0):
+    """4-D M = V [[R1, K], [0, R2]] V^T, R_i = r_i rot(th_i), K = coupling * ones, V a random
+    rotation: eigenvalues r_i exp(+-i th_i) whatever the coupling; non-normal unless it is 0."""
+    v = ortho_group.rvs(4, random_state=seed)
+    t = np.block([[rot2(radii[0], angles[0]), coupling * np.ones((2, 2))],
+                  [np.zeros((2, 2)), rot2(radii[1], angles[1])]])  # fmt: skip
+    return v @ t @ v.T
+
+
+def simulate(m, seed, n_trials=32, n_steps=500, noise=0.3):
+    """(B, T, D) of x_{t+1} = M x_t + noise * e_t, x_0 and e_t standard normal (seeded)."""
+    rng = np.random.default_rng(seed)
+    x = np.empty((n_trials, n_steps, m.shape[0]))
+    h = rng.normal(size=(n_trials, m.shape[0]))
+    for k in range(n_steps):
+        x[:, k] = h
+        h = h @ m.T + noise * rng.normal(size=h.shape)
+    return x
+
+
+def best_signed_permutation_angle(a, b):
+    """min over signed permutations P of angular_distance(P A P^T, B), by brute force."""
+    n = a.shape[0]
+    signs = np.array(list(itertools.product([1.0, -1.0], repeat=n)))  # (2^n, n)
+    best = np.inf
+    for perm in itertools.permutations(range(n)):
+        pa = a[np.ix_(perm, perm)] * signs[:, :, None] * signs[:, None, :]  # (2^n, n, n)
+        cos = np.sum(pa * b, axis=(1, 2)) / (np.linalg.norm(a) * np.linalg.norm(b))
+        best = min(best, float(np.arccos(np.clip(cos.max(), -1.0, 1.0))))
+    return best
+
+
+def test_procrustes_undoes_a_mixing_rotation_of_a_non_normal_matrix():
+    rng = np.random.default_rng(8)
+    # non-normal: an upper-triangular Schur form with distinct eigenvalues in a random basis
+    t = np.diag([0.9, 0.6, 0.3, -0.2, -0.5, -0.8]) + np.triu(rng.normal(size=(6, 6)), 1)
+    v = ortho_group.rvs(6, random_state=9)
+    a = v @ t @ v.T
+    assert np.linalg.norm(a @ a.T - a.T @ a) > 1.0
+    q = ortho_group.rvs(6, random_state=10)
+    assert np.abs(q).max() < 0.9  # every coordinate is mixed: far from a signed permutation
+    b = q @ a @ q.T
+    angular, c = procrustes_similarity(a, b, iters=300)
+    assert angular < 1e-6
+    np.testing.assert_allclose(c @ c.T, np.eye(6), atol=1e-10)
+    np.testing.assert_allclose(c @ a @ c.T, b, atol=1e-6)
+    # only +-Q commute A into B: an orthogonal S with S A S^T = A must be +-I when A is
+    # non-normal with distinct real eigenvalues (its eigenspaces are not orthogonal)
+    assert min(np.abs(c - q).max(), np.abs(c + q).max()) < 1e-5
+    # no signed permutation comes near: an optimiser that only flips signs or reorders
+    # coordinates cannot pass this test
+    assert best_signed_permutation_angle(a, b) > 0.3
+
+
+def test_dsa_scores_copies_under_a_change_of_basis_near_zero():
+    m = non_normal()
+    x = simulate(m, seed=1)
+    kw = dict(n_delays=1, rank=4, iters=500)
+    c = np.random.default_rng(3).normal(size=(4, 4)) + 2 * np.eye(4)  # general, invertible
+
+    # 1. The same trajectories in a general basis, y = x C^T. The HAVOK coordinates U are
+    # an orthonormal basis of the columns of the embedding, which C does not change, so
+    # U_y = U_x R with R orthogonal and A_y = R^T A_x R exactly, but R mixes coordinates.
+    exact = dsa(x, x @ c.T, **kw)
+    assert exact["angular"] < 1e-6
+    assert exact["wasserstein"] < 1e-10
+    assert best_signed_permutation_angle(exact["dmd_x"], exact["dmd_y"]) > 0.15
+
+    # 2. Copies from other initial states and noise: the answer is 0 up to sampling error.
+    # Q M Q^T with isotropic x_0 and noise has the statistics of Q x, so its HAVOK
+    # coordinates are (in the limit) those of x up to a signed permutation; the general
+    # copy y = C x' (x' other trajectories of M, i.e. C M C^-1 driven by C e_t from C x'_0)
+    # has coordinates that only a mixing rotation aligns.
+    q = ortho_group.rvs(4, random_state=7)
+    rotated = dsa(x, simulate(q @ m @ q.T, seed=2), **kw)
+    general = dsa(x, simulate(m, seed=2) @ c.T, **kw)
+    for copy in (rotated, general):
+        assert copy["angular"] < 0.012  # sampling error ~0.006; exact data give 0 (above)
+        assert copy["wasserstein"] < 0.02
+    assert best_signed_permutation_angle(general["dmd_x"], general["dmd_y"]) > 0.1
+
+
+def test_dsa_separates_systems_that_differ_in_eigenvalues_or_non_normality():
+    m = non_normal()
+    x = simulate(m, seed=1)
+    kw = dict(n_delays=1, rank=4, iters=500)
+    other = dsa(x, simulate(non_normal(radii=(0.8, 0.95)), seed=2), **kw)  # decay rates swapped
+    assert other["angular"] > 0.12
+    assert other["wasserstein"] > 0.1
+    # the same eigenvalues without the coupling: only the angular score sees the difference
+    normal = dsa(x, simulate(non_normal(coupling=0.0), seed=2), **kw)
+    assert normal["angular"] > 0.05
+    assert normal["wasserstein"] < 0.02
+    # Procrustes is orthogonal: C M C^-1 driven by its own isotropic noise has other state
+    # statistics than C x, and after whitening the operators no longer match (same spectrum)
+    c = np.random.default_rng(3).normal(size=(4, 4)) + 2 * np.eye(4)
+    similar = dsa(x, simulate(c @ m @ np.linalg.inv(c), seed=2), **kw)
+    assert similar["angular"] > 0.04
+    assert similar["wasserstein"] < 0.02

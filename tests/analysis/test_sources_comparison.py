@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from scipy.stats import ortho_group
+from scipy.stats import ortho_group, poisson
 
 from ntdyn.analysis.fixed_points import FixedPointConfig
 from ntdyn.analysis.sources import (
@@ -80,6 +80,46 @@ def test_a_rotated_copy_of_the_source_matches_it_on_every_metric():
     assert m["fp_mean_distance"] < 1e-6 and m["fp_same_stability"] == 1.0
     assert m["dsa_angular"] < 0.01 and m["dsa_wasserstein"] < 0.01
     np.testing.assert_allclose(out.inferred_mapped, true, atol=1e-8)
+
+
+def test_compare_pair_scores_the_inferred_rates_on_the_held_out_neurons():
+    # The latents are an exact copy; only the rates are off, by a known amount, so the rate
+    # metrics must come from the arrays the pair was given (not the true rates twice, not
+    # the held-in neurons).
+    a = np.array([[0.9, -0.3, 0.0], [0.3, 0.9, 0.0], [0.0, 0.0, 0.5]])
+    c = np.array([0.2, -0.1, 0.3])
+    true = _linear_trajectories(a, c, b=8, t=60)
+    source = system_fixed_points(Linear(a, c), true, np.zeros(1), 16, CFG, seed=0)
+    rng = np.random.default_rng(0)
+    rates = np.exp(np.concatenate([0.6 * true, true[..., :2]], axis=-1))  # (8, 60, 5)
+    spikes = rng.poisson(rates).astype(float)
+    held_out = np.array([3, 4])
+    # inferred rates pulled halfway to each neuron's mean: residual = deviation / 2, so the
+    # variance-weighted R^2 is 1 - 1/4 whatever the rates
+    mean = rates.reshape(-1, 5).mean(axis=0)
+    inferred = mean + 0.5 * (rates - mean)
+    out = compare_pair(
+        true_latents=true, true_rates=rates, spikes=spikes, held_out=held_out,
+        inferred_latents=true, inferred_rates=inferred, source_points=source,
+        model_step=Linear(a, c), model_rest_input=np.zeros(1), n_candidates=16,
+        fixed_point_config=CFG, dsa_options=dict(n_delays=3, rank=6, iters=200), seed=0,
+    )  # fmt: skip
+    assert out.metrics["rate_r2"] == pytest.approx(0.75, rel=1e-10)
+
+    def bits_per_spike(neurons, predicted):
+        """Independently: Poisson log pmf of the model minus that of each neuron's mean
+        count over these trials, per spike, in bits."""
+        y = spikes[..., neurons].reshape(-1, len(neurons))
+        lam = predicted[..., neurons].reshape(-1, len(neurons))
+        gain = poisson.logpmf(y, lam).sum() - poisson.logpmf(y, y.mean(axis=0)).sum()
+        return gain / y.sum() / np.log(2)
+
+    expected = bits_per_spike(held_out, inferred)
+    assert out.metrics["co_bps"] == pytest.approx(expected, rel=1e-9)
+    # the wrong arrays would give other numbers here
+    wrong = [bits_per_spike(held_out, rates), bits_per_spike(np.arange(5), inferred),
+             bits_per_spike(np.arange(3), inferred)]  # fmt: skip
+    assert min(abs(expected - w) for w in wrong) > 0.02
 
 
 def test_connectivity_from_the_jacobian_keeps_the_largest_share():

@@ -63,6 +63,45 @@ def test_co_bps_is_zero_for_the_mean_rate_model_and_positive_for_the_true_rates(
     assert r2_variance_weighted(data.rates, data.rates) == 1.0
 
 
+def test_co_bps_of_a_two_neuron_poisson_example_worked_by_hand():
+    # 2 trials x 2 bins x 2 neurons: spike counts y and predicted rates r (counts per bin)
+    y = np.array([[[0, 0], [1, 2]], [[2, 4], [1, 2]]], float)
+    r = np.array([[[0.5, 1], [1, 2]], [[2, 4], [1, 1]]], float)
+    # Per bin, log p(y | lam) = y ln(lam) - lam - ln(y!); the ln(y!) terms are the same for
+    # the model and the null model and cancel in the difference.
+    # neuron 0: y = 0, 1, 2, 1 (4 spikes), r = 0.5, 1, 2, 1, null = its mean rate 4/4 = 1
+    #   model: (0 - 0.5) + (0 - 1) + (2 ln 2 - 2) + (0 - 1) = 2 ln 2 - 4.5
+    #   null:  (0 - 1) * 4                                   = -4
+    # neuron 1: y = 0, 2, 4, 2 (8 spikes), r = 1, 2, 4, 1, null = its mean rate 8/4 = 2
+    #   model: (0 - 1) + (2 ln 2 - 2) + (4 ln 4 - 4) + (0 - 1) = 10 ln 2 - 8
+    #   null:  8 ln 2 - 4 * 2                                 = 8 ln 2 - 8
+    # gain = (2 ln 2 - 0.5) + 2 ln 2 = 4 ln 2 - 0.5 nats over 4 + 8 = 12 spikes, in bits:
+    expected = (4 * np.log(2) - 0.5) / (12 * np.log(2))  # = 1/3 - 1/(24 ln 2) = 0.273221...
+    assert expected == pytest.approx(0.273221, abs=1e-6)
+    assert co_bps(y, r) == pytest.approx(expected, rel=1e-12)
+    # the null model is each neuron's own mean: every neuron at its mean scores 0
+    assert co_bps(y, np.broadcast_to([1.0, 2.0], y.shape)) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_rate_r2_of_known_perturbations():
+    # true rates of 2 neurons over 2 trials x 2 bins: neuron 0 = 1, 2, 3, 4; neuron 1 = 2, 2, 6, 6
+    true = np.array([[[1, 2], [2, 2]], [[3, 6], [4, 6]]], float)
+    # SS_tot = (1.5^2 + 0.5^2 + 0.5^2 + 1.5^2) + 4 * 2^2 = 5 + 16 = 21; neuron 0 off by +-1 in
+    # every bin: SS_res = 4, so R^2 = 1 - 4/21 = 17/21 (the mean of the per-neuron R^2,
+    # ((1 - 4/5) + 1) / 2 = 0.6, would not weight the neurons by their variance)
+    off = np.array([[[1, 0], [-1, 0]], [[1, 0], [-1, 0]]], float)
+    assert r2_variance_weighted(true, true + off) == pytest.approx(17 / 21, rel=1e-12)
+    # rates pulled halfway to each neuron's mean: residual = deviation / 2, R^2 = 1 - 1/4
+    rng = np.random.default_rng(0)
+    rates = np.exp(rng.normal(size=(5, 30, 4)) + rng.normal(size=4))
+    mean = rates.reshape(-1, 4).mean(axis=0)
+    assert r2_variance_weighted(rates, mean + 0.5 * (rates - mean)) == pytest.approx(0.75)
+    # a constant offset d_j per neuron: R^2 = 1 - sum d_j^2 / sum var_j (population variances)
+    d = np.array([0.3, -0.2, 0.0, 0.5])
+    expected = 1 - np.sum(d**2) / np.sum(rates.reshape(-1, 4).var(axis=0))
+    assert r2_variance_weighted(rates, rates + d) == pytest.approx(expected, rel=1e-10)
+
+
 def test_state_r2_is_one_for_an_invertible_affine_copy_and_penalises_extra_dimensions():
     true = _latents(2)
     rng = np.random.default_rng(0)
