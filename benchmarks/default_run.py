@@ -48,7 +48,8 @@ def timed_run(root: Path, args: list[str]) -> tuple[float, str]:
     done = subprocess.run([str(kedro), "run", *args], cwd=root, env=env, check=True,
                           capture_output=True, text=True)  # fmt: skip
     seconds = time.perf_counter() - t0
-    text = re.sub(r"\s+", " ", done.stdout + done.stderr)
+    # the log's line wrapping and rich's `file.py:line` column, out of the summary paragraph
+    text = re.sub(r"\s+", " ", re.sub(r"\s\S+\.py:\d+\s", " ", done.stdout + done.stderr))
     found = re.search(r"ntdyn run summary: (.*?)\. Figures:", text)
     return seconds, found.group(1) if found else ""
 
