@@ -18,13 +18,12 @@ call includes compilation) and prints JSON:
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import time
 
 import numpy as np
 from scipy.stats import ortho_group
 
+from _results import add_out_option, save
 from ntdyn.analysis.dsa import dsa
 
 
@@ -68,9 +67,8 @@ def main() -> None:
     p.add_argument(
         "--same-trajectories", action="store_true", help="y = x Q (units rotated) instead"
     )
+    add_out_option(p)
     args = p.parse_args()
-
-    load_start = [round(v, 2) for v in os.getloadavg()]
     x = tanh_network(args.units, args.trials, args.steps, args.gain, args.seed)
     if args.same_trajectories:
         y = x @ ortho_group.rvs(args.units, random_state=args.seed + 1)
@@ -82,17 +80,15 @@ def main() -> None:
         t0 = time.perf_counter()
         out = dsa(x, y, **kw)
         times.append(time.perf_counter() - t0)
-    report = {
-        **vars(args),
+    config = {k: v for k, v in vars(args).items() if k != "out"}
+    name = "dsa" + ("_same_trajectories" if args.same_trajectories else "")
+    results = {
         "first_call_s": round(times[0], 3),
         "warm_call_s": round(times[1], 3),
         "angular": out["angular"],
         "wasserstein": out["wasserstein"],
-        "cores": os.cpu_count(),
-        "load_avg_start": load_start,
-        "load_avg_end": [round(v, 2) for v in os.getloadavg()],
     }
-    print(json.dumps(report, indent=2))
+    save(name, config, results, args.out)
 
 
 if __name__ == "__main__":

@@ -140,16 +140,26 @@ def angular_distance(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def procrustes_similarity(
-    a: np.ndarray, b: np.ndarray, *, iters: int = 1500, lr: float = 0.01, seed: int = 0
+    a: np.ndarray,
+    b: np.ndarray,
+    *,
+    iters: int = 1500,
+    lr: float = 0.01,
+    seed: int = 0,
+    rounds: int = 3,
 ) -> tuple[float, np.ndarray]:
     """Angular distance between C A C^T and B for the best orthogonal C; A, B (n, n).
 
     min_C |C A C^T - B|_F with C = Cay(W) C0, optimised in float64 from several
     starts C0 at once: I and P = diag(-1, 1, ..., 1) (the Cayley map only reaches
     det +1 matrices without eigenvalue -1, so the reflected start covers det -1),
-    and the spectral guess `_spectral_init` and its reflection. Returns
-    (theta in [0, pi], 0 = identical up to an orthogonal change of basis; C (n, n)).
-    `seed` is accepted for API compatibility; every start is deterministic.
+    and the spectral guess `_spectral_init` and its reflection. The `iters` Adam steps
+    are split into `rounds`, each starting again from W = 0 at the best C so far: the
+    Cayley map is re-centred where the search is, which it describes badly far from
+    its centre (on a copy of 50-dimensional dynamics: angle 0.0189 instead of 0.0203
+    for the same 1500 steps). Returns (theta in [0, pi], 0 = identical up to an
+    orthogonal change of basis; C (n, n)). `seed` is accepted for API compatibility;
+    every start is deterministic.
     """
     del seed
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
@@ -159,13 +169,18 @@ def procrustes_similarity(
     p = np.eye(n)
     p[0, 0] = -1.0
     c_spec = _spectral_init(a, b)
+    if rounds < 1 or iters < rounds:
+        raise ValueError(f"dsa rounds = {rounds}: must be in [1, iters = {iters}]")
     starts = np.stack([np.eye(n), p, c_spec, c_spec @ p])  # (K, n, n)
-    a0s = starts @ a @ starts.transpose(0, 2, 1)
-    with jax.enable_x64(True):
-        cs, losses = _fit_cayley_jit(jnp.asarray(a0s), jnp.asarray(b), iters=int(iters), lr=lr)
-        cs, losses = np.asarray(cs), np.asarray(losses)
-    k = int(np.argmin(losses))
-    c = cs[k] @ starts[k]
+    for _ in range(rounds):  # one compiled program serves every round
+        a0s = starts @ a @ starts.transpose(0, 2, 1)
+        with jax.enable_x64(True):
+            cs, losses = _fit_cayley_jit(
+                jnp.asarray(a0s), jnp.asarray(b), iters=int(iters) // rounds, lr=lr
+            )
+            cs, losses = np.asarray(cs), np.asarray(losses)
+        starts = cs @ starts
+    c = starts[int(np.argmin(losses))]
     return angular_distance(c @ a @ c.T, b), c
 
 
