@@ -116,3 +116,25 @@ def test_groups_with_different_inputs_keep_their_own_fixed_points():
         expected = np.linalg.solve(np.eye(3) - A, B + u[10 * g])
         np.testing.assert_allclose(point, expected, atol=1e-10)
     assert fps.candidate[1] >= 10
+
+
+def test_jacobians_belong_to_the_kept_points_only():
+    """The search keeps no (N, H, H) Jacobian per candidate; the points' Jacobians are dF/dh
+    at those points (the bistable map: 1 + 0.1 (1 - 3x^2) and 0.5), computed in float64."""
+    import jax
+
+    from ntdyn.analysis.fixed_points import _solve
+
+    cands = np.random.default_rng(3).normal(size=(64, 2)) * 1.5
+    u = np.zeros(2)
+    fps = find_fixed_points(bistable, cands, u)
+    assert sorted(np.round(fps.h[:, 0], 6)) == [-1.0, 0.0, 1.0]
+    assert fps.jacobian.shape == (3, 2, 2) and fps.jacobian.dtype == np.float64
+    for h, jac in zip(fps.h, fps.jacobian, strict=True):
+        expected = np.diag([1 + 0.1 * (1 - 3 * h[0] ** 2), 0.5])
+        np.testing.assert_allclose(jac, expected, atol=1e-12)
+    shapes = jax.eval_shape(
+        lambda h0, uu: _solve(bistable, h0, uu, 10, 5, 1e-12, 1e-20, 1e-2, 200.0),
+        jax.ShapeDtypeStruct((64, 2), np.float32), jax.ShapeDtypeStruct((64, 2), np.float32),
+    )  # fmt: skip
+    assert [s.shape for s in shapes] == [(64, 2), (64,), (64,)]  # states, q, iterations

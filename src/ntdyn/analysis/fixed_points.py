@@ -154,36 +154,30 @@ def find_fixed_points(
             noise = jax.random.normal(jax.random.PRNGKey(seed), h0.shape, dtype)
             h0 = h0 + cfg.noise_std * noise
         u = jnp.asarray(inputs, dtype)
-        h, q, n_iters, jac = _solve(
+        h, q, n_iters = _solve(
             step, h0, u, adam_iters, cfg.newton_iters, cfg.tol_q, cfg.tol_dq,
             cfg.learning_rate, cfg.lr_decay_iters,
         )  # fmt: skip
-        h, q, n_iters, jac, h0 = map(np.asarray, (h, q, n_iters, jac, h0))
-    if groups is None:
-        return _unique_points(h, q, n_iters, jac, h0, cfg)
-    groups = np.asarray(groups)
-    parts = []
-    for g in np.unique(groups):
-        idx = np.where(groups == g)[0]
-        # outliers relative to the whole candidate cloud: a group's few nearby candidates
-        # say nothing about how far its fixed point may lie
-        part = _unique_points(h[idx], q[idx], n_iters[idx], jac[idx], h0[idx], cfg, cloud=h0)
-        part.candidate = idx[part.candidate]
-        parts.append((g, part))
-    return FixedPoints(
-        h=np.concatenate([p.h for _, p in parts]),
-        q=np.concatenate([p.q for _, p in parts]),
-        is_fixed=np.concatenate([p.is_fixed for _, p in parts]),
-        jacobian=np.concatenate([p.jacobian for _, p in parts]),
-        eigenvalues=np.concatenate([p.eigenvalues for _, p in parts]),
-        eigenvectors=np.concatenate([p.eigenvectors for _, p in parts]),
-        stable=np.concatenate([p.stable for _, p in parts]),
-        candidate=np.concatenate([p.candidate for _, p in parts]),
-        candidates_q=q,
-        n_iters=n_iters,
-        config=cfg,
-        group=np.concatenate([np.full(len(p.q), g) for g, p in parts]),
-    )
+        h, q, n_iters, h0 = map(np.asarray, (h, q, n_iters, h0))
+        inputs = np.asarray(u)
+        if groups is None:
+            kept, group_of = _kept(h, q, h0, cfg), None
+        else:
+            groups = np.asarray(groups)
+            kept, labels = [], []
+            for g in np.unique(groups):
+                idx = np.where(groups == g)[0]
+                # outliers relative to the whole candidate cloud: a group's few nearby
+                # candidates say nothing about how far its fixed point may lie
+                kept.append(idx[_kept(h[idx], q[idx], h0[idx], cfg, cloud=h0)])
+                labels.append(np.full(len(kept[-1]), g))
+            kept = np.concatenate(kept).astype(int)
+            group_of = np.concatenate(labels) if labels else np.zeros(0, groups.dtype)
+        # Jacobians of the kept points only, all at once, in the search's precision
+        jac = _point_jacobians(step, h[kept], inputs[kept])
+    points = _with_spectra(h, q, n_iters, jac, kept, cfg)
+    points.group = group_of
+    return points
 
 
 def _q(step: Step, h, u):
@@ -238,12 +232,33 @@ def _solve(step, h0, u, adam_iters, newton_iters, tol_q, tol_dq, lr, lr_decay):
 
     state = (0, h, jnp.ones(n, bool), iters)
     _, h, _, iters = jax.lax.while_loop(lambda s: (s[0] < newton_iters) & s[2].any(), newton, state)
-    jac = jax.vmap(jax.jacfwd(step))(h, u)
-    return h, q_of(step, h, u), iters, jac
+    # No Jacobian per candidate here: (N, H, H) is the largest array of the search, and
+    # only the unique points need theirs (`_point_jacobians`).
+    return h, q_of(step, h, u), iters
 
 
-def _unique_points(h, q, n_iters, jac, h0, cfg: FixedPointConfig, cloud=None) -> FixedPoints:
-    """Drop distance outliers and duplicates (keeping the lowest q); add spectra.
+@eqx.filter_jit
+@eqx.debug.assert_max_traces(max_traces=None)
+def _jacobians(step, h, u):
+    return jax.vmap(jax.jacfwd(step))(h, u)
+
+
+def _point_jacobians(step, h: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """dF/dh at the M points h (M, H) with inputs u (M, n_in): (M, H, H).
+
+    Padded to the next power of two, so a few compiled shapes serve every number of
+    points found (in the dtype of `h`: call it inside the search's precision context).
+    """
+    m, dim = h.shape
+    if m == 0:
+        return np.zeros((0, dim, dim), h.dtype)
+    idx = np.minimum(np.arange(1 << (m - 1).bit_length()), m - 1)
+    return np.asarray(_jacobians(step, jnp.asarray(h[idx]), jnp.asarray(u[idx])))[:m]
+
+
+def _kept(h, q, h0, cfg: FixedPointConfig, cloud=None) -> np.ndarray:
+    """Indices of the candidates kept: no distance outliers, no duplicates (of each set of
+    duplicates the lowest q), in order of q.
 
     Outliers are judged against `cloud` (default: these candidates), the states the
     candidates were sampled from.
@@ -257,10 +272,15 @@ def _unique_points(h, q, n_iters, jac, h0, cfg: FixedPointConfig, cloud=None) ->
     for i in np.where(inlier)[0][np.argsort(q[inlier], kind="stable")]:
         if not kept or not np.any(np.all(np.abs(h[kept] - h[i]) < cfg.unique_tol, axis=1)):
             kept.append(int(i))
-    idx = np.asarray(kept, dtype=int)
+    return np.asarray(kept, dtype=int)
+
+
+def _with_spectra(h, q, n_iters, jac, idx, cfg: FixedPointConfig) -> FixedPoints:
+    """The kept points `idx` with their Jacobians `jac` (M, H, H), eigendecompositions
+    (sorted by |lambda|, descending) and stability."""
     dim = h.shape[1]
     if idx.size:
-        eigvals, eigvecs = np.linalg.eig(jac[idx])
+        eigvals, eigvecs = np.linalg.eig(jac)
     else:
         eigvals, eigvecs = np.zeros((0, dim), complex), np.zeros((0, dim, dim), complex)
     order = np.argsort(-np.abs(eigvals), axis=1, kind="stable")
@@ -270,7 +290,7 @@ def _unique_points(h, q, n_iters, jac, h0, cfg: FixedPointConfig, cloud=None) ->
         h=h[idx],
         q=q[idx],
         is_fixed=q[idx] < cfg.tol_q,
-        jacobian=jac[idx],
+        jacobian=jac,
         eigenvalues=eigvals,
         eigenvectors=eigvecs,
         stable=np.abs(eigvals).max(axis=1) < 1 if idx.size else np.zeros(0, bool),
