@@ -106,8 +106,31 @@ def test_tangling_figure_boxes():
     )
     fig = tangling_figure(df, "train_std", "sisu", "tangling")
     assert len(fig.data) == 2 and all(isinstance(tr, go.Box) for tr in fig.data)
-    assert sum(len(tr.y) for tr in fig.data) == 60
+    # each box is drawn from its statistics, computed independently here
+    for trace, sisu in zip(fig.data, [0.0, 1.0], strict=True):
+        assert trace.name == str(sisu)
+        for k, std in enumerate([0.0, 0.5, 1.0]):
+            q = df[(df["sisu"] == sisu) & (df["train_std"] == std)]["Q"].to_numpy()
+            q1, med, q3 = np.quantile(q, [0.25, 0.5, 0.75])
+            assert (trace.q1[k], trace.median[k], trace.q3[k]) == pytest.approx((q1, med, q3))
+            inside = q[(q >= q1 - 1.5 * (q3 - q1)) & (q <= q3 + 1.5 * (q3 - q1))]
+            assert trace.lowerfence[k] == pytest.approx(inside.min())
+            assert trace.upperfence[k] == pytest.approx(inside.max())
+            assert trace.mean[k] == pytest.approx(q.mean())
     assert len(tangling_figure(df, "train_std", None, "tangling").data) == 1
     with pytest.raises(ValueError, match="'Q'"):
         tangling_figure(df.rename(columns={"Q": "q"}), "train_std", None, "t")
     fig.to_json()
+
+
+def test_tangling_figure_size_does_not_grow_with_the_data():
+    """A million (condition, step) values draw the same few boxes as a thousand."""
+    rng = np.random.default_rng(1)
+
+    def size(n: int) -> int:
+        df = pd.DataFrame({"Q": rng.gamma(2.0, size=n), "std": rng.choice([0.0, 1.0], n),
+                           "sisu": rng.choice([-1.0, 1.0], n)})  # fmt: skip
+        return len(tangling_figure(df, "std", "sisu", "t").to_json())
+
+    small, large = size(1_000), size(1_000_000)
+    assert large < 1.2 * small and large < 20_000
