@@ -50,7 +50,6 @@ class RunSummaryHooks:
         self._compilations = CompilationCounter()
         self._started: dict[str, float] = {}
         self._seconds: dict[str, float] = {}
-        self.last_summary = ""
 
     @hook_impl
     def before_pipeline_run(self, run_params, pipeline, catalog):
@@ -74,10 +73,8 @@ class RunSummaryHooks:
     @hook_impl
     def after_pipeline_run(self, run_params, run_result, pipeline, catalog):
         self._compilations.stop()
-        self.last_summary = summary_text(
-            self.counts, self._seconds, (self._compilations.count, self._compilations.seconds)
-        )
-        log.info(self.last_summary)
+        compilations = (self._compilations.count, self._compilations.seconds)
+        log.info(summary_text(self.counts, self._seconds, compilations))
 
     @hook_impl
     def on_pipeline_error(self, error, run_params, pipeline, catalog):

@@ -30,6 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from ntdyn.analysis.dynamics import jacobians_along
+
 Step = Callable[[jax.Array, jax.Array], jax.Array]  # F(h (H,), u (n_in,)) -> (H,)
 
 # Step lengths tried together in the line search (0 keeps the point).
@@ -237,12 +239,6 @@ def _solve(step, h0, u, adam_iters, newton_iters, tol_q, tol_dq, lr, lr_decay):
     return h, q_of(step, h, u), iters
 
 
-@eqx.filter_jit
-@eqx.debug.assert_max_traces(max_traces=None)
-def _jacobians(step, h, u):
-    return jax.vmap(jax.jacfwd(step))(h, u)
-
-
 def _point_jacobians(step, h: np.ndarray, u: np.ndarray) -> np.ndarray:
     """dF/dh at the M points h (M, H) with inputs u (M, n_in): (M, H, H).
 
@@ -253,7 +249,7 @@ def _point_jacobians(step, h: np.ndarray, u: np.ndarray) -> np.ndarray:
     if m == 0:
         return np.zeros((0, dim, dim), h.dtype)
     idx = np.minimum(np.arange(1 << (m - 1).bit_length()), m - 1)
-    return np.asarray(_jacobians(step, jnp.asarray(h[idx]), jnp.asarray(u[idx])))[:m]
+    return jacobians_along(step, h[idx], u[idx])[:m]
 
 
 def _kept(h, q, h0, cfg: FixedPointConfig, cloud=None) -> np.ndarray:
