@@ -26,7 +26,6 @@ from tqdm.auto import tqdm
 from ntdyn.hyperparams.hashing import hyperparams_hash
 from ntdyn.models.closed_loop import (
     LoopParams,
-    check_feedback_delays,
     delay_buffer_for,
     loop_params,
     simulate_batch,
@@ -263,7 +262,6 @@ def train_group(
     params, static = eqx.partition(concat(models), eqx.is_array)
     data = concat(datas)
     keys = jnp.concatenate(stream_keys)
-    check_feedback_delays(data.loop.feedback_delay, delay_buffer)  # the stacked model axis
     opt_states = jax.vmap(lambda p, lr: make_optimizer(lr).init(p))(params, data.learning_rate)
 
     snapshots: list[tuple[int, object, np.ndarray]] = []  # (step, params, grad norms)
