@@ -14,17 +14,22 @@ It also counts XLA compilations, names the slowest nodes and says where to look 
 from __future__ import annotations
 
 import collections
+import json
 import logging
+import os
 import time
+from pathlib import Path
 
 import pandas as pd
 from kedro.framework.hooks import hook_impl
 
 from ntdyn.compilations import CompilationCounter
+from ntdyn.resources import ResourceBudget, configure_jax_memory
 
 log = logging.getLogger(__name__)
 
 KINDS = ("model", "evaluation", "analysis", "figure")
+SUMMARY_FILE_ENV = "NTDYN_RUN_SUMMARY"  # a path: the run summary is also written there as JSON
 
 
 def record_statuses(name: str, value) -> list[tuple[str, str]]:
@@ -75,6 +80,13 @@ class RunSummaryHooks:
         self._compilations.stop()
         compilations = (self._compilations.count, self._compilations.seconds)
         log.info(summary_text(self.counts, self._seconds, compilations))
+        path = os.environ.get(SUMMARY_FILE_ENV)
+        if path:  # for benchmarks: the same summary, machine-readable
+            Path(path).write_text(json.dumps({
+                "node_seconds": {k: round(v, 2) for k, v in self._seconds.items()},
+                "records": {k: dict(v) for k, v in self.counts.items()},
+                "compilations": compilations[0], "compilation_seconds": round(compilations[1], 1),
+            }, indent=1))  # fmt: skip
 
     @hook_impl
     def on_pipeline_error(self, error, run_params, pipeline, catalog):
@@ -109,3 +121,16 @@ def summary_text(
         f"data/08_reporting; browse with `kedro viz run` and `kedro mlflow ui` (records in "
         f"mlruns/); `kedro ntdyn models --where k=v` queries them."
     )
+
+
+class ResourceHooks:
+    """Applies the `resources` budget of conf before anything starts JAX's backend: its GPU
+    allocator is capped at `resources.gpu_memory_gb`, without preallocation."""
+
+    @hook_impl
+    def after_context_created(self, context):
+        budget = ResourceBudget.from_conf(context.params.get("resources"))
+        applied = configure_jax_memory(budget)
+        if applied:
+            log.info("JAX memory from resources.gpu_memory_gb = %s: %s", budget.gpu_memory_gb,
+                     applied)  # fmt: skip

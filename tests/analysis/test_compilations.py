@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from ntdyn.analysis import LabelledArrays  # noqa: E402
 from ntdyn.analysis.dynamics import trace_counts  # noqa: E402
 from ntdyn.compilations import CompilationCounter  # noqa: E402
 from ntdyn.models.controller import ensemble_from_hyperparams  # noqa: E402
@@ -28,6 +27,17 @@ POPULATION = {
 }  # fmt: skip
 
 
+class _KeptTrials:
+    """What fps_steady reads of an evaluation's model (`ModelArrays.trials`): kept trials."""
+
+    def __init__(self, hidden: np.ndarray):
+        self._hidden = hidden  # (replicate, trial, time, unit)
+
+    def trials(self, name: str, replicate: int) -> np.ndarray:
+        assert name == "hidden"
+        return self._hidden[replicate]
+
+
 def _models(seeds):
     """Untrained SISU controllers (2 replicates each), their records and steady states."""
     params = hp(model__hidden_size=HIDDEN, model__sisu_input=True)
@@ -38,8 +48,7 @@ def _models(seeds):
         selection = select_replicate(np.array([1.0, 2.0]), 2.0)
         models[name] = TrainedEnsemble(params, name, ensemble, pd.DataFrame(), selection)
         hidden = np.random.default_rng(seed).normal(size=(2, 3, 5, HIDDEN)).astype(np.float32)
-        axes = {"hidden": ("replicate", "trial", "time", "unit")}
-        states[name] = LabelledArrays({"hidden": hidden}, axes, {})
+        states[name] = _KeptTrials(hidden)
         rows.append({"hash": name, "best_replicate": selection.best})
     return models, pd.DataFrame(rows), states
 

@@ -2,11 +2,13 @@
 
 The store is the run's real sqlite store, the server the real `kedro mlflow ui`, the page a
 real headless Chromium: the kedro run lists a run per model named by its sweep values, a
-model run shows its flattened hyperparameters and step metrics, a figure run its files.
+model run shows its flattened hyperparameters and step metrics, a figure run its files,
+and a figure's HTML is drawn by plotly inside the UI with cdn.plot.ly out of reach.
 """
 
 from __future__ import annotations
 
+import browser_helpers
 import pytest
 from browser_helpers import click, free_port, kedro, screenshot, serving, wait_for
 from kedro_project import make_project, run_pipeline, tracking_uri
@@ -92,3 +94,49 @@ def test_a_figure_run_lists_its_figure_files(ui, chromium):
     click(chromium, "the run's artifact folder 'figure'", "//*[normalize-space(text())='figure']")
     _wait_for_texts(chromium, ["figure.html", "figure.json"])
     screenshot(chromium, "mlflow_ui_figure_artifacts")
+
+
+CDN_HOST = "cdn.plot.ly"
+_PLOT_STATE = """return [typeof window.Plotly,
+    document.querySelectorAll('.plot-container .main-svg').length,
+    Array.from(document.scripts).map(s => s.src).filter(Boolean)];"""
+
+
+@pytest.fixture(scope="module")
+def offline_chromium():
+    """A Chromium to which cdn.plot.ly does not exist: the offline path, wherever it runs."""
+    flags = (*browser_helpers.CHROMIUM_FLAGS, f"--host-resolver-rules=MAP {CDN_HOST} ~NOTFOUND")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(browser_helpers, "CHROMIUM_FLAGS", flags)
+        browser = browser_helpers.start_chromium()
+    yield browser
+    browser.quit()
+
+
+def _in_figure_frame(browser):
+    """In the UI's HTML artifact iframe: (plotly loaded, number of plotly SVGs, script URLs)."""
+    browser.switch_to.default_content()
+    frame = browser.find_element(By.CSS_SELECTOR, "iframe.mlflow-html-iframe")
+    browser.switch_to.frame(frame)
+    try:
+        return tuple(browser.execute_script(_PLOT_STATE))
+    finally:
+        browser.switch_to.default_content()
+
+
+def test_a_figure_renders_in_the_ui_without_the_cdn(ui, offline_chromium):
+    """The figure's HTML loads plotly.js from the store's asset run through the MLflow
+    server (cdn.plot.ly unresolvable here), and plotly draws it inside the UI's iframe."""
+    url, store = ui
+    (figure,) = store.query_figures(kind="center_out", train__pert__std=1.0)
+    asset = store.plotly_asset()
+    _visit(offline_chromium, f"{url}/#/experiments/{store.experiment_id}/runs/{figure.run_id}"
+                             "/artifacts/figure/figure.html")  # fmt: skip
+    *_, scripts = wait_for(
+        offline_chromium, "plotly drawing the figure inside the UI's HTML artifact iframe",
+        _in_figure_frame, lambda s: s[0] == "object" and s[1] > 0,
+    )  # fmt: skip
+    (script,) = scripts  # plotly.js from the asset run only: the CDN fallback was not needed
+    assert script.startswith(f"{url}/get-artifact?") and f"run_uuid={asset.run_id}" in script
+    assert CDN_HOST not in " ".join(scripts)
+    screenshot(offline_chromium, "mlflow_ui_figure_offline")

@@ -15,6 +15,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parent))
 from kedro_project import TINY_PART1, make_project, run_pipeline, tracking_uri  # noqa: E402
 
+from ntdyn.datasets import EvaluationDataset
 from ntdyn.hyperparams import HyperparameterError  # noqa: E402
 from ntdyn.store import AmbiguousQueryError, RecordStore  # noqa: E402
 
@@ -100,16 +101,24 @@ def test_evaluations_record_their_models_and_measures_are_tabled(first_run):
         evals = store.query_evaluations(analysis=analysis)
         assert len(evals) == 1
         assert {r.hash for r in store.models_of_evaluation(evals[0])} == model_hashes
-        measures = pd.read_parquet(
-            first_run / f"data/07_model_output/analysis_part1/{analysis}/measures.parquet"
-        )
+        pointer = first_run / f"data/07_model_output/analysis_part1/{analysis}/evaluation.json"
+        measures = EvaluationDataset(path=str(pointer), part="measures").load()
         # 2 models x 2 replicates x trials; one selected replicate per model
         assert measures.groupby("hash")["replicate"].nunique().eq(2).all()
         assert measures[measures["selected"]].groupby("hash")["replicate"].nunique().eq(1).all()
         assert "train__pert__std" in measures.columns
-    states = first_run / "data/07_model_output/analysis_part1/plant_perts/states"
-    assert sorted(p.name for p in states.iterdir()) == sorted(model_hashes)
-    assert (states / next(iter(model_hashes)) / "hidden.npy").exists()
+    # the arrays are stored once, in the evaluation's record (zarr), read lazily
+    pointer = first_run / "data/07_model_output/analysis_part1/plant_perts/evaluation.json"
+    states = EvaluationDataset(path=str(pointer), part="arrays").load()
+    assert sorted(states) == sorted(model_hashes)
+    assert (first_run / "mlruns") in states.folder.parents
+    assert states[next(iter(model_hashes))].lazy("trials", "hidden").metadata.dimension_names == (
+        "replicate",
+        "trial",
+        "time",
+        "unit",
+    )
+    assert not list((first_run / "data").rglob("*.npy"))
 
 
 def test_figures_are_written_and_listed_by_hyperparameters(first_run):
@@ -151,7 +160,7 @@ def test_second_run_reuses_models_and_evaluations(first_run, caplog, monkeypatch
     states_before = np.load(states_file)
     monkeypatch.chdir(first_run)
     # the evaluations must come back from their records: simulating is refused
-    monkeypatch.setattr("ntdyn.pipelines.evaluation.nodes.simulate_ensemble", _refuse_to_simulate)
+    monkeypatch.setattr("ntdyn.pipelines.evaluation.nodes.evaluate_model", _refuse_to_simulate)
     with caplog.at_level(logging.INFO, logger="ntdyn"):
         counts = run_pipeline(first_run)
     assert counts["model"] == {"reused": 2}

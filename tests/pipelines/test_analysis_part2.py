@@ -22,6 +22,7 @@ from kedro_project import (  # noqa: E402
     tracking_uri,
 )
 
+from ntdyn.datasets import EvaluationDataset
 from ntdyn.store import RecordStore  # noqa: E402
 from ntdyn.training import TRACE_COUNTS  # noqa: E402
 
@@ -158,7 +159,7 @@ def test_second_part2_run_reuses_models_evaluations_and_analyses(part2, caplog, 
     tables = _population_tables(part2)
     monkeypatch.chdir(part2)
     # everything must come back from the records: simulating and fixed-point searches refuse
-    monkeypatch.setattr("ntdyn.pipelines.evaluation.nodes.simulate_ensemble", _refuse)
+    monkeypatch.setattr("ntdyn.pipelines.evaluation.nodes.evaluate_model", _refuse)
     monkeypatch.setattr("ntdyn.pipelines.population.nodes.find_fixed_points", _refuse)
     monkeypatch.setattr("ntdyn.pipelines.population.nodes.fit_pca", _refuse)
     with caplog.at_level(logging.INFO, logger="ntdyn"):
@@ -224,9 +225,8 @@ def test_a_spread_over_motor_noise_trains_evaluates_and_plots_without_code_chang
     assert TRACE_COUNTS["train_chunk"] == traces + 1  # both noise levels: one compiled program
     store = _store(root)
     assert len(store.query_models()) == 2
-    measures = pd.read_parquet(
-        root / "data/07_model_output/analysis_part1/plant_perts/measures.parquet"
-    )
+    pointer = root / "data/07_model_output/analysis_part1/plant_perts/evaluation.json"
+    measures = EvaluationDataset(path=str(pointer), part="measures").load()
     assert sorted(measures["task__motor__noise_std"].unique()) == [0.01, 0.05]
     assert len(store.query_figures(kind="center_out", task__motor__noise_std=0.05)) == 1
     dist = store.query_figures(kind="measure_distributions")

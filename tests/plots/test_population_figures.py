@@ -42,7 +42,7 @@ def test_pc_trajectories_numeric_colours_and_fixed_point_symbols():
     fig = pc_trajectories_figure(proj, conditions, "sisu", "pcs", fp, stable)
     lines = [tr for tr in fig.data if tr.mode == "lines"]
     assert len(lines) == 6 and all(isinstance(tr, go.Scatter3d) for tr in fig.data)
-    np.testing.assert_allclose(lines[2].z, proj[2, :, 2])
+    np.testing.assert_allclose(lines[2].z, proj[2, :, 2], rtol=1e-6)  # drawn as float32
     # one colour per value, sequential (same value -> same colour), one legend entry per value
     colours = [tr.line.color for tr in lines]
     assert colours[0] == colours[1] != colours[2] == colours[3] != colours[4] == colours[5]

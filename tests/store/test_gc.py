@@ -107,3 +107,20 @@ def test_dry_run_changes_nothing_and_apply_archives_without_losing(setup):
     again = find_leftovers(store, models.parent)
     assert again.orphan_files == []
     assert [m.record.hash for m in again.records_without_files] == [FILELESS]
+
+
+def test_a_killed_evaluations_staged_arrays_are_leftovers_but_live_ones_are_not(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    store = RecordStore(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", experiment="gc")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    killed = store.staging_dir() / f"{'a' * 16}-{dead}-0001" / "evaluation"
+    live = store.staging_dir() / f"{'b' * 16}-{os.getpid()}-0002" / "evaluation"
+    for folder in (killed, live):
+        folder.mkdir(parents=True)
+        (folder / "conditions.parquet").write_bytes(b"x")
+    orphans = {o.path: o.reason for o in find_leftovers(store).orphan_files}
+    assert orphans == {killed.parent: f"staged by process {dead}, which is gone (no record)"}

@@ -16,20 +16,21 @@ MEASURES = (
 )
 
 
-def rotate_to_direction(vectors: np.ndarray, direction: np.ndarray) -> np.ndarray:
+def rotate_to_direction(vectors: np.ndarray, direction: np.ndarray, xp=np) -> np.ndarray:
     """Rotate 2-D vectors (N, ..., 2) by -direction (N,) rad, so the direction becomes +x.
 
     Component 0 is then parallel to the direction, component 1 lateral (left positive).
+    xp: the array module (numpy, or jax.numpy inside compiled code).
     """
-    c, s = np.cos(direction), np.sin(direction)
+    c, s = xp.cos(direction), xp.sin(direction)
     shape = (-1,) + (1,) * (vectors.ndim - 2)
     c, s = c.reshape(shape), s.reshape(shape)
     x, y = vectors[..., 0], vectors[..., 1]
-    return np.stack([c * x + s * y, -s * x + c * y], -1)
+    return xp.stack([c * x + s * y, -s * x + c * y], -1)
 
 
 def aligned_trajectories(
-    state: np.ndarray, control: np.ndarray, start: np.ndarray, direction: np.ndarray
+    state: np.ndarray, control: np.ndarray, start: np.ndarray, direction: np.ndarray, xp=np
 ) -> dict[str, np.ndarray]:
     """Aligned position (relative to start), velocity and control force.
 
@@ -37,9 +38,25 @@ def aligned_trajectories(
     Returns arrays of shape (N, K, 2): [parallel, lateral].
     """
     return {
-        "position": rotate_to_direction(state[..., :2] - start[:, None], direction),
-        "velocity": rotate_to_direction(state[..., 2:], direction),
-        "force": rotate_to_direction(control, direction),
+        "position": rotate_to_direction(state[..., :2] - start[:, None], direction, xp),
+        "velocity": rotate_to_direction(state[..., 2:], direction, xp),
+        "force": rotate_to_direction(control, direction, xp),
+    }
+
+
+def measure_arrays(state, control, start, goal, direction, xp=np) -> dict[str, np.ndarray]:
+    """The measures of `behaviour_measures` as arrays (N,), computed with array module `xp`
+    (numpy, or jax.numpy so that an evaluation reduces its trials on the device)."""
+    al = aligned_trajectories(state, control, start, direction, xp)
+    lateral = xp.abs(al["position"][..., 1])
+    return {
+        "max_lateral_distance": lateral.max(-1),
+        "max_parallel_velocity": al["velocity"][..., 0].max(-1),
+        "max_net_force": xp.linalg.norm(control, axis=-1).max(-1),
+        "max_parallel_force": al["force"][..., 0].max(-1),
+        "end_position_error": xp.linalg.norm(state[:, -1, :2] - goal, axis=-1),
+        "end_velocity_error": xp.linalg.norm(state[:, -1, 2:], axis=-1),
+        "sum_lateral_distance": lateral.sum(-1),
     }
 
 
@@ -56,16 +73,4 @@ def behaviour_measures(
     start, goal: (N, 2) m; direction: (N,) rad. Lateral distances are absolute
     (m); forces in N; end errors are norms at the last step.
     """
-    al = aligned_trajectories(state, control, start, direction)
-    lateral = np.abs(al["position"][..., 1])
-    return pd.DataFrame(
-        {
-            "max_lateral_distance": lateral.max(-1),
-            "max_parallel_velocity": al["velocity"][..., 0].max(-1),
-            "max_net_force": np.linalg.norm(control, axis=-1).max(-1),
-            "max_parallel_force": al["force"][..., 0].max(-1),
-            "end_position_error": np.linalg.norm(state[:, -1, :2] - goal, axis=-1),
-            "end_velocity_error": np.linalg.norm(state[:, -1, 2:], axis=-1),
-            "sum_lateral_distance": lateral.sum(-1),
-        }
-    )
+    return pd.DataFrame(measure_arrays(state, control, start, goal, direction))

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, Int, PRNGKeyArray
 
 from ntdyn.analysis.arrays import LabelledArrays
 from ntdyn.models.closed_loop import (
@@ -13,6 +17,7 @@ from ntdyn.models.closed_loop import (
     delay_buffer_for,
     loop_params,
     simulate_batch,
+    simulate_trial,
 )
 from ntdyn.models.controller import Controller
 from ntdyn.tasks.reaching import Trial
@@ -64,3 +69,47 @@ def simulate_ensemble(
     traj = _simulate_replicates(ensemble, params, trials, key, int(delay_buffer))
     arrays = {name: np.asarray(getattr(traj, name)) for name in TRAJECTORY_AXES}
     return LabelledArrays(arrays, dict(TRAJECTORY_AXES), {"seed": seed})
+
+
+def simulate_blocks(
+    ensemble: Controller,
+    params: LoopParams,
+    trials: Trial,
+    trial_ids: Int[Array, " chunk"],
+    key: PRNGKeyArray,
+    *,
+    delay_buffer: int,
+    block: int,
+    reduce: Callable | None = None,
+    extra=None,
+):
+    """Trajectories (replicate, chunk, time, ...) of a chunk of trials, `block` at a time.
+
+    To be called inside a compiled function. A trial's noise comes from its number
+    (fold_in(key, id)), so it does not depend on the chunk; `lax.map` over blocks runs one
+    compiled block body whatever the chunk length, so a trial's numbers do not depend on
+    how many blocks a chunk holds (bitwise, on CPU). chunk must be a multiple of block.
+    reduce(trajectory, trials, extra) -> a pytree with axes (replicate, block, ...): applied
+    to each block inside the body (so its numbers do not depend on the chunk either), and
+    returned instead of the trajectories; `extra`: per-trial arrays it needs (leading axis
+    chunk).
+    """
+    n_blocks = trial_ids.shape[0] // block
+    blocks = jax.tree.map(
+        lambda x: x.reshape(n_blocks, block, *x.shape[1:]), (trials, trial_ids, extra)
+    )
+
+    def run_block(args):
+        block_trials, ids, block_extra = args
+        keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(ids)
+
+        def one_replicate(m):
+            return jax.vmap(
+                lambda t, k: simulate_trial(m, params, t, k, delay_buffer=delay_buffer)
+            )(block_trials, keys)
+
+        traj = eqx.filter_vmap(one_replicate)(ensemble)
+        return traj if reduce is None else reduce(traj, block_trials, block_extra)
+
+    out = jax.lax.map(run_block, blocks)  # (n_blocks, replicate, block, ...)
+    return jax.tree.map(lambda x: jnp.moveaxis(x, 0, 1).reshape(x.shape[1], -1, *x.shape[3:]), out)

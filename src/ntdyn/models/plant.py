@@ -11,10 +11,12 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float
 
-# Rotates velocity by -90 degrees: f = phi * CURL @ v is orthogonal to v.
-CURL = jnp.array([[0.0, 1.0], [-1.0, 0.0]])
+# Rotates velocity by -90 degrees: f = phi * CURL @ v is orthogonal to v. A NumPy constant:
+# a JAX array here would start JAX's backend at import, before the run's memory budget is set.
+CURL = np.array([[0.0, 1.0], [-1.0, 0.0]], dtype=np.float32)
 
 
 class PlantParams(NamedTuple):
@@ -27,7 +29,7 @@ class PlantParams(NamedTuple):
 
 def curl_force(velocity: Float[Array, "2"], phi: Float[Array, ""]) -> Float[Array, "2"]:
     """Curl field f = phi * [[0, 1], [-1, 0]] v (N); the sign of phi sets the direction."""
-    return phi * (CURL @ velocity)
+    return phi * (jnp.asarray(CURL) @ velocity)
 
 
 def constant_force(amplitude: Float[Array, ""], angle: Float[Array, ""]) -> Float[Array, "2"]:

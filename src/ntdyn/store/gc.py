@@ -5,29 +5,36 @@ Two kinds of leftovers (``kedro ntdyn gc`` lists them; ``--apply`` archives them
 - **files whose record is gone**: a run's artifact folder under the experiment's artifact
   root when the run no longer exists, was deleted, or failed half-way (FAILED or KILLED:
   queries never return it); and a local model file ``<models dir>/**/<hash>.eqx`` (named
-  by a 16-digit model hash) whose hash has no model record. Archiving moves them under
-  the archive folder, keeping their relative path; nothing is deleted.
+  by a 16-digit model hash) whose hash has no model record; and an evaluation's arrays
+  staged beside the artifacts (``.staging/<hash>-<pid>-<id>``) by a process that is gone
+  (killed before its record took them; a live process's are left alone). Archiving moves
+  them under the archive folder, keeping their relative path; nothing is deleted.
 - **records whose file is gone**: a finished record whose files are missing (a model
   without its model file or history, a figure without its JSON, an evaluation without one
-  of the artifacts it listed). Archiving soft-deletes the run in MLflow, tagged with the
-  reason, and moves what is left of its files to the archive: queries stop returning it
-  (so the next ``kedro run`` recomputes it), and ``mlflow runs restore --run-id`` brings
-  it back.
+  of the artifacts it listed, the plotly.js asset run without its bundle). Archiving
+  soft-deletes the run in MLflow, tagged with the reason, and moves what is left of its
+  files to the archive: queries stop returning it (so the next ``kedro run`` recomputes
+  it, or the next figure records the asset anew), and ``mlflow runs restore --run-id``
+  brings it back.
 
-Runs still RUNNING are left alone. Only local (``file:``) artifact stores are inspected.
+The plotly.js asset run (``ntdyn-assets``, see `assets`) is a record like the others: kept
+while its bundle is there (figures load plotly.js from it). Runs still RUNNING are left
+alone. Only local (``file:``) artifact stores are inspected.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 from mlflow.entities import ViewType
 
+from .assets import ASSET
+from .mlflow_store import STAGING, local_path
 from .records import (
     EVALUATION,
     FIGURE,
@@ -74,12 +81,27 @@ class GcReport:
         return not self.orphan_files and not self.records_without_files
 
 
-def local_path(uri: str) -> Path | None:
-    """The local folder of a ``file:`` URI (or a plain path); None for remote stores."""
-    parsed = urlparse(uri)
-    if parsed.scheme in ("", "file"):
-        return Path(unquote(parsed.path))
-    return None
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def _staged_leftovers(root: Path) -> list[OrphanFile]:
+    """Staged evaluations (`.staging/<hash>-<pid>-<id>`) whose writing process is gone: a
+    run killed before the record took them. Those of a live process are being written."""
+    out = []
+    staging = root / STAGING
+    for folder in sorted(staging.iterdir()) if staging.is_dir() else []:
+        parts = folder.name.split("-")
+        pid = int(parts[1]) if len(parts) >= 3 and parts[1].isdigit() else None
+        if pid is None or not _process_alive(pid):
+            out.append(OrphanFile(folder, f"staged by process {pid}, which is gone (no record)"))
+    return out
 
 
 def _all_runs(store) -> dict[str, object]:
@@ -100,7 +122,7 @@ def required_artifacts(record: Record) -> tuple[str, ...]:
         return (MODEL_ARTIFACT_DIR, HISTORY_ARTIFACT)
     if record.kind == FIGURE:
         return (f"{FIGURE_ARTIFACT_DIR}/{FIGURE_JSON}",)
-    if record.kind == EVALUATION:
+    if record.kind in (EVALUATION, ASSET):  # the artifacts it listed when recorded
         return tuple(a for a in record.tags.get(TAG_ARTIFACTS, "").split(",") if a)
     return ()
 
@@ -125,6 +147,7 @@ def find_leftovers(store, models_dir: str | Path | None = None) -> GcReport:
                 report.orphan_files.append(OrphanFile(folder, "run deleted"))
             elif run.info.status in _GONE_STATUSES:
                 report.orphan_files.append(OrphanFile(folder, f"run {run.info.status}"))
+        report.orphan_files.extend(_staged_leftovers(root))
 
     live = {
         run_id: store._to_record(run)

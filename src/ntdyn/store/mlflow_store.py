@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -23,6 +24,20 @@ import pandas as pd
 from mlflow.entities import Metric, Param, Run, ViewType
 from mlflow.exceptions import MlflowException
 
+from .assets import (
+    ASSET,
+    ASSET_RUN_NAME,
+    PLOTLY_JS,
+    TAG_ASSET,
+    TAG_PLOTLY_JS_VERSION,
+    TAG_PLOTLY_VERSION,
+    figure_html,
+    plotly_asset_hash,
+    plotly_asset_path,
+    plotly_js_version,
+    plotly_version,
+    write_plotly_js,
+)
 from .query import (
     ambiguous_message,
     figure_hash,
@@ -71,6 +86,7 @@ HISTORY_COLUMNS = ("step", "replicate", "term", "value")
 _SAFE_HASH = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _FINISHED = "FINISHED"
 _LOOKUP_BY_HASH_MAX = 25  # above this many hashes, scan all models once instead
+STAGING = ".staging"  # large artifacts being written, beside the experiment's artifacts
 
 
 def _quote(value: str) -> str:
@@ -94,6 +110,18 @@ def _replicate_str(replicate: Any) -> str:
     except (TypeError, ValueError):
         return sanitize_metric_name(str(replicate))
     return str(int(x)) if math.isfinite(x) and x == int(x) else sanitize_metric_name(str(replicate))
+
+
+def local_path(uri: str | None) -> Path | None:
+    """The local folder of a `file:` (or plain path) artifact URI; None for remote stores."""
+    if not uri:
+        return None
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        return Path(unquote(parsed.path))
+    if parsed.scheme == "":
+        return Path(uri)
+    return None
 
 
 def _default_artifact_location(tracking_uri: str, experiment: str) -> str | None:
@@ -126,6 +154,7 @@ class RecordStore:
         self.experiment = experiment
         self.client = mlflow.MlflowClient(tracking_uri=self.tracking_uri)
         self.experiment_id = self._ensure_experiment(experiment, artifact_location)
+        self._assets: dict[str, Record] = {}  # asset runs found or recorded, by hash
 
     def __repr__(self) -> str:
         return f"RecordStore({self.tracking_uri!r}, experiment={self.experiment!r})"
@@ -224,8 +253,11 @@ class RecordStore:
         run_name: str,
         params: Mapping[str, Any],
         tags: Mapping[str, Any],
+        *,
+        child: bool = True,
     ) -> Iterator[str]:
-        """Create a record run (child of the active fluent run, if any) and finish it.
+        """Create a record run (child of the active fluent run, if any and `child`) and
+        finish it.
 
         The run is marked FINISHED only when the body completes, FAILED otherwise, so a
         half-written record is never found by queries.
@@ -233,7 +265,7 @@ class RecordStore:
         all_tags = {str(k): str(v) for k, v in tags.items()}
         all_tags[TAG_RECORD] = kind
         all_tags[TAG_HASH] = hash
-        active = mlflow.active_run()
+        active = mlflow.active_run() if child else None
         if active is not None:
             all_tags[TAG_PARENT_RUN] = active.info.run_id
         run = self.client.create_run(self.experiment_id, tags=all_tags, run_name=run_name)
@@ -252,12 +284,30 @@ class RecordStore:
         for i in range(0, len(metrics), MAX_METRICS_PER_BATCH):
             self.client.log_batch(run_id, metrics=list(metrics[i : i + MAX_METRICS_PER_BATCH]))
 
-    def _log_paths(self, run_id: str, paths: Sequence[str | Path]) -> None:
+    def _log_paths(self, run_id: str, paths: Sequence[str | Path], *, move: bool = False) -> None:
+        """Log files and folders as artifacts. move: the record takes them (they are moved,
+        a rename on a local artifact store, else uploaded and deleted), so they exist once."""
+        local = local_path(self.client.get_run(run_id).info.artifact_uri) if move else None
         for p in map(Path, paths):
+            if local is not None:
+                local.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(p), str(local / p.name))
+                continue
             if p.is_dir():
                 self.client.log_artifacts(run_id, str(p), artifact_path=p.name)
             else:
                 self.client.log_artifact(run_id, str(p))
+            if move:
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
+
+    def staging_dir(self) -> Path:
+        """Where large artifacts are written before their record takes them: beside the
+        artifacts on a local store (so taking them is a rename), else the temporary folder."""
+        location = self.client.get_experiment(self.experiment_id).artifact_location
+        local = local_path(location)
+        folder = (local / STAGING) if local is not None else Path(tempfile.gettempdir()) / STAGING
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
 
     @staticmethod
     def _check_paths(paths: Sequence[str | Path]) -> None:
@@ -266,6 +316,12 @@ class RecordStore:
             raise FileNotFoundError(f"artifact(s) not found: {', '.join(missing)}")
 
     def _download(self, record: Record, artifact_path: str, dst_dir: str | Path | None) -> Path:
+        if dst_dir is None:
+            # a local artifact store: the stored copy itself (MLflow would copy it to a
+            # temporary folder, which for an evaluation's arrays means gigabytes)
+            local = local_path(self.client.get_run(record.run_id).info.artifact_uri)
+            if local is not None and (local / artifact_path).exists():
+                return local / artifact_path
         dst = None
         if dst_dir is not None:
             Path(dst_dir).mkdir(parents=True, exist_ok=True)
@@ -384,8 +440,11 @@ class RecordStore:
         metrics: Mapping[str, float],
         artifacts: Sequence[str | Path] = (),
         run_name: str | None = None,
+        move_artifacts: bool = False,
     ) -> Record:
-        """Record an evaluation of one or more models (always a new run)."""
+        """Record an evaluation of one or more models (always a new run).
+
+        move_artifacts: the record takes the artifacts (moved, not copied: stored once)."""
         if isinstance(model_hashes, str):
             model_hashes = [model_hashes]
         hashes = sorted({_check_hash(h, "model hash") for h in model_hashes})
@@ -407,7 +466,7 @@ class RecordStore:
                 run_id,
                 [Metric(sanitize_metric_name(k), float(v), now, 0) for k, v in metrics.items()],
             )
-            self._log_paths(run_id, artifacts)
+            self._log_paths(run_id, artifacts, move=move_artifacts)
         return self.get_record(run_id)
 
     def query_evaluations(self, analysis: str | None = None, **where: Any) -> list[Record]:
@@ -426,6 +485,34 @@ class RecordStore:
             return [r for r in found if r is not None]
         by_hash = {r.hash: r for r in self._search(MODEL)}
         return [by_hash[h] for h in hashes if h in by_hash]
+
+    # ------------------------------------------------------------------------- assets
+
+    def plotly_asset(self) -> Record:
+        """The run holding the installed plotly's plotly.js bundle, recorded on first use.
+
+        One run per store and plotly.js version (found again by its hash, never recorded
+        twice; a concurrent recorder's duplicate loses to the oldest), not a child of any
+        kedro run: every figure's HTML loads plotly.js from it (see `assets`).
+        """
+        version = plotly_js_version()
+        hash = plotly_asset_hash(version)
+        cached = self._assets.get(hash)
+        if cached is not None:
+            return cached
+        record = self._find(ASSET, hash)
+        if record is None:
+            path = plotly_asset_path(version)
+            tags = {TAG_ASSET: PLOTLY_JS, TAG_PLOTLY_JS_VERSION: version,
+                    TAG_PLOTLY_VERSION: plotly_version(), TAG_ARTIFACTS: path}  # fmt: skip
+            folder, name = path.rsplit("/", 1)
+            with tempfile.TemporaryDirectory() as tmp:
+                bundle = write_plotly_js(Path(tmp) / name)
+                with self._new_run(ASSET, hash, ASSET_RUN_NAME, {}, tags, child=False) as run_id:
+                    self.client.log_artifact(run_id, str(bundle), artifact_path=folder)
+            record = self._find(ASSET, hash) or self.get_record(run_id)
+        self._assets[hash] = record
+        return record
 
     # ------------------------------------------------------------------------- figures
 
@@ -487,9 +574,11 @@ class RecordStore:
                 values = ""
             run_name = " ".join(filter(None, ["figure", kind, values, f"· {hash[:8]}"]))
 
+        asset = self.plotly_asset()
         with tempfile.TemporaryDirectory() as tmp:
             (Path(tmp) / FIGURE_JSON).write_text(figure.to_json(), encoding="utf-8")
-            html = figure.to_html(include_plotlyjs="cdn", full_html=True)
+            # plotly.js from the asset run, through the MLflow server (else the CDN)
+            html = figure_html(figure, asset.run_id, asset.tags[TAG_PLOTLY_JS_VERSION])
             (Path(tmp) / FIGURE_HTML).write_text(html, encoding="utf-8")
             with self._new_run(FIGURE, hash, run_name, params, tags) as run_id:
                 self.client.log_artifacts(run_id, tmp, artifact_path=FIGURE_ARTIFACT_DIR)

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import tempfile
+import os
+import shutil
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
-from ntdyn.analysis import LabelledArrays, behaviour_measures, experiments, simulate_ensemble
-from ntdyn.analysis.arrays import load_labelled, save_labelled
+from ntdyn.analysis import experiments
+from ntdyn.analysis.evaluate import evaluate_model
 from ntdyn.analysis.measures import MEASURES
+from ntdyn.analysis.stored import (
+    CONDITIONS,
+    EvaluationArrays,
+    Keep,
+    open_for_writing,
+    with_condition_index,
+)
 from ntdyn.analysis.unit_stim import (
     ablation_effects,
     centred_direction,
@@ -22,6 +30,7 @@ from ntdyn.analysis.unit_stim import (
     unit_force_responses,
 )
 from ntdyn.hyperparams import flatten, hash_of, validate_measures_table, varying_columns
+from ntdyn.resources import ResourceBudget
 from ntdyn.store import RecordStore
 from ntdyn.tasks.reaching import Trial
 from ntdyn.training import TrainedEnsemble
@@ -88,34 +97,110 @@ def loaded(models: dict) -> dict[str, TrainedEnsemble]:
     return {k: (v() if callable(v) else v) for k, v in models.items()}
 
 
+# Bumped when what an evaluation computes or stores changes, so old records are not reused.
+EVALUATION_VERSION = 2
+EVALUATION_ARTIFACT = "evaluation"
+MEASURES_FILE = "measures.parquet"
+
+
+def keep_of(analysis: str, evaluation: dict) -> Keep:
+    """What the evaluation stores: `evaluation.keep`, overridden by `evaluation.<a>.keep`."""
+    merged = {**(evaluation.get("keep") or {}), **(evaluation[analysis].get("keep") or {})}
+    return Keep.from_conf(merged, where=f"evaluation.{analysis}.keep")
+
+
+def _spec(analysis: str, evaluation: dict) -> dict:
+    return {k: v for k, v in evaluation[analysis].items() if k != "keep"}
+
+
 def evaluation_hash(analysis: str, evaluation: dict, model_hashes) -> str:
-    """Hash of an evaluation: the analysis, its parameters, the seed and every model's hash."""
-    return hash_of(analysis, evaluation[analysis], int(evaluation["seed"]), sorted(model_hashes))
+    """Hash of an evaluation: the analysis, its parameters, what it keeps, the seed, every
+    model's hash and the evaluation code's version."""
+    keep = keep_of(analysis, evaluation)
+    return hash_of(
+        analysis, _spec(analysis, evaluation), int(evaluation["seed"]), sorted(model_hashes),
+        {"keep": dataclasses.asdict(keep), "version": EVALUATION_VERSION},
+    )  # fmt: skip
 
 
 def run_analysis(
-    analysis: str, models: dict, evaluation: dict, store: RecordStore
-) -> tuple[dict[str, LabelledArrays], pd.DataFrame]:
-    """Simulate every replicate of every model on the analysis' trials (evaluation seed).
+    analysis: str,
+    models: dict,
+    model_records: pd.DataFrame,
+    sweep: pd.DataFrame,
+    evaluation: dict,
+    resources: dict,
+    store: RecordStore,
+) -> tuple[dict, dict, dict, pd.DataFrame, dict]:
+    """Evaluate every replicate of every model on the analysis' trials (evaluation seed).
 
-    An evaluation whose hash is already recorded is read back from its record
-    instead. Returns (states by model hash, conditions: one row per (hash, trial)).
+    Trials run in chunks sized from `resources`; the behaviour measures of every trial and
+    the condition means are computed while a chunk is in memory, and the single trials
+    `keep` names are streamed to a zarr store that becomes the record's only copy. An
+    evaluation whose hash is recorded is read back instead. Returns (the same pointer to
+    the evaluation's folder for the states, the conditions and the measures; the summary
+    per condition of the selected replicates; the record).
     """
-    h = evaluation_hash(analysis, evaluation, models)
-    record = store.find_evaluation(h)
+    keep = keep_of(analysis, evaluation)  # refuses a bad `keep` before any compute
+    budget = ResourceBudget.from_conf(resources)
+    spec, seed = _spec(analysis, evaluation), int(evaluation["seed"])
+    model_hashes = sorted(models)
+    h = evaluation_hash(analysis, evaluation, model_hashes)
+    keys = ["label", *ANALYSES[analysis].summary_by]
+    record, status = store.find_evaluation(h), "reused"
     if record is not None:
         log.info("reusing evaluation %s (%s) from record %s", h, analysis, record.run_id)
-        states = load_labelled(store.download_artifact(record, "states"))
-        return states, pd.read_parquet(store.download_artifact(record, "conditions.parquet"))
-    spec, seed = evaluation[analysis], int(evaluation["seed"])
-    states, tables = {}, []
-    for mh, ensemble in tqdm(loaded(models).items(), desc=analysis, unit="model"):
-        trials, conditions = ANALYSES[analysis].build(spec, ensemble.hyperparams)
-        arrays = simulate_ensemble(ensemble.model, ensemble.hyperparams, trials, seed)
-        arrays.attrs.update(hash=mh, analysis=analysis, dt=float(ensemble.hyperparams["task__dt"]))
-        states[mh] = arrays
-        tables.append(conditions.assign(hash=mh))
-    return states, pd.concat(tables, ignore_index=True)
+        folder = store.download_artifact(record, EVALUATION_ARTIFACT)
+        summary = _summary(pd.read_parquet(folder / MEASURES_FILE), keys)
+    else:
+        records = model_records.set_index("hash")
+        # named by the process, so `gc` can tell a killed run's leftovers from live work
+        staged = f"{h}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        folder = store.staging_dir() / staged / EVALUATION_ARTIFACT
+        root = open_for_writing(folder)
+        measures, tables = [], []
+        for i, (mh, ensemble) in enumerate(loaded(models).items()):
+            hp = ensemble.hyperparams
+            trials, conditions = ANALYSES[analysis].build(spec, hp)
+            group = root.create_group(mh)
+            group.attrs.update(hash=mh, analysis=analysis, dt=float(hp["task__dt"]), seed=seed)
+            m = evaluate_model(
+                ensemble.model, hp, trials, conditions, seed, keep=keep, budget=budget,
+                group=group, selected=int(records.at[mh, "best_replicate"]),
+                desc=f"{analysis} model {i + 1}/{len(models)}",
+            )  # fmt: skip
+            excluded = {int(x) for x in str(records.at[mh, "excluded_replicates"]).split(",") if x}
+            conditions = with_condition_index(conditions).assign(hash=mh)
+            rows = conditions.drop(columns="condition").set_index("trial").loc[m["trial"]]
+            table = pd.concat([rows.reset_index(), m.drop(columns=["trial"])], axis=1)
+            table["selected"] = table["replicate"] == int(records.at[mh, "best_replicate"])
+            table["excluded"] = table["replicate"].isin(excluded)
+            measures.append(table)
+            tables.append(conditions)
+        table = pd.concat(measures, ignore_index=True).join(_member_columns(sweep), on="hash")
+        table = validate_measures_table(table)
+        table.to_parquet(folder / MEASURES_FILE, index=False)
+        pd.concat(tables, ignore_index=True).to_parquet(folder / CONDITIONS, index=False)
+        summary = _summary(table, keys)
+        metrics = {
+            "/".join([*(f"{k}_{row[k]}" for k in keys), c]): float(row[c])
+            for _, row in summary.iterrows()
+            for c in summary.columns
+            if c.endswith("__mean")
+        }
+        params = {f"eval__{k}": v for k, v in flatten(evaluation[analysis]).items()}
+        params |= {"eval__seed": seed}
+        record = store.record_evaluation(
+            hash=h, analysis=analysis, params=params, model_hashes=model_hashes,
+            metrics=metrics, artifacts=[folder], move_artifacts=True,
+        )  # fmt: skip
+        shutil.rmtree(folder.parent, ignore_errors=True)
+        folder = store.download_artifact(record, EVALUATION_ARTIFACT)
+        status = "recorded"
+    pointer = {"folder": str(Path(folder).resolve()), "hash": h, "run_id": record.run_id}
+    info = {"analysis": analysis, "hash": h, "run_id": record.run_id, "status": status,
+            "models": model_hashes}  # fmt: skip
+    return pointer, pointer, pointer, summary, info
 
 
 def _member_columns(sweep: pd.DataFrame) -> pd.DataFrame:
@@ -123,104 +208,28 @@ def _member_columns(sweep: pd.DataFrame) -> pd.DataFrame:
     return sweep.set_index("hash")[["label", *varying]]
 
 
-def measure_behaviour(
-    states: dict[str, LabelledArrays], conditions: pd.DataFrame, model_records: pd.DataFrame,
-    sweep: pd.DataFrame,
-) -> pd.DataFrame:  # fmt: skip
-    """Behaviour measures per (model, replicate, trial), with condition and hyperparameter columns.
-
-    `selected` marks each model's best replicate; `excluded` its outlier replicates.
-    """
-    records = model_records.set_index("hash")
-    rows = []
-    for h, arrays in states.items():
-        cond = conditions[conditions["hash"] == h].sort_values("trial")
-        start = cond[["start_x", "start_y"]].to_numpy()
-        goal = cond[["goal_x", "goal_y"]].to_numpy()
-        excluded = {int(x) for x in str(records.at[h, "excluded_replicates"]).split(",") if x}
-        state, control = np.asarray(arrays["state"]), np.asarray(arrays["control"])
-        for r in range(state.shape[0]):
-            m = behaviour_measures(state[r], control[r], start, goal, cond["direction"].to_numpy())
-            rows.append(
-                pd.concat([cond.reset_index(drop=True), m], axis=1).assign(
-                    replicate=r,
-                    selected=r == int(records.at[h, "best_replicate"]),
-                    excluded=r in excluded,
-                )
-            )
-    table = pd.concat(rows, ignore_index=True).join(_member_columns(sweep), on="hash")
-    return validate_measures_table(table)
-
-
-def record_evaluation(
-    analysis: str,
-    measures: pd.DataFrame,
-    states: dict[str, LabelledArrays],
-    conditions: pd.DataFrame,
-    evaluation: dict,
-    store: RecordStore,
-) -> tuple[pd.DataFrame, dict]:
-    """Summarise per condition (selected replicates) and record the evaluation in MLflow.
-
-    The record holds the summary as metrics and, as artifacts, the summary table,
-    the conditions and the states, so an unchanged evaluation is read back, not re-run.
-    """
-    spec = evaluation[analysis]
-    model_hashes = sorted(states)
-    h = evaluation_hash(analysis, evaluation, model_hashes)
-    keys = ["label", *ANALYSES[analysis].summary_by]
-    summary = (
-        measures[measures["selected"]].groupby(keys, sort=True)[list(MEASURES)].agg(["mean", "std"])
-    )
+def _summary(measures: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Mean and std of every measure per condition, over the selected replicates' trials."""
+    summary = measures[measures["selected"]].groupby(keys, sort=True)[list(MEASURES)]
+    summary = summary.agg(["mean", "std"])
     summary.columns = [f"{m}__{stat}" for m, stat in summary.columns]
-    summary = summary.reset_index()
-    record = store.find_evaluation(h)
-    status = "reused"
-    if record is None:
-        metrics = {
-            "/".join([*(f"{k}_{row[k]}" for k in keys), c]): float(row[c])
-            for _, row in summary.iterrows()
-            for c in summary.columns
-            if c.endswith("__mean")
-        }
-        params = {f"eval__{k}": v for k, v in flatten(spec).items()} | {
-            "eval__seed": evaluation["seed"]
-        }
-        with tempfile.TemporaryDirectory() as tmp:
-            tmp = Path(tmp)
-            summary.to_parquet(tmp / f"{analysis}_summary.parquet", index=False)
-            conditions.to_parquet(tmp / "conditions.parquet", index=False)
-            save_labelled(tmp / "states", states)
-            record = store.record_evaluation(
-                hash=h, analysis=analysis, params=params, model_hashes=model_hashes,
-                metrics=metrics,
-                artifacts=[tmp / f"{analysis}_summary.parquet", tmp / "conditions.parquet",
-                           tmp / "states"],
-            )  # fmt: skip
-        status = "recorded"
-    info = {
-        "analysis": analysis, "hash": h, "run_id": record.run_id, "status": status,
-        "models": model_hashes,
-    }  # fmt: skip
-    return summary, info
+    return summary.reset_index()
 
 
 def unit_responses(
-    states: dict[str, LabelledArrays], conditions: pd.DataFrame, model_records: pd.DataFrame,
-    sweep: pd.DataFrame, evaluation: dict,
-) -> pd.DataFrame:  # fmt: skip
+    states: EvaluationArrays, sweep: pd.DataFrame, evaluation: dict
+) -> pd.DataFrame:
     """Force response of every stimulated unit in every context (best replicate of each model).
 
-    Averaged over the stimulation window; one row per (model, unit, stim_amp, curl_amp, sisu).
+    Averaged over the stimulation window and over the trials of each context (from the
+    condition means: every condition has the same number of repeats, so the mean of the
+    means is the mean over trials); one row per (model, unit, stim_amp, curl_amp, sisu).
     """
     spec = evaluation["unit_perts"]
     window = (spec["stim_start"], spec["stim_start"] + spec["stim_steps"])
-    best = model_records.set_index("hash")["best_replicate"]
     tables = []
     for h, arrays in states.items():
-        cond = conditions[conditions["hash"] == h].sort_values("trial").reset_index(drop=True)
-        control = np.asarray(arrays["control"][int(best[h])])
-        responses = unit_force_responses(control, cond, window)
+        responses = unit_force_responses(arrays.means("control"), arrays.mean_conditions, window)
         responses["direction_centred"] = centred_direction(responses)
         tables.append(responses.assign(hash=h))
     return pd.concat(tables, ignore_index=True).join(_member_columns(sweep), on="hash")

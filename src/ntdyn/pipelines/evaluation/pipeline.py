@@ -6,8 +6,6 @@ from kedro.pipeline import Pipeline, node
 
 from ntdyn.pipelines.evaluation.nodes import (
     ANALYSES,
-    measure_behaviour,
-    record_evaluation,
     run_analysis,
     unit_ablation_effects,
     unit_context_regression,
@@ -26,19 +24,16 @@ def _bound(func, analysis: str):
 def analysis_nodes(analysis: str) -> list:
     a = analysis
     nodes = [
-        node(_bound(run_analysis, a), ["trained_models", "params:evaluation", "model_store"],
-             [f"{a}_states", f"{a}_conditions"], name=f"run_{a}"),
-        node(measure_behaviour, [f"{a}_states", f"{a}_conditions", "model_records", "sweep"],
-             f"{a}_measures", name=f"measure_{a}"),
-        node(_bound(record_evaluation, a),
-             [f"{a}_measures", f"{a}_states", f"{a}_conditions", "params:evaluation",
-              "model_store"],
-             [f"{a}_summary", f"{a}_record"], name=f"record_{a}"),
+        node(_bound(run_analysis, a),
+             ["trained_models", "model_records", "sweep", "params:evaluation",
+              "params:resources", "model_store"],
+             [f"{a}_states", f"{a}_conditions", f"{a}_measures", f"{a}_summary", f"{a}_record"],
+             name=f"run_{a}"),
     ]  # fmt: skip
     if a == "unit_perts":
         nodes += [
-            node(unit_responses, [f"{a}_states", f"{a}_conditions", "model_records", "sweep",
-                                  "params:evaluation"], f"{a}_responses", name="unit_responses"),
+            node(unit_responses, [f"{a}_states", "sweep", "params:evaluation"],
+                 f"{a}_responses", name="unit_responses"),
             node(unit_context_regression, f"{a}_responses", f"{a}_coefficients",
                  name="unit_context_regression"),
         ]  # fmt: skip

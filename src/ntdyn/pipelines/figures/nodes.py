@@ -12,9 +12,9 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ntdyn import plots
-from ntdyn.analysis import LabelledArrays, aligned_trajectories
-from ntdyn.analysis.arrays import condition_means
+from ntdyn.analysis import LabelledArrays, aligned_trajectories, rotate_to_direction
 from ntdyn.analysis.measures import MEASURES
+from ntdyn.analysis.stored import EvaluationArrays
 from ntdyn.hyperparams import varying_columns
 from ntdyn.store import RecordStore, record_figure_set
 
@@ -30,19 +30,17 @@ def _sweep_axis(sweep: pd.DataFrame) -> str:
     return varying[0] if len(varying) == 1 else "label"
 
 
-def _per_member(states: dict, conditions: pd.DataFrame, model_records: pd.DataFrame):
-    """Yield (hash, conditions of that model sorted by trial, arrays of its best replicate)."""
-    best = model_records.set_index("hash")["best_replicate"]
-    for h, arrays in states.items():
-        cond = conditions[conditions["hash"] == h].sort_values("trial").reset_index(drop=True)
-        yield h, cond, {k: np.asarray(v[int(best[h])]) for k, v in arrays.arrays.items()}
-
-
-def _aligned(best: dict, cond: pd.DataFrame) -> dict[str, np.ndarray]:
+def _aligned(state: np.ndarray, control: np.ndarray, cond: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Aligned position, velocity and force of trials (or condition means), a row per `cond` row."""
     return aligned_trajectories(
-        best["state"], best["control"], cond[["start_x", "start_y"]].to_numpy(),
-        cond["direction"].to_numpy(),
-    )  # fmt: skip
+        state, control, cond[["start_x", "start_y"]].to_numpy(), cond["direction"].to_numpy()
+    )
+
+
+def _aligned_position(state: np.ndarray, cond: pd.DataFrame) -> np.ndarray:
+    """Position relative to the start, [parallel, lateral] to the trial's direction."""
+    start = cond[["start_x", "start_y"]].to_numpy()
+    return rotate_to_direction(state[..., :2] - start[:, None], cond["direction"].to_numpy())
 
 
 def _labels(sweep: pd.DataFrame) -> pd.Series:
@@ -55,38 +53,49 @@ def loss_curves(training_history: pd.DataFrame, figures: dict) -> dict[str, go.F
 
 
 def center_out(
-    states: dict[str, LabelledArrays], conditions: pd.DataFrame, model_records: pd.DataFrame,
-    sweep: pd.DataFrame, figures: dict,
-) -> dict[str, go.Figure]:  # fmt: skip
-    """Hand paths of the best replicate, a panel per field amplitude, one figure per member."""
+    states: EvaluationArrays, sweep: pd.DataFrame, figures: dict
+) -> dict[str, go.Figure]:
+    """Hand paths of the best replicate, a panel per field amplitude, one figure per member.
+
+    Drawn from the evaluation's kept single trials (`ModelArrays.trials`): repeat 0 of
+    `n_plot_directions` evenly spaced directions (one SISU, the first, where there are
+    several), so a figure holds at most that many paths per panel and centre, whatever the
+    number of repeats.
+    """
     out, labels = {}, _labels(sweep)
-    for h, cond, best in _per_member(states, conditions, model_records):
-        n_dir = int(cond["direction_index"].max()) + 1
+    for h, arrays in states.items():
+        cond = arrays.trial_conditions
+        n_dir = int(arrays.conditions["direction_index"].max()) + 1
         shown = min(figures["n_plot_directions"], n_dir)
         keep = np.unique(np.linspace(0, n_dir, shown, endpoint=False).astype(int))
         rows = cond["direction_index"].isin(keep).to_numpy() & (cond["repeat"] == 0).to_numpy()
         if "sisu" in cond and cond["sisu"].nunique() > 1:  # one SISU (the first) per panel set
             rows &= (cond["sisu"] == cond["sisu"].iloc[0]).to_numpy()
         out[h] = plots.center_out_figure(
-            best["state"][rows, :, :2], cond[rows].reset_index(drop=True), "pert_amp",
+            arrays.trials("state")[rows, :, :2], cond[rows].reset_index(drop=True), "pert_amp",
             f"Center-out reaches — {labels[h]} (best replicate)",
         )  # fmt: skip
     return out
 
 
 def aligned_profiles(
-    states: dict[str, LabelledArrays], conditions: pd.DataFrame, model_records: pd.DataFrame,
-    sweep: pd.DataFrame, figures: dict,
-) -> dict[str, go.Figure]:  # fmt: skip
-    """Aligned position, velocity and force (mean +- std) per member.
+    states: EvaluationArrays, sweep: pd.DataFrame, figures: dict
+) -> dict[str, go.Figure]:
+    """Aligned position, velocity and force (mean +- std) per member (best replicate).
 
+    Mean and std are taken over the evaluation's kept sample of single trials
+    (`ModelArrays.trials`; by default the first repeat of every condition, at most
+    `keep.max_trials`): the spread is that of the sample (directions, centres and noise,
+    one trial of each condition), not of every repeat. The figure holds only these
+    summaries, so its size does not depend on the number of trials.
     Lines are grouped by `figures.aligned_profiles.group` (e.g. field amplitude:
     with and without the field); one figure per value of `split` if given.
     """
     spec, labels, out = figures["aligned_profiles"], _labels(sweep), {}
-    for h, cond, best in _per_member(states, conditions, model_records):
-        al = _aligned(best, cond)
-        dt = states[h].attrs["dt"]
+    for h, arrays in states.items():
+        cond = arrays.trial_conditions
+        al = _aligned(arrays.trials("state"), arrays.trials("control"), cond)
+        dt = arrays.attrs["dt"]
         splits = [(None, np.ones(len(cond), bool))]
         if spec.get("split"):
             splits = [
@@ -132,49 +141,63 @@ def measures_vs_sisu(measures: pd.DataFrame, sweep: pd.DataFrame) -> dict[str, g
     return out
 
 
-def feedback_responses(
-    states: dict[str, LabelledArrays], conditions: pd.DataFrame, model_records: pd.DataFrame,
-    sweep: pd.DataFrame,
-) -> dict[str, go.Figure]:  # fmt: skip
-    """Position along the impulse direction after feedback impulses, per member."""
+def feedback_responses(states: EvaluationArrays, sweep: pd.DataFrame) -> dict[str, go.Figure]:
+    """Position along the impulse direction after feedback impulses, per member.
+
+    Drawn from the condition means (`ModelArrays.means`, best replicate): the mean over the
+    conditions of a (channel, amplitude) is the mean over all its trials, since every
+    condition has the same number of repeats (and the alignment is linear per condition).
+    """
     out, labels = {}, _labels(sweep)
-    for h, cond, best in _per_member(states, conditions, model_records):
+    for h, arrays in states.items():
+        cond = arrays.mean_conditions
         out[h] = plots.feedback_response_figure(
-            _aligned(best, cond)["position"], cond, states[h].attrs["dt"],
+            _aligned_position(arrays.means("state"), cond), cond, arrays.attrs["dt"],
             f"Feedback impulse responses — {labels[h]}",
         )  # fmt: skip
     return out
 
 
 def sisu_pert(
-    states: dict[str, LabelledArrays], conditions: pd.DataFrame, model_records: pd.DataFrame,
-    sweep: pd.DataFrame, evaluation: dict,
-) -> dict[str, go.Figure]:  # fmt: skip
-    """The four conditions (+- curl, +- SISU step) on one figure, per member (training std)."""
+    states: EvaluationArrays, sweep: pd.DataFrame, evaluation: dict
+) -> dict[str, go.Figure]:
+    """The four conditions (+- curl, +- SISU step) on one figure, per member (training std).
+
+    Mean +- std over the evaluation's kept sample of single trials (`ModelArrays.trials`,
+    best replicate; by default the first repeat of every condition): the spread is that of
+    the sample (the centres and directions of a condition, one trial each), not of every
+    repeat. The figure holds only these summaries, whatever the number of trials.
+    """
     out, labels, step_at = {}, _labels(sweep), evaluation["sisu_pert"]["step_at"]
-    for h, cond, best in _per_member(states, conditions, model_records):
+    for h, arrays in states.items():
+        cond = arrays.trial_conditions
         out[h] = plots.sisu_pert_figure(
-            _aligned(best, cond)["position"], cond, states[h].attrs["dt"], step_at,
+            _aligned_position(arrays.trials("state"), cond), cond, arrays.attrs["dt"], step_at,
             f"SISU perturbation — {labels[h]}",
         )  # fmt: skip
     return out
 
 
 def unit_response_profiles(
-    states: dict[str, LabelledArrays], conditions: pd.DataFrame, model_records: pd.DataFrame,
-    sweep: pd.DataFrame, coefficients: pd.DataFrame, evaluation: dict, figures: dict,
+    states: EvaluationArrays, sweep: pd.DataFrame, coefficients: pd.DataFrame,
+    evaluation: dict, figures: dict,
 ) -> dict[str, go.Figure]:  # fmt: skip
-    """Force responses of the units whose response depends most on context, per member."""
+    """Force responses of the units whose response depends most on context, per member.
+
+    Drawn from the condition means of the control force (`ModelArrays.means`, best
+    replicate): a mean of condition means is the mean over their trials, every condition
+    having the same number of repeats.
+    """
     spec, labels, out = evaluation["unit_perts"], _labels(sweep), {}
     window = (spec["stim_start"], spec["stim_start"] + spec["stim_steps"])
     amp = coefficients[coefficients["response"] == "amplitude"]
-    for h, cond, best in _per_member(states, conditions, model_records):
+    for h, arrays in states.items():
         c = amp[amp["hash"] == h].copy()
         c["context_effect"] = c["coef_curl_amp"].abs() + c["coef_sisu"].abs()
         units = c.nlargest(figures["n_profile_units"], "context_effect")["unit"].tolist()
         out[h] = plots.unit_response_profiles_figure(
-            best["control"], cond, sorted(units), states[h].attrs["dt"], window,
-            f"Unit stimulation responses — {labels[h]}",
+            arrays.means("control"), arrays.mean_conditions, sorted(units), arrays.attrs["dt"],
+            window, f"Unit stimulation responses — {labels[h]}",
         )  # fmt: skip
     return out
 
@@ -229,46 +252,82 @@ def pca_scree(pca: pd.DataFrame, sweep: pd.DataFrame) -> dict[str, go.Figure]:
     }
 
 
+# The most 3-D trajectory points (float32 coordinates: ~3 MB of JSON) and lines (~0.3 kB
+# each) one figure draws, so a figure of condition means stays within the 5 MB of a figure
+# file however many conditions an evaluation has (measured: 3.4 MB at either bound).
+MAX_TRAJECTORY_POINTS = 150_000
+MAX_TRAJECTORIES = 1000
+
+
+def _evenly(n: int, k: int) -> np.ndarray:
+    """Indices of `k` of `n` rows, evenly spaced (every row when k >= n)."""
+    if k >= n:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, max(k, 1)).round().astype(int))
+
+
 def pc_trajectories(
-    projections: dict[str, LabelledArrays], conditions: pd.DataFrame, points: pd.DataFrame,
-    sweep: pd.DataFrame, figures: dict,
+    projections: dict[str, LabelledArrays], points: pd.DataFrame, sweep: pd.DataFrame,
+    figures: dict,
 ) -> dict[str, go.Figure]:  # fmt: skip
-    """Per member: repeat-averaged reaches in the top 3 PCs, with the steady-state fixed points."""
+    """Per member: repeat-averaged reaches in the top 3 PCs, with the steady-state fixed points.
+
+    The trajectories are pca_tangling's projected condition means (rows of
+    `attrs["conditions"]`): one line per condition whatever the number of trials; beyond
+    MAX_TRAJECTORIES lines or MAX_TRAJECTORY_POINTS points, an evenly spaced subset of the
+    conditions (the title says how many of how many).
+    """
     out, labels, colour_by = {}, _labels(sweep), figures["pc_colour_by"]
     for h, arrays in projections.items():
-        cond = conditions[conditions["hash"] == h].sort_values("trial").reset_index(drop=True)
-        mean_traj, table = condition_means(arrays["projected"], cond)
+        table = pd.DataFrame(arrays.attrs["conditions"])
+        n_cond, n_steps = np.shape(arrays["projected"])[:2]
+        rows = _evenly(n_cond, min(MAX_TRAJECTORIES, MAX_TRAJECTORY_POINTS // max(n_steps, 1)))
+        title = f"Hidden-state trajectories — {labels[h]}"
+        if len(rows) < n_cond:
+            title += f" ({len(rows)} of {n_cond} conditions)"
         fp = points[(points["hash"] == h) & (points["kind"] == "fixed")]
-        fp_pc = None
-        if len(fp):
-            fp_h = np.stack(fp["h"].to_numpy())
-            fp_pc = (fp_h - np.asarray(arrays["mean"])) @ np.asarray(arrays["components"]).T
+        fp_pc = _in_pcs(arrays, np.stack(fp["h"].to_numpy())) if len(fp) else None
         out[h] = plots.pc_trajectories_figure(
-            mean_traj[..., :3], table, colour_by, f"Hidden-state trajectories — {labels[h]}",
-            fixed_points=None if fp_pc is None else fp_pc[:, :3],
+            np.asarray(arrays["projected"])[rows, :, :3], table.iloc[rows].reset_index(drop=True),
+            colour_by, title, fixed_points=fp_pc,
             fp_stable=None if fp_pc is None else fp["stable"].to_numpy(),
         )  # fmt: skip
     return out
 
 
+def _in_pcs(projection: LabelledArrays, hidden: np.ndarray, k: int = 3) -> np.ndarray:
+    """Hidden states (..., unit) in the top `k` PCs of a pca_tangling projection."""
+    components = np.asarray(projection["components"])[:k]
+    return (hidden - np.asarray(projection["mean"])) @ components.T
+
+
 def fps_reach_pc(
-    projections: dict[str, LabelledArrays], conditions: pd.DataFrame, points: pd.DataFrame,
+    projections: dict[str, LabelledArrays], states: EvaluationArrays, points: pd.DataFrame,
     sweep: pd.DataFrame,
 ) -> dict[str, go.Figure]:  # fmt: skip
-    """Per member: the analysed reaches in the top 3 PCs with their instantaneous fixed points."""
+    """Per member: the analysed reaches in the top 3 PCs with their instantaneous fixed points.
+
+    The reaches are the single trials fps_reach analysed (one SISU, the lowest: the 3-D plot
+    stays readable), read from plant_perts' kept sample (best replicate) and projected on
+    pca_tangling's components: the trajectories the fixed points were found along.
+    """
     out, labels = {}, _labels(sweep)
     for h, p in points.groupby("hash", sort=False):
-        p = p[p["sisu"] == p["sisu"].min()]  # one SISU keeps the 3-D plot readable
-        arrays = projections[h]
-        cond = conditions[conditions["hash"] == h].set_index("trial")
+        p = p[p["sisu"] == p["sisu"].min()]
+        arrays = states[h]
         trials = sorted(p["trial"].unique())
-        proj = np.asarray(arrays["projected"])[trials, :, :3]
+        kept = pd.Index(arrays.trial_conditions["trial"])
+        rows = kept.get_indexer(trials)
+        if (rows < 0).any():
+            raise ValueError(
+                f"fps_reach_pc: trials {np.asarray(trials)[rows < 0].tolist()[:10]} of model "
+                f"{h} are not among the single trials {arrays.attrs['analysis']} kept"
+            )
+        proj = _in_pcs(projections[h], arrays.trials("hidden")[rows])
         fixed = p[p["kind"] == "fixed"]
-        fp_pc = (np.stack(fixed["h"].to_numpy()) - np.asarray(arrays["mean"])) @ np.asarray(
-            arrays["components"]
-        )[:3].T if len(fixed) else None  # fmt: skip
+        fp_pc = _in_pcs(projections[h], np.stack(fixed["h"].to_numpy())) if len(fixed) else None
         out[h] = plots.pc_trajectories_figure(
-            proj, cond.loc[trials].reset_index(), "direction_index",
+            proj, arrays.trial_conditions.iloc[rows].reset_index(drop=True), "direction_index",
             f"Fixed points along reaches — {labels[h]}", fixed_points=fp_pc,
             fp_stable=None if fp_pc is None else fixed["stable"].to_numpy(),
         )  # fmt: skip

@@ -26,20 +26,28 @@ class FigureKind:
 
 
 def _eval(a: str) -> tuple[str, ...]:
-    return (f"{a}_states", f"{a}_conditions", "model_records", "sweep")
+    # An evaluation's stored arrays carry each model's conditions and selected replicate.
+    return (f"{a}_states", "sweep")
 
 
 FIGURES = {
     "loss_curves": FigureKind(
-        n.loss_curves, ("training_history", "params:figures"), None, ("model_records",),
+        n.loss_curves,
+        ("training_history", "params:figures"),
+        None,
+        ("model_records",),
         ("loss_smoothing",),
     ),  # fmt: skip
     "center_out": FigureKind(
-        n.center_out, (*_eval("plant_perts"), "params:figures"), "plant_perts",
+        n.center_out,
+        (*_eval("plant_perts"), "params:figures"),
+        "plant_perts",
         options=("n_plot_directions",),
     ),  # fmt: skip
     "aligned_profiles": FigureKind(
-        n.aligned_profiles, (*_eval("plant_perts"), "params:figures"), "plant_perts",
+        n.aligned_profiles,
+        (*_eval("plant_perts"), "params:figures"),
+        "plant_perts",
         options=("aligned_profiles",),
     ),  # fmt: skip
     "measure_distributions": FigureKind(
@@ -67,20 +75,14 @@ FIGURES = {
     "pca_scree": FigureKind(n.pca_scree, ("pca_tangling_pca", "sweep"), "pca_tangling"),
     "pc_trajectories": FigureKind(
         n.pc_trajectories,
-        (
-            "pca_tangling_projections",
-            "plant_perts_conditions",
-            "fps_steady_points",
-            "sweep",
-            "params:figures",
-        ),
+        ("pca_tangling_projections", "fps_steady_points", "sweep", "params:figures"),
         "pca_tangling",
         ("fps_steady",),
         ("pc_colour_by",),
     ),
     "fps_reach_pc": FigureKind(
         n.fps_reach_pc,
-        ("pca_tangling_projections", "plant_perts_conditions", "fps_reach_points", "sweep"),
+        ("pca_tangling_projections", "plant_perts_states", "fps_reach_points", "sweep"),
         "fps_reach",
         ("pca_tangling",),
     ),
@@ -92,7 +94,9 @@ FIGURES = {
         n.tangling_distributions, ("pca_tangling_tangling", "sweep"), "pca_tangling"
     ),
     "dose_response": FigureKind(
-        n.dose_response, ("tms_tdcs_measures", "sweep", "params:figures"), "tms_tdcs",
+        n.dose_response,
+        ("tms_tdcs_measures", "sweep", "params:figures"),
+        "tms_tdcs",
         options=("dose_measures",),
     ),  # fmt: skip
     "hessian_spectra": FigureKind(
@@ -107,7 +111,9 @@ FIGURES = {
         n.context_influence, ("steady_state_dynamics_context", "sweep"), "steady_state_dynamics"
     ),
     "ablation_ranking": FigureKind(
-        n.ablation_ranking, ("unit_ablation_effects", "sweep", "params:figures"), "unit_ablation",
+        n.ablation_ranking,
+        ("unit_ablation_effects", "sweep", "params:figures"),
+        "unit_ablation",
         options=("n_ablation_units", "ablation_measures"),
     ),  # fmt: skip
 }

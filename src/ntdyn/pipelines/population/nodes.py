@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -15,7 +15,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ntdyn.analysis import LabelledArrays
-from ntdyn.analysis.arrays import condition_means, load_labelled, save_labelled
+from ntdyn.analysis.arrays import load_labelled, save_labelled
 from ntdyn.analysis.dynamics import (
     autonomous_states,
     controller_step,
@@ -28,11 +28,12 @@ from ntdyn.analysis.dynamics import (
 )
 from ntdyn.analysis.fixed_points import FixedPointConfig, find_fixed_points, x64
 from ntdyn.analysis.pca import fit_pca, project, time_window
+from ntdyn.analysis.stored import EvaluationArrays, ModelArrays
 from ntdyn.analysis.tangling import tangling
 from ntdyn.hyperparams import flatten, hash_of, validate_table
-from ntdyn.pipelines.evaluation.nodes import loaded
 from ntdyn.store import RecordStore, reuse_or_compute
 from ntdyn.tasks.reaching import grid_centres
+from ntdyn.training.loop import TrainedEnsemble
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +45,22 @@ def _best_controller(ensemble, best: int):
     return jax.tree.map(lambda x: x[best], ensemble.model)
 
 
+def _each_model(models: Mapping, desc: str) -> Iterator[tuple[str, TrainedEnsemble]]:
+    """(hash, ensemble) per model, loaded one at a time (a PartitionedDataset gives lazy
+    loaders): no more than one model is held at once."""
+    for h, model in tqdm(models.items(), desc=desc, unit="model", total=len(models)):
+        yield h, (model() if callable(model) else model)
+
+
 def steady_fixed_points(
-    models: dict, model_records: pd.DataFrame, source_states: dict[str, LabelledArrays],
+    models: dict, model_records: pd.DataFrame, source_states: EvaluationArrays,
     population: dict,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
     """Fixed points of each model (best replicate) at steady-state inputs, per SISU and centre.
 
     Candidates: hidden states of the model's own steady-state trials (`source_states`,
-    e.g. feedback_perts), run on at the steady input, plus noise. Returns (points:
+    e.g. feedback_perts: every step of the single trials its evaluation kept, a bounded
+    sample), run on at the steady input, plus noise. Returns (points:
     one row per unique point with q, kind, stability, |lambda|max and the singular
     values of dh/d(position feedback); eigenvalues: one row per point x mode).
     """
@@ -60,11 +69,11 @@ def steady_fixed_points(
     best = model_records.set_index("hash")["best_replicate"]
     rng = np.random.default_rng(int(spec["seed"]))
     points, spectra = [], []
-    for h, ensemble in tqdm(loaded(models).items(), desc="fps_steady", unit="model"):
+    for h, ensemble in _each_model(models, "fps_steady"):
         hp = ensemble.hyperparams
         controller = _best_controller(ensemble, int(best[h]))
         step = controller_step(controller)
-        hidden = np.asarray(source_states[h]["hidden"][int(best[h])])
+        hidden = source_states[h].trials("hidden", int(best[h]))  # (kept trial, time, unit)
         pool = hidden.reshape(-1, hidden.shape[-1])
         sisu_values = spec["sisu"] if hp["model__sisu_input"] else [None]
         centres = grid_centres(spec["grid_n"], float(hp["task__workspace"]), 0.0)
@@ -104,33 +113,40 @@ def steady_fixed_points(
 
 
 def pca_tangling(
-    states: dict[str, LabelledArrays], conditions: pd.DataFrame, model_records: pd.DataFrame,
-    population: dict,
-) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, LabelledArrays]]:  # fmt: skip
-    """PCA of each model's hidden states in a time window, and tangling on its top PCs.
+    states: EvaluationArrays, model_records: pd.DataFrame, population: dict
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, LabelledArrays]]:
+    """PCA of each model's condition-mean hidden states in a time window, and tangling on it.
 
-    Per model (best replicate): PCA fitted on steps [start, stop) of every trial;
-    all states projected; trajectories averaged over repeats per condition;
-    tangling Q(c, t) (Russo et al. 2018) on the top `tangling_pcs` PCs.
-    Returns (pca: hash, component, explained variance; tangling: one row per
-    condition x step with its condition columns; projections by hash).
+    Per model (best replicate), on the hidden states averaged over repeats per condition
+    (`means("hidden")`, every condition): PCA fitted on steps [start, stop) of the condition
+    means, the condition means projected, and tangling Q(c, t) on their top `tangling_pcs`
+    PCs. Russo et al. (2018) compute tangling on condition-averaged trajectories, and fitting
+    the PCA on the condition-averaged data (not single trials) is the standard in that
+    literature (e.g. Churchland et al. 2012): the components describe the condition
+    structure rather than trial-to-trial noise. It needs no single trials, so it covers
+    every condition whatever sample of trials the evaluation keeps.
+
+    Returns (pca: hash, component, explained variance; tangling: one row per condition x
+    step with its condition columns and `condition`; projections by hash: `projected`
+    (condition, time, pc), the condition means projected, rows in the order of
+    attrs["conditions"], the condition table (column -> list of values, the evaluation's
+    `mean_conditions`: condition columns, hash, condition), with `components` and `mean`).
     """
     spec = population["pca_tangling"]
     best = model_records.set_index("hash")["best_replicate"]
     pca_rows, tangling_rows, projections = [], [], {}
     for h, arrays in tqdm(states.items(), desc="pca_tangling", unit="model"):
-        hidden = np.asarray(arrays["hidden"][int(best[h])])  # (trial, time, unit)
-        window = time_window(hidden, spec["start"], spec["stop"], time_axis=1)
+        means = arrays.means("hidden", int(best[h]))  # (condition, time, unit)
+        window = time_window(means, spec["start"], spec["stop"], time_axis=1)
         pca = fit_pca(window, spec["n_components"])
-        projected = project(pca, hidden)  # (trial, time, k)
+        projected = project(pca, means)  # (condition, time, k)
         pca_rows.append(pd.DataFrame({
             "hash": h, "component": np.arange(pca.n_components),
             "explained_variance": pca.explained_variance,
             "explained_variance_ratio": pca.explained_variance_ratio,
         }))  # fmt: skip
-        cond = conditions[conditions["hash"] == h].sort_values("trial").reset_index(drop=True)
-        means, labels = condition_means(projected, cond)
-        q = tangling(means[..., : spec["tangling_pcs"]], float(arrays.attrs["dt"]))
+        labels = arrays.mean_conditions  # row c: condition c (the rows of `means`)
+        q = tangling(projected[..., : spec["tangling_pcs"]], float(arrays.attrs["dt"]))
         n_c, n_t = q.shape
         tangling_rows.append(
             labels.loc[np.repeat(np.arange(n_c), n_t)]
@@ -139,9 +155,10 @@ def pca_tangling(
         )
         projections[h] = LabelledArrays(
             {"projected": projected, "components": pca.components, "mean": pca.mean},
-            {"projected": ("trial", "time", "pc"), "components": ("pc", "unit"),
+            {"projected": ("condition", "time", "pc"), "components": ("pc", "unit"),
              "mean": ("unit",)},
-            {"hash": h, "window": [spec["start"], spec["stop"]]},
+            {"hash": h, "window": [spec["start"], spec["stop"]],
+             "conditions": {c: labels[c].tolist() for c in labels.columns}},
         )  # fmt: skip
     return (
         validate_table("pca", pd.concat(pca_rows, ignore_index=True)),
@@ -184,7 +201,7 @@ def steady_state_dynamics(
     spec = population["steady_state_dynamics"]
     best = model_records.set_index("hash")["best_replicate"]
     hess_rows, stim_rows, resp_rows, ctx_rows = [], [], [], []
-    for h, ensemble in tqdm(loaded(models).items(), desc="steady_dynamics", unit="model"):
+    for h, ensemble in _each_model(models, "steady_dynamics"):
         hp = ensemble.hyperparams
         controller = _best_controller(ensemble, int(best[h]))
         step = controller_step(controller)
@@ -242,55 +259,73 @@ def steady_state_dynamics(
     )
 
 
-def _reach_steps(ensemble, replicate: int, arrays: LabelledArrays, cond: pd.DataFrame, spec: dict):
+def _reach_steps(ensemble, replicate: int, arrays: ModelArrays, spec: dict):
     """The (reach, step) problems of fps_reach: their ids, inputs u_t and states h_t.
 
     Reaches: repeat 0, field amplitude `pert_amp`, every evaluated SISU, `n_directions`
-    spread directions; steps [start, stop). At step t the network's map is
-    F(h) = cell(u_t, h) with u_t = [goal, observed feedback y_t, SISU]; hidden row
-    t - 1 is h_t, the state it acts on. Returns (ids (P, 4): trial, direction, step,
-    sisu; inputs (P, n_in); hidden (P, 3, H): h_{t-1}, h_t, h_{t+1}).
+    spread directions (chosen among all the model's trials, `arrays.conditions`); steps
+    [start, stop). Their states are the single trials the evaluation kept
+    (`arrays.trials`): a chosen reach outside that sample is an error. At step t the
+    network's map is F(h) = cell(u_t, h) with u_t = [goal, observed feedback y_t, SISU];
+    hidden row t - 1 is h_t, the state it acts on. Returns (ids (P, 5): trial, direction,
+    step, sisu, condition; inputs (P, n_in); hidden (P, 3, H): h_{t-1}, h_t, h_{t+1}).
     """
     hp = ensemble.hyperparams
+    cond = arrays.conditions
     keep = (cond["repeat"] == 0) & (cond["pert_amp"] == spec["pert_amp"])
     n_dir = int(cond["direction_index"].max()) + 1
     dirs = np.unique(np.linspace(0, n_dir, spec["n_directions"], endpoint=False).astype(int))
-    trials = cond[keep & cond["direction_index"].isin(dirs)]
-    hidden = np.asarray(arrays["hidden"][replicate])
-    feedback = np.asarray(arrays["feedback"][replicate])
+    reaches = cond[keep & cond["direction_index"].isin(dirs)]
+    if reaches.empty:
+        raise ValueError(
+            f"fps_reach: model {arrays.hash} has no trial of repeat 0 at pert_amp = "
+            f"{spec['pert_amp']} in directions {dirs.tolist()} (evaluated amplitudes: "
+            f"{sorted(cond['pert_amp'].unique().tolist())})"
+        )
+    kept = pd.Index(arrays.trial_conditions["trial"])
+    missing = reaches.loc[~reaches["trial"].isin(kept), "trial"]
+    if len(missing):
+        raise ValueError(
+            f"fps_reach: {len(missing)} of the {len(reaches)} reaches it analyses (model "
+            f"{arrays.hash}, trials {missing.tolist()[:10]}) are not among the single trials "
+            f"{arrays.attrs['analysis']} kept ({len(kept)} of {len(cond)}): keep them with "
+            "`evaluation.plant_perts.keep` (repeats >= 1 and max_trials: null, or a larger "
+            "max_trials; trials must include hidden and feedback)"
+        )
+    rows = kept.get_indexer(reaches["trial"])
+    hidden = arrays.trials("hidden", replicate)[rows]  # (reach, time, unit)
+    feedback = arrays.trials("feedback", replicate)[rows]
     steps = np.arange(max(spec["start"], 2), min(spec["stop"], hidden.shape[1] - 1))
     ids, inputs, states = [], [], []
-    for _, row in trials.iterrows():
-        i = int(row["trial"])
+    for k, (_, row) in enumerate(reaches.iterrows()):
         goal = np.array([row["goal_x"], row["goal_y"]])
         sisu = [np.array([row["sisu"]])] if hp["model__sisu_input"] else []
         for t in steps:
-            ids.append((i, int(row["direction_index"]), int(t), float(row["sisu"])))
-            inputs.append(np.concatenate([goal, feedback[i, t], *sisu]))
-            states.append(hidden[i, t - 2 : t + 1])
+            ids.append((int(row["trial"]), int(row["direction_index"]), int(t),
+                        float(row["sisu"]), int(row["condition"])))  # fmt: skip
+            inputs.append(np.concatenate([goal, feedback[k, t], *sisu]))
+            states.append(hidden[k, t - 2 : t + 1])
     return np.array(ids), np.stack(inputs), np.stack(states)
 
 
 def reach_fixed_points(
-    models: dict, model_records: pd.DataFrame, states: dict[str, LabelledArrays],
-    conditions: pd.DataFrame, population: dict,
-) -> pd.DataFrame:  # fmt: skip
+    models: dict, model_records: pd.DataFrame, states: EvaluationArrays, population: dict
+) -> pd.DataFrame:
     """Fixed points of the instantaneous input along reaches (SCIENCE.md: fps_reach).
 
     Candidates are the trajectory's states within one step of h_t; all (reach,
     step) problems are solved together, grouped by input (see `_reach_steps`).
-    Returns one row per point with its trial, direction, SISU, step, q, kind,
-    stability and coordinates `h`.
+    Returns one row per point with its trial, direction, SISU, condition (the row of
+    pca_tangling's projections), step, q, kind, stability and coordinates `h`.
     """
     spec = population["fps_reach"]
     cfg = FixedPointConfig(**spec.get("finder", {}))
     best = model_records.set_index("hash")["best_replicate"]
     tables = []
-    for h, ensemble in tqdm(loaded(models).items(), desc="fps_reach", unit="model"):
+    for h, ensemble in _each_model(models, "fps_reach"):
         r = int(best[h])
         step = controller_step(_best_controller(ensemble, r))
-        cond = conditions[conditions["hash"] == h].sort_values("trial").reset_index(drop=True)
-        ids, inputs, near = _reach_steps(ensemble, r, states[h], cond, spec)
+        ids, inputs, near = _reach_steps(ensemble, r, states[h], spec)
         n_near = near.shape[1]
         fps = find_fixed_points(
             step, near.reshape(-1, near.shape[-1]), np.repeat(inputs, n_near, axis=0), cfg,
@@ -305,6 +340,7 @@ def reach_fixed_points(
                 direction_index=where[:, 1].astype(int),
                 step=where[:, 2].astype(int),
                 sisu=where[:, 3],
+                condition=where[:, 4].astype(int),
                 h=list(fps.h),
             )
         )
@@ -312,9 +348,8 @@ def reach_fixed_points(
 
 
 def reach_effective_directions(
-    models: dict, model_records: pd.DataFrame, states: dict[str, LabelledArrays],
-    conditions: pd.DataFrame, population: dict,
-) -> pd.DataFrame:  # fmt: skip
+    models: dict, model_records: pd.DataFrame, states: EvaluationArrays, population: dict
+) -> pd.DataFrame:
     """Readout-weighted effective direction of every unit along the fps_reach reaches.
 
     W dF/dh at (h_t, u_t): the force (N per unit activity) a nudge of each unit
@@ -324,14 +359,15 @@ def reach_effective_directions(
     spec = population["fps_reach"]
     best = model_records.set_index("hash")["best_replicate"]
     tables = []
-    for h, ensemble in tqdm(loaded(models).items(), desc="effective_dirs", unit="model"):
+    for h, ensemble in _each_model(models, "effective_dirs"):
         r = int(best[h])
         controller = _best_controller(ensemble, r)
-        cond = conditions[conditions["hash"] == h].sort_values("trial").reset_index(drop=True)
-        ids, inputs, near = _reach_steps(ensemble, r, states[h], cond, spec)
+        arrays = states[h]
+        ids, inputs, near = _reach_steps(ensemble, r, arrays, spec)
         jac = jacobians_along(controller_step(controller), near[:, 1], inputs)
         eff = effective_directions(np.asarray(controller.readout.weight), jac)  # (P, 2, H)
-        angle = cond.set_index("trial").loc[ids[:, 0].astype(int), "direction"].to_numpy()
+        by_trial = arrays.conditions.set_index("trial")
+        angle = by_trial.loc[ids[:, 0].astype(int), "direction"].to_numpy()
         c, s_ = np.cos(angle)[:, None], np.sin(angle)[:, None]
         parallel = c * eff[:, 0] + s_ * eff[:, 1]
         lateral = -s_ * eff[:, 0] + c * eff[:, 1]
@@ -340,6 +376,7 @@ def reach_effective_directions(
             "hash": h, "trial": np.repeat(ids[:, 0], n_h).astype(int),
             "direction_index": np.repeat(ids[:, 1], n_h).astype(int),
             "step": np.repeat(ids[:, 2], n_h).astype(int), "sisu": np.repeat(ids[:, 3], n_h),
+            "condition": np.repeat(ids[:, 4], n_h).astype(int),
             "unit": np.tile(np.arange(n_h), n_p), "parallel": parallel.ravel(),
             "lateral": lateral.ravel(),
         }))  # fmt: skip
@@ -374,15 +411,14 @@ def reach_context_influence(points: pd.DataFrame) -> pd.DataFrame:
 
 
 def fps_reach(
-    models: dict, model_records: pd.DataFrame, states: dict[str, LabelledArrays],
-    conditions: pd.DataFrame, population: dict,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:  # fmt: skip
+    models: dict, model_records: pd.DataFrame, states: EvaluationArrays, population: dict
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """fps_reach as one analysis: (points, context influence, effective directions)."""
-    points = reach_fixed_points(models, model_records, states, conditions, population)
+    points = reach_fixed_points(models, model_records, states, population)
     return (
         points,
         reach_context_influence(points),
-        reach_effective_directions(models, model_records, states, conditions, population),
+        reach_effective_directions(models, model_records, states, population),
     )
 
 
@@ -416,9 +452,7 @@ POPULATION_ANALYSES = {
         ("feedback_perts",), ("points", "eigenvalues"), "points",
     ),
     "pca_tangling": PopulationAnalysis(
-        pca_tangling,
-        {"states": "plant_perts_states", "conditions": "plant_perts_conditions",
-         "model_records": "model_records"},
+        pca_tangling, {"states": "plant_perts_states", "model_records": "model_records"},
         ("plant_perts",), ("pca", "tangling", "projections"), "tangling", ("projections",),
     ),
     "steady_state_dynamics": PopulationAnalysis(
@@ -426,17 +460,26 @@ POPULATION_ANALYSES = {
         ("hessian", "eigvec_stim", "responses", "context"), "context",
     ),
     "fps_reach": PopulationAnalysis(
-        fps_reach,
-        {**_MODELS, "states": "plant_perts_states", "conditions": "plant_perts_conditions"},
-        ("plant_perts",), ("points", "context", "effective_directions"), "points",
+        fps_reach, {**_MODELS, "states": "plant_perts_states"}, ("plant_perts",),
+        ("points", "context", "effective_directions"), "points",
     ),
 }  # fmt: skip
 
 
+# Bumped when what a population analysis computes or stores changes, so old records are not
+# reused. 2: pca_tangling fits on condition means (projections per condition); fps_reach reads
+# the evaluation's kept single trials and its tables carry `condition`.
+POPULATION_VERSION = 2
+
+
 def analysis_hash(analysis: str, population: dict, model_hashes, read_hashes) -> str:
-    """Hash of a population analysis: its name, its parameters (seeds included), every model
-    and every record it reads (each of which covers that record's own parameters and seed)."""
-    return hash_of(analysis, population[analysis], sorted(model_hashes), sorted(read_hashes))
+    """Hash of a population analysis: its name, its parameters (seeds included), every model,
+    every record it reads (each of which covers that record's own parameters and seed) and
+    the population code's version."""
+    return hash_of(
+        analysis, population[analysis], sorted(model_hashes), sorted(read_hashes),
+        {"version": POPULATION_VERSION},
+    )  # fmt: skip
 
 
 def run_population_analysis(

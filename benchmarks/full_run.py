@@ -1,0 +1,144 @@
+"""A whole `kedro run` at research scale, with its time, memory and disk measured (issue 13).
+
+Runs `kedro run --env full --pipeline <p> [--params ...]` in the current project (use a fresh
+clone: it writes data/ and mlruns/) and samples every 2 s: the host memory in use
+(MemTotal - MemAvailable), the resident memory of the run's process tree, the GPU memory
+in use (nvidia-smi) and, every 10 s, the bytes under data/ and mlruns/. Stops the run if the
+host's memory in use passes `--host-limit-gb` (so a runaway run cannot take the machine down
+with its output). Writes per-node seconds and record counts (the run summary, through
+NTDYN_RUN_SUMMARY), the peaks and the time series to `<out>/full_run_<pipeline>_<machine>.json`:
+
+    python benchmarks/full_run.py --pipeline analysis_part2 [--params k=v,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from _results import add_out_option, save
+
+GB = 1e9
+
+
+def host_used_bytes() -> int:
+    info = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
+    kib = lambda k: int(info[k].split()[0]) * 1024  # noqa: E731
+    return kib("MemTotal") - kib("MemAvailable")
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """Resident memory of `pid` and all its descendants (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        todo += children.get(p, [])
+        try:
+            rss_pages = int(Path(f"/proc/{p}/statm").read_text().split()[1])
+            total += rss_pages * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def gpu_used_bytes() -> int | None:
+    if shutil.which("nvidia-smi") is None:
+        return None
+    out = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
+                         capture_output=True, text=True)  # fmt: skip
+    try:
+        return int(float(out.stdout.split()[0]) * 2**20)
+    except (IndexError, ValueError):
+        return None
+
+
+def disk_bytes(*folders: Path) -> int:
+    out = subprocess.run(["du", "-sb", *map(str, folders)], capture_output=True, text=True)
+    return sum(int(line.split()[0]) for line in out.stdout.splitlines() if line.strip())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pipeline", default="analysis_part2")
+    ap.add_argument("--env", default="full")
+    ap.add_argument("--params", default=None)
+    ap.add_argument("--host-limit-gb", type=float, default=100.0)
+    ap.add_argument("--log", default=None, help="also write the run's output here, as it comes")
+    add_out_option(ap)
+    opts = ap.parse_args()
+    root = Path.cwd()
+    summary_file = Path(tempfile.mkstemp(suffix=".json")[1])
+    args = [str(Path(sys.executable).with_name("kedro")), "run", "--env", opts.env,
+            "--pipeline", opts.pipeline]  # fmt: skip
+    if not Path(args[0]).exists():
+        args[:1] = [sys.executable, "-m", "kedro"]
+    if opts.params:
+        args += ["--params", opts.params]
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "COLUMNS": "200",
+           "NTDYN_RUN_SUMMARY": str(summary_file)}  # fmt: skip
+    log = open(opts.log or os.devnull, "w")  # noqa: SIM115
+    disk0 = disk_bytes(root / "data", root / "mlruns")
+    t0 = time.perf_counter()
+    run = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT,
+                           start_new_session=True)  # fmt: skip
+    series, peaks, stopped = [], {"host": 0, "rss": 0, "gpu": 0, "disk": 0}, []
+
+    def sample():
+        k = 0
+        while run.poll() is None:
+            host, rss, gpu = host_used_bytes(), tree_rss_bytes(run.pid), gpu_used_bytes() or 0
+            disk = disk_bytes(root / "data", root / "mlruns") - disk0 if k % 5 == 0 else None
+            for name, v in (("host", host), ("rss", rss), ("gpu", gpu), ("disk", disk or 0)):
+                peaks[name] = max(peaks[name], v)
+            if disk is not None:
+                row = {"t": round(time.perf_counter() - t0), "host_gb": round(host / GB, 2),
+                       "rss_gb": round(rss / GB, 2), "gpu_gb": round(gpu / GB, 2),
+                       "disk_gb": round(disk / GB, 3)}  # fmt: skip
+                series.append(row)
+                print(row, flush=True)
+            if host > opts.host_limit_gb * GB:
+                stopped.append(f"host memory {host / GB:.1f} GB > {opts.host_limit_gb} GB")
+                os.killpg(run.pid, signal.SIGKILL)
+            k += 1
+            time.sleep(2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    rc = run.wait()
+    sampler.join(timeout=30)
+    seconds = time.perf_counter() - t0
+    written = disk_bytes(root / "data", root / "mlruns") - disk0
+    summary = json.loads(summary_file.read_text()) if summary_file.stat().st_size else {}
+    results = {
+        "returncode": rc, "stopped": stopped, "seconds": round(seconds, 1),
+        "peak_host_used_gb": round(peaks["host"] / GB, 2),
+        "peak_process_rss_gb": round(peaks["rss"] / GB, 2),
+        "peak_gpu_used_gb": round(peaks["gpu"] / GB, 2),
+        "written_gb": round(written / GB, 3),
+        "written_mlruns_gb": round(disk_bytes(root / "mlruns") / GB, 3),
+        "run_summary": summary, "series": series,
+    }  # fmt: skip
+    print(json.dumps({k: v for k, v in results.items() if k != "series"}, indent=1))
+    config = {"pipeline": opts.pipeline, "env": opts.env, "params": opts.params}
+    save(f"full_run_{opts.pipeline}", config, results, opts.out)
+    sys.exit(rc)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,196 @@
+"""The memory budget of a run, and how work is cut into chunks that fit it.
+
+`ResourceBudget` is built once from conf (`resources:` in globals) and passed to the
+analyses. Work over many trials is cut in two levels:
+
+- a *block*: the number of trials one compiled program simulates at once. It fixes the
+  numerics (XLA's CPU kernels round differently for different batch sizes, by ~6e-8
+  measured), so it comes from conf (`resources.trial_block`, per backend), never from the
+  budget: the same evaluation gives the same bits whatever the budget.
+- a *chunk*: a whole number of blocks run in one call (a `lax.map` over blocks) and held
+  in memory at once; the budget decides how many blocks a chunk has.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+GB = 1e9
+# Share of each budget given to one chunk's arrays; the rest covers the models, the compiled
+# programs' workspace, accumulators and the tables being built.
+CHUNK_SHARE = 0.25
+DEFAULT_TRIAL_BLOCK = {"cpu": 32, "gpu": 1024}
+
+
+@dataclass(frozen=True)
+class ResourceBudget:
+    """Memory a run may use (GB = 1e9 bytes), and the trial block per backend.
+
+    gpu_memory_gb: device memory for JAX (its allocator is capped there, see
+    `configure_jax_memory`); host_memory_gb: process memory for arrays being processed;
+    trial_block: trials per compiled block, per backend ("cpu", "gpu").
+    """
+
+    gpu_memory_gb: float = 40.0
+    host_memory_gb: float = 16.0
+    trial_block: tuple[tuple[str, int], ...] = tuple(DEFAULT_TRIAL_BLOCK.items())
+
+    def __post_init__(self):
+        for name in ("gpu_memory_gb", "host_memory_gb"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ValueError(f"resources.{name} = {value!r}: must be a number > 0 (GB)")
+        for backend, block in self.trial_block:
+            if backend not in DEFAULT_TRIAL_BLOCK:
+                raise ValueError(
+                    f"resources.trial_block has backend {backend!r}: must be among "
+                    f"{sorted(DEFAULT_TRIAL_BLOCK)}"
+                )
+            if isinstance(block, bool) or not isinstance(block, int) or block < 1:
+                raise ValueError(
+                    f"resources.trial_block.{backend} = {block!r}: must be an integer >= 1"
+                )
+
+    @classmethod
+    def from_conf(cls, conf: dict | None) -> ResourceBudget:
+        """From the `resources` mapping of conf (missing keys take the defaults)."""
+        conf = dict(conf or {})
+        unknown = set(conf) - {"gpu_memory_gb", "host_memory_gb", "trial_block"}
+        if unknown:
+            raise ValueError(
+                f"resources has unknown key(s) {sorted(unknown)}: allowed are gpu_memory_gb, "
+                "host_memory_gb, trial_block"
+            )
+        block = dict(DEFAULT_TRIAL_BLOCK)
+        given = conf.pop("trial_block", None) or {}
+        if not isinstance(given, dict):
+            raise ValueError(
+                f"resources.trial_block = {given!r}: must be a mapping backend -> trials, "
+                f"e.g. {DEFAULT_TRIAL_BLOCK}"
+            )
+        block.update(given)
+        return cls(**conf, trial_block=tuple(sorted(block.items())))
+
+    def block_for(self, backend: str) -> int:
+        """Trials per compiled block on `backend` (jax.default_backend(): cpu, gpu, ...)."""
+        blocks = dict(self.trial_block)
+        return blocks.get(backend, blocks["gpu"])
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """How `n_items` items are processed: blocks of `block`, `blocks_per_chunk` per call.
+
+    The last chunk is padded to the full chunk (one compiled shape for every chunk).
+    """
+
+    n_items: int
+    block: int
+    blocks_per_chunk: int
+
+    @property
+    def chunk(self) -> int:
+        return self.block * self.blocks_per_chunk
+
+    @property
+    def n_chunks(self) -> int:
+        return math.ceil(self.n_items / self.chunk)
+
+    def bounds(self) -> list[tuple[int, int]]:
+        """(start, stop) of each chunk's real items (stop - start <= chunk)."""
+        return [(s, min(s + self.chunk, self.n_items)) for s in range(0, self.n_items, self.chunk)]
+
+
+def _size(n_bytes: float) -> str:
+    return f"{n_bytes / GB:.2f} GB" if n_bytes >= 0.1 * GB else f"{n_bytes / 1e6:.1f} MB"
+
+
+def plan_chunks(
+    n_items: int,
+    *,
+    block: int,
+    device_bytes_per_item: float,
+    host_bytes_per_item: float,
+    budget: ResourceBudget,
+    host_reserved_bytes: float = 0.0,
+    what: str = "trials",
+) -> ChunkPlan:
+    """The largest chunk (a whole number of blocks) whose arrays fit the budget.
+
+    device_bytes_per_item / host_bytes_per_item: memory one item needs on the accelerator
+    (outputs and the program's intermediates) and on the host while its chunk is processed.
+    host_reserved_bytes: host memory held for the whole run (accumulators). A block that
+    cannot fit is refused with the budget and the parameter to change.
+    """
+    if n_items < 1:
+        raise ValueError(f"nothing to compute: {n_items} {what}")
+    block = min(block, n_items)
+    device = budget.gpu_memory_gb * GB * CHUNK_SHARE
+    host = budget.host_memory_gb * GB * CHUNK_SHARE - host_reserved_bytes
+    need_device, need_host = block * device_bytes_per_item, block * host_bytes_per_item
+    if need_device > device:
+        raise ValueError(
+            f"one block of {block} {what} needs {_size(need_device)} of accelerator memory, "
+            f"more than {CHUNK_SHARE:.0%} of resources.gpu_memory_gb = {budget.gpu_memory_gb}: "
+            "raise resources.gpu_memory_gb or lower resources.trial_block"
+        )
+    if need_host > host:
+        raise ValueError(
+            f"one block of {block} {what} needs {_size(need_host)} of host memory, and "
+            f"{_size(host_reserved_bytes)} are held for the whole evaluation: more than "
+            f"{CHUNK_SHARE:.0%} of resources.host_memory_gb = {budget.host_memory_gb}: raise "
+            "resources.host_memory_gb, lower resources.trial_block or keep fewer arrays"
+        )
+    fits = int(min(device // need_device, host // need_host))
+    blocks_needed = math.ceil(n_items / block)
+    return ChunkPlan(n_items, block, max(1, min(fits, blocks_needed)))
+
+
+def _total_gpu_memory_bytes() -> float | None:
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return None
+    try:
+        out = subprocess.run(
+            [smi, "--query-gpu=memory.total", "--format=csv,noheader,nounits"],
+            capture_output=True, text=True, timeout=20, check=True,
+        )  # fmt: skip
+        return min(float(x) for x in out.stdout.split()) * 2**20  # MiB
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+
+
+def configure_jax_memory(budget: ResourceBudget) -> dict[str, str]:
+    """Cap JAX's GPU allocator at the budget, before JAX starts its backend.
+
+    Sets XLA_PYTHON_CLIENT_PREALLOCATE=false (memory is taken as needed, not 75% up front)
+    and XLA_PYTHON_CLIENT_MEM_FRACTION = gpu_memory_gb / the GPU's memory, unless the
+    environment sets them already. Returns what it set. Without an NVIDIA GPU: nothing.
+    """
+    total = _total_gpu_memory_bytes()
+    if total is None:
+        return {}
+    fraction = min(budget.gpu_memory_gb * GB / total, 0.95)
+    wanted = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false",
+              "XLA_PYTHON_CLIENT_MEM_FRACTION": f"{fraction:.3f}"}  # fmt: skip
+    applied = {k: v for k, v in wanted.items() if k not in os.environ}
+    os.environ.update(applied)
+    try:
+        import jax._src.xla_bridge as xb
+
+        started = bool(xb._backends)  # noqa: SLF001 (no public way to ask)
+    except (ImportError, AttributeError):
+        started = False
+    if started and applied:
+        log.warning(
+            "JAX's backend started before the memory budget was applied: %s take effect in "
+            "the next process", applied,
+        )  # fmt: skip
+    return applied
