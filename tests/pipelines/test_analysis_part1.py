@@ -155,9 +155,9 @@ def _refuse_to_simulate(*args, **kwargs):
 def test_second_run_reuses_models_and_evaluations(first_run, caplog, monkeypatch):
     store = _store(first_run)
     n_runs_before = len(store.client.search_runs([store.experiment_id], max_results=1000))
-    states_file = next((first_run / "data/07_model_output/analysis_part1/plant_perts/states")
-                       .glob("*/hidden.npy"))  # fmt: skip
-    states_before = np.load(states_file)
+    pointer = first_run / "data/07_model_output/analysis_part1/plant_perts/evaluation.json"
+    states = EvaluationDataset(path=str(pointer), part="arrays").load()
+    hidden_before = {h: states[h].trials("hidden") for h in states}
     monkeypatch.chdir(first_run)
     # the evaluations must come back from their records: simulating is refused
     monkeypatch.setattr("ntdyn.pipelines.evaluation.nodes.evaluate_model", _refuse_to_simulate)
@@ -167,7 +167,9 @@ def test_second_run_reuses_models_and_evaluations(first_run, caplog, monkeypatch
     assert counts["evaluation"] == {"reused": 2}
     assert counts["figure"] == {"found": FIGURE_FILES}
     assert caplog.text.count("reusing evaluation") == 2
-    assert (np.load(states_file) == states_before).all()  # the states read back are the same
+    states = EvaluationDataset(path=str(pointer), part="arrays").load()
+    for h, before in hidden_before.items():  # the states read back are the same
+        np.testing.assert_array_equal(states[h].trials("hidden"), before)
     assert caplog.text.count("cache hit") == 2
     records = pd.read_parquet(
         first_run / "data/07_model_output/analysis_part1/model_records.parquet"

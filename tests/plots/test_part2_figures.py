@@ -277,7 +277,17 @@ def test_measures_vs_sisu_one_box_per_colour_per_facet(facet):
         assert titles == ["train__method = bptt", "train__method = es"]
     # sisu is categorical, sorted numerically (10 after 2, not after 0.5)
     assert list(fig.layout.xaxis.categoryarray) == ["0", "0.5", "2", "10"]
-    # every box holds the rows of its colour (and facet)
+    # every box is drawn from the statistics of the rows of its colour, facet and SISU
     for tr in fig.data:
-        assert len(tr.y) == len(df) / 2 / n_facets
+        assert tr.y is None  # no raw values
+        assert list(tr.x) == ["0", "0.5", "2", "10"]
+        rows = df[df["train__pert__std"] == float(tr.name)]
+        if facet is not None:
+            rows = rows[rows[facet] == ("bptt" if tr.xaxis == "x" else "es")]
+        for k, s in enumerate([0.0, 0.5, 2.0, 10.0]):
+            v = rows[rows["sisu"] == s]["max_lateral"].to_numpy()
+            assert len(v) == 5 * (2 if facet is None else 1)
+            q1, med, q3 = np.percentile(v, [25, 50, 75])
+            assert (tr.q1[k], tr.median[k], tr.q3[k]) == pytest.approx((q1, med, q3))
+            assert tr.mean[k] == pytest.approx(v.mean())
     fig.to_json()

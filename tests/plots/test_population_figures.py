@@ -121,16 +121,3 @@ def test_tangling_figure_boxes():
     with pytest.raises(ValueError, match="'Q'"):
         tangling_figure(df.rename(columns={"Q": "q"}), "train_std", None, "t")
     fig.to_json()
-
-
-def test_tangling_figure_size_does_not_grow_with_the_data():
-    """A million (condition, step) values draw the same few boxes as a thousand."""
-    rng = np.random.default_rng(1)
-
-    def size(n: int) -> int:
-        df = pd.DataFrame({"Q": rng.gamma(2.0, size=n), "std": rng.choice([0.0, 1.0], n),
-                           "sisu": rng.choice([-1.0, 1.0], n)})  # fmt: skip
-        return len(tangling_figure(df, "std", "sisu", "t").to_json())
-
-    small, large = size(1_000), size(1_000_000)
-    assert large < 1.2 * small and large < 20_000

@@ -6,11 +6,38 @@ move in different directions, which a smooth autonomous flow field cannot produc
 
 from __future__ import annotations
 
-import numpy as np
+import functools
 
-# Rows of the pairwise (N, N) matrices computed at once: bounds each temporary to ~BLOCK_ELEMENTS
-# floats (8 MiB) whatever N = C * (T - 1).
-BLOCK_ELEMENTS = 2**20
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float
+
+from ntdyn.analysis.fixed_points import x64
+
+# Elements of the pairwise (block, N) matrices computed at once (float64): bounds each temporary
+# whatever N = C * (T - 1). At research scale N ~ 2e5, so all N^2 pairs are ~4e10: computed on
+# the accelerator in compiled blocks, not in NumPy.
+BLOCK_ELEMENTS = 2**24
+
+
+@functools.partial(jax.jit, static_argnames=("block",))
+def _block_max_ratio(
+    pos: Float[Array, "N D"], vel: Float[Array, "N D"], epsilon: Float[Array, ""], block: int
+) -> Float[Array, " N"]:
+    """max_j |v_i - v_j|^2 / (|p_i - p_j|^2 + eps) for every i, `block` rows at a time."""
+    n = pos.shape[0]
+    n_blocks = -(-n // block)
+    rows = jnp.minimum(jnp.arange(n_blocks * block), n - 1).reshape(n_blocks, block)
+    vel_sq, pos_sq = (vel**2).sum(1), (pos**2).sum(1)
+
+    def one_block(i):
+        # |a - b|^2 = |a|^2 + |b|^2 - 2 a.b, clipped at 0 against rounding
+        dv = jnp.maximum(vel_sq[i, None] + vel_sq - 2.0 * vel[i] @ vel.T, 0.0)
+        dp = jnp.maximum(pos_sq[i, None] + pos_sq - 2.0 * pos[i] @ pos.T, 0.0)
+        return (dv / (dp + epsilon)).max(1)
+
+    return jax.lax.map(one_block, rows).reshape(-1)[:n]
 
 
 def tangling(x: np.ndarray, dt: float, epsilon: float | None = None) -> np.ndarray:
@@ -21,7 +48,7 @@ def tangling(x: np.ndarray, dt: float, epsilon: float | None = None) -> np.ndarr
     runs over every (condition, step >= 1) pair, including across conditions. epsilon (units
     of x squared) defaults to 0.1 * the total variance of x (sum over dims of the variance
     over all C * T samples); it must be > 0, as it keeps Q finite for coincident states.
-    Q is in units of 1 / s^2.
+    Q is in units of 1 / s^2. Computed in float64, in compiled blocks of rows.
     """
     x = np.asarray(x, dtype=float)
     if x.ndim != 3:
@@ -38,24 +65,8 @@ def tangling(x: np.ndarray, dt: float, epsilon: float | None = None) -> np.ndarr
     pos = x[:, 1:].reshape(-1, d)
     vel = (np.diff(x, axis=1) / dt).reshape(-1, d)
     n = pos.shape[0]
-    vel_sq = (vel**2).sum(1)
-    pos_sq_eps = (pos**2).sum(1) + epsilon
-    q = np.empty(n)
-    block = max(1, BLOCK_ELEMENTS // n)
-    for i in range(0, n, block):
-        j = slice(i, i + block)
-        # |a - b|^2 = |a|^2 + |b|^2 - 2 a.b, built in place (the (block, N) temporaries dominate
-        # the run time) and clipped at 0 against rounding.
-        dv = vel[j] @ vel.T
-        dv *= -2.0
-        dv += vel_sq[j, None]
-        dv += vel_sq
-        np.maximum(dv, 0.0, out=dv)
-        den = pos[j] @ pos.T
-        den *= -2.0
-        den += pos_sq_eps[j, None] - epsilon
-        den += pos_sq_eps
-        np.maximum(den, epsilon, out=den)
-        dv /= den
-        q[j] = dv.max(1)
-    return q.reshape(c, t - 1)
+    # a power of two: few distinct compiled shapes
+    block = 1 << max(0, min(n, max(1, BLOCK_ELEMENTS // n)).bit_length() - 1)
+    with x64():
+        q = _block_max_ratio(jnp.asarray(pos), jnp.asarray(vel), jnp.asarray(epsilon), block)
+        return np.asarray(q).reshape(c, t - 1)

@@ -43,6 +43,4 @@ def create_pipeline(name: str) -> Pipeline:
     if spec.get("population"):
         stages += population(spec["population"])
     # The record store is shared by all experiments.
-    return Pipeline(
-        stages, namespace=name, inputs={"model_store"}, parameters={"params:resources"}
-    )
+    return Pipeline(stages, namespace=name, inputs={"model_store"}, parameters={"params:resources"})

@@ -13,6 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ntdyn.plots.boxes import box_trace
 from ntdyn.plots.style import LAYOUT, SEQUENTIAL, band, colour, sample_colour
 
 TASKS = ("steady", "reach")
@@ -271,6 +272,8 @@ def measures_vs_sisu_figure(
     measures: one row per trial (or per evaluation), columns sisu, `measure`, `colour_by`
     (e.g. train__pert__std; discrete colours, one box trace per value) and, if given, `facet`
     (e.g. train__method; one subplot column per value).
+    The boxes (quartiles, Tukey whiskers, mean) are drawn from their statistics
+    (`boxes.box_trace`): the figure's size depends on the number of boxes, not of trials.
     """
     facets = _sorted_unique(measures[facet]) if facet is not None else [None]
     colours = _sorted_unique(measures[colour_by])
@@ -285,16 +288,12 @@ def measures_vs_sisu_figure(
         sub = measures if facet is None else measures[measures[facet] == f]
         for ci, cv in enumerate(colours):
             rows = sub[sub[colour_by] == cv] if pd.notna(cv) else sub[sub[colour_by].isna()]
-            name = str(cv)
+            by_sisu = rows[measure].groupby(rows["sisu"].astype(float), sort=True)
             fig.add_trace(
-                go.Box(
-                    x=[f"{s:g}" for s in rows["sisu"].astype(float)],
-                    y=rows[measure].to_numpy(float),
-                    name=name,
-                    legendgroup=name,
-                    offsetgroup=name,
-                    marker_color=colour(ci),
-                    boxpoints=False,
+                box_trace(
+                    [(f"{s:g}", v) for s, v in by_sisu],
+                    name=str(cv),
+                    colour=colour(ci),
                     showlegend=j == 1,
                 ),
                 1,

@@ -7,6 +7,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ntdyn.plots.boxes import box_statistics as box_statistics  # re-exported (moved)
+from ntdyn.plots.boxes import box_trace
 from ntdyn.plots.style import LAYOUT, colour, sample_colour
 
 
@@ -145,38 +147,22 @@ def eigenvalue_polar_figure(eigenvalues: dict[str, np.ndarray], title: str) -> g
     return fig
 
 
-def box_statistics(values: np.ndarray) -> dict[str, float]:
-    """Quartiles (linear interpolation, as plotly), Tukey whiskers (the most extreme values
-    within 1.5 IQR of the box) and the mean of `values`."""
-    v = np.asarray(values, float)
-    v = v[np.isfinite(v)]
-    q1, median, q3 = np.percentile(v, [25, 50, 75])
-    reach = 1.5 * (q3 - q1)
-    return {
-        "q1": float(q1), "median": float(median), "q3": float(q3), "mean": float(v.mean()),
-        "lowerfence": float(v[v >= q1 - reach].min()),
-        "upperfence": float(v[v <= q3 + reach].max()),
-    }  # fmt: skip
-
-
 def tangling_figure(tangling: pd.DataFrame, x: str, colour_by: str | None, title: str) -> go.Figure:
     """Box plots of tangling (column `Q`, 1/s^2) vs `x`, optionally grouped by `colour_by`.
 
-    The boxes are computed here (`box_statistics`) and drawn from their statistics, so the
-    figure's size depends on the number of boxes, not of (condition, step) values: at
-    research scale there are millions.
+    The boxes are drawn from their statistics (`boxes.box_trace`), so the figure's size
+    depends on the number of boxes, not of (condition, step) values: at research scale
+    there are millions.
     """
     if "Q" not in tangling.columns:
         raise ValueError(f"tangling needs a column 'Q'; got {list(tangling.columns)}")
     fig = go.Figure()
     groups = [(None, tangling)] if colour_by is None else tangling.groupby(colour_by, sort=True)
     for i, (value, g) in enumerate(groups):
-        stats = [(xv, box_statistics(b["Q"])) for xv, b in g.groupby(x, sort=True)]
-        fig.add_trace(go.Box(
-            x=[str(xv) for xv, _ in stats],
-            **{k: [st[k] for _, st in stats] for k in stats[0][1]},
-            name=str(value) if value is not None else "Q", marker_color=colour(i),
-            boxmean=True, showlegend=colour_by is not None,
+        fig.add_trace(box_trace(
+            [(str(xv), q) for xv, q in g["Q"].groupby(g[x], sort=True)],
+            name=str(value) if value is not None else "Q", colour=colour(i),
+            showlegend=colour_by is not None,
         ))  # fmt: skip
     fig.update_xaxes(title_text=x)
     fig.update_yaxes(title_text="tangling Q (1/s²)")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ntdyn.plots.boxes import box_trace
 from ntdyn.plots.style import LAYOUT, band, colour, sample_colour
 
 
@@ -87,10 +87,22 @@ def aligned_profiles_figure(
 def measure_distributions_figure(
     measures: pd.DataFrame, measure: str, x: str, colour_by: str, title: str
 ) -> go.Figure:
-    """Box plots of one behaviour measure vs `x` (e.g. train__pert__std), colour: `colour_by`."""
-    data = measures.assign(**{colour_by: measures[colour_by].astype(str)})
-    fig = px.box(data, x=x, y=measure, color=colour_by, points=False)
-    fig.update_layout(title=title, boxmode="group", **LAYOUT)
+    """Box plots of one behaviour measure vs `x` (e.g. train__pert__std), colour: `colour_by`.
+
+    measures: one row per trial (or per evaluation), columns `measure`, `x` and `colour_by`.
+    One box trace per value of `colour_by` (ascending, NaN last; named by its str), a box per
+    value of `x` (a number on a linear axis, otherwise a category), grouped side by side.
+    The boxes (quartiles, Tukey whiskers, mean) are drawn from their statistics
+    (`boxes.box_trace`): the figure's size depends on the number of boxes, not of trials.
+    """
+    fig = go.Figure()
+    by_colour = measures.groupby(colour_by, sort=True, dropna=False)
+    for i, (value, g) in enumerate(by_colour):
+        by_x = g[measure].groupby(g[x], sort=True)
+        fig.add_trace(box_trace(by_x, name=str(value), colour=colour(i)))
+    fig.update_xaxes(title_text=x)
+    fig.update_yaxes(title_text=measure)
+    fig.update_layout(title=title, boxmode="group", legend_title_text=colour_by, **LAYOUT)
     return fig
 
 

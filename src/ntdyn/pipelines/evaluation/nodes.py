@@ -153,7 +153,7 @@ def run_analysis(
         folder = store.download_artifact(record, EVALUATION_ARTIFACT)
         summary = _summary(pd.read_parquet(folder / MEASURES_FILE), keys)
     else:
-        records = model_records.set_index("hash")
+        records, members = model_records.set_index("hash"), _member_columns(sweep)
         # named by the process, so `gc` can tell a killed run's leftovers from live work
         staged = f"{h}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         folder = store.staging_dir() / staged / EVALUATION_ARTIFACT
@@ -175,10 +175,10 @@ def run_analysis(
             table = pd.concat([rows.reset_index(), m.drop(columns=["trial"])], axis=1)
             table["selected"] = table["replicate"] == int(records.at[mh, "best_replicate"])
             table["excluded"] = table["replicate"].isin(excluded)
-            measures.append(table)
+            # validated model by model: a whole research-scale table is millions of rows
+            measures.append(validate_measures_table(table.join(members, on="hash")))
             tables.append(conditions)
-        table = pd.concat(measures, ignore_index=True).join(_member_columns(sweep), on="hash")
-        table = validate_measures_table(table)
+        table = pd.concat(measures, ignore_index=True)
         table.to_parquet(folder / MEASURES_FILE, index=False)
         pd.concat(tables, ignore_index=True).to_parquet(folder / CONDITIONS, index=False)
         summary = _summary(table, keys)
@@ -216,9 +216,7 @@ def _summary(measures: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return summary.reset_index()
 
 
-def unit_responses(
-    states: EvaluationArrays, sweep: pd.DataFrame, evaluation: dict
-) -> pd.DataFrame:
+def unit_responses(states: EvaluationArrays, sweep: pd.DataFrame, evaluation: dict) -> pd.DataFrame:
     """Force response of every stimulated unit in every context (best replicate of each model).
 
     Averaged over the stimulation window and over the trials of each context (from the

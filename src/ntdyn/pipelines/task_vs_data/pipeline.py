@@ -28,8 +28,13 @@ def _record_node(kind: str):
     record.__name__ = f"record_{kind}_figures"
     return node(
         record,
-        [f"{kind}_figures", "comparison_record", "data_model_records", "params:figures",
-         "model_store"],  # fmt: skip
+        [
+            f"{kind}_figures",
+            "comparison_record",
+            "data_model_records",
+            "params:figures",
+            "model_store",
+        ],  # fmt: skip
         f"{kind}_figure_records",
         name=f"record_{kind}_figures",
     )
