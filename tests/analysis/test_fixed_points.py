@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 import pytest
 
 from ntdyn.analysis.fixed_points import FixedPointConfig, find_fixed_points
@@ -138,3 +139,90 @@ def test_jacobians_belong_to_the_kept_points_only():
         jax.ShapeDtypeStruct((64, 2), np.float32), jax.ShapeDtypeStruct((64, 2), np.float32),
     )  # fmt: skip
     assert [s.shape for s in shapes] == [(64, 2), (64,), (64,)]  # states, q, iterations
+
+
+def _kept_group_by_group(h, q, h0, groups, cfg):
+    """Reference: `_kept` on one group at a time (outliers against all candidates)."""
+    from ntdyn.analysis.fixed_points import _kept
+
+    kept = []
+    for g in np.unique(groups):
+        idx = np.flatnonzero(groups == g)
+        kept.append(idx[_kept(h[idx], q[idx], h0[idx], cfg, cloud=h0)])
+    return np.concatenate(kept).astype(int) if kept else np.zeros(0, int)
+
+
+def test_duplicates_judged_for_all_groups_at_once_as_group_by_group():
+    """Groups of 1 to ~20 candidates with unsorted, non-contiguous labels; exact and near
+    duplicates (within and just outside unique_tol, and duplicate chains a-b-c where c is
+    near b but not a), ties in q, non-finite q and distance outliers."""
+    from ntdyn.analysis.fixed_points import _kept_in_groups
+
+    rng = np.random.default_rng(8)
+    n, dim = 900, 3
+    groups = rng.choice(np.arange(100) * 7 + 3, size=n)
+    groups[:5] = 1000  # a group of outliers only
+    base = rng.normal(size=(30, dim))
+    offset = rng.choice([0.0, 4e-4, 8e-4, 2e-3], size=(n, 1)) * rng.choice([-1, 1], (n, dim))
+    h = base[rng.integers(0, len(base), n)] + offset
+    q = rng.choice([1e-15, 1e-14, 1e-13, 1e-6], size=n)  # many ties
+    q[rng.random(n) < 0.05] = np.nan
+    h[:5] += 1e3
+    h0 = h + rng.normal(scale=0.1, size=h.shape)
+    cfg = FixedPointConfig()
+    got = _kept_in_groups(h, q, h0, groups, cfg)
+    np.testing.assert_array_equal(got, _kept_group_by_group(h, q, h0, groups, cfg))
+    assert 1000 not in groups[got] and len(got) < n
+    none = np.full(n, np.inf)
+    assert _kept_in_groups(h, none, h0, groups, cfg).size == 0
+
+
+def test_eigenvalues_alone_match_the_full_decomposition():
+    cands = np.random.default_rng(1).uniform(-1.5, 1.5, size=(64, 2))
+    full = find_fixed_points(bistable, cands, np.zeros(2))
+    alone = find_fixed_points(bistable, cands, np.zeros(2), eigenvectors=False)
+    assert alone.eigenvectors is None and full.eigenvectors.shape == (3, 2, 2)
+    np.testing.assert_allclose(alone.eigenvalues, full.eigenvalues, atol=1e-12)
+    pd.testing.assert_frame_equal(alone.table(), full.table())
+
+
+@pytest.mark.parametrize("eigenvectors", [True, False])
+def test_spectra_spread_over_threads_equal_one_call(monkeypatch, eigenvectors):
+    from ntdyn.analysis import fixed_points
+    from ntdyn.analysis.fixed_points import _spectra
+
+    rng = np.random.default_rng(9)
+    jac = rng.normal(size=(200, 12, 12)) * 0.3
+    jac[:100] = (jac[:100] + jac[:100].transpose(0, 2, 1)) / 2  # real spectra, then complex
+    monkeypatch.setattr(fixed_points, "_host_threads", lambda: 1)
+    one = _spectra(jac, eigenvectors)
+    monkeypatch.setattr(fixed_points, "_host_threads", lambda: 3)
+    spread = _spectra(jac, eigenvectors)
+    np.testing.assert_array_equal(spread[0], one[0])
+    assert spread[0].dtype == one[0].dtype == np.complex128
+    if eigenvectors:
+        np.testing.assert_array_equal(spread[1], one[1])
+    else:
+        assert spread[1] is None is one[1]
+    np.testing.assert_allclose(
+        np.sort_complex(one[0][7]), np.sort_complex(np.linalg.eigvals(jac[7]))
+    )
+
+
+def test_point_jacobians_in_blocks_equal_one_call(monkeypatch):
+    from ntdyn.analysis import fixed_points
+    from ntdyn.analysis.dynamics import jacobians_along
+    from ntdyn.analysis.fixed_points import _point_jacobians, x64
+
+    def tanh_map(h, u):
+        return jnp.tanh(jnp.asarray(A) @ h + u)
+
+    rng = np.random.default_rng(10)
+    h, u = rng.normal(size=(11, 3)), rng.normal(size=(11, 3))
+    monkeypatch.setattr(fixed_points, "JACOBIAN_BLOCK", 4)  # 3 blocks, the last padded
+    with x64():
+        blocks = _point_jacobians(tanh_map, h, u)
+        whole = jacobians_along(tanh_map, h, u)
+        assert _point_jacobians(tanh_map, h[:3], u[:3]).shape == (3, 3, 3)  # padded to 4
+    assert blocks.shape == (11, 3, 3) and blocks.dtype == np.float64
+    np.testing.assert_allclose(blocks, whole, rtol=1e-14, atol=1e-15)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,7 +25,15 @@ from ntdyn.analysis.stored import (
     with_condition_index,
 )
 from ntdyn.analysis.tangling import tangling
-from ntdyn.pipelines.population.nodes import _reach_steps, pca_tangling
+from ntdyn.models.controller import ensemble_from_hyperparams
+from ntdyn.pipelines.population.nodes import (
+    _reach_steps,
+    fps_reach,
+    pca_tangling,
+    reach_context_influence,
+    reach_effective_directions,
+    reach_fixed_points,
+)
 
 DT = 0.01
 N_DIR, N_REP, N_STEPS, HIDDEN = 4, 2, 40, 5
@@ -37,7 +47,8 @@ def _conditions() -> pd.DataFrame:
     )
     angle = 2 * np.pi * d.ravel() / N_DIR
     table = pd.DataFrame({
-        "direction_index": d.ravel(), "direction": angle, "pert_amp": amp.ravel(),
+        "centre_index": 0, "direction_index": d.ravel(), "direction": angle,
+        "pert_amp": amp.ravel(),
         "sisu": sisu.ravel(), "goal_x": np.cos(angle), "goal_y": np.sin(angle),
         "repeat": rep.ravel(),
     })  # fmt: skip
@@ -169,3 +180,100 @@ def test_a_chosen_reach_outside_the_kept_sample_is_an_error(tmp_path):
     ensemble = SimpleNamespace(hyperparams={"model__sisu_input": True})
     with pytest.raises(ValueError, match=r"evaluation\.plant_perts\.keep"):
         _reach_steps(ensemble, 0, states["m0"], REACH)
+
+
+def _context_group_by_group(points: pd.DataFrame) -> pd.DataFrame:
+    """Reference: reach_context_influence written row by row (per reach: centre and direction,
+    when the points say their centre)."""
+    keys = ["hash", *(["centre_index"] if "centre_index" in points else []), "direction_index",
+            "step"]  # fmt: skip
+    best = points.sort_values("q").drop_duplicates([*keys, "sisu"])
+    rows = []
+    for values, g in best.groupby(keys, sort=True):
+        g = g.sort_values("sisu")
+        ref = np.asarray(g["h"].iloc[0], float)
+        for _, row in g.iterrows():
+            rows.append({
+                **dict(zip(keys, values, strict=True)), "sisu": row["sisu"],
+                "fp_shift": float(np.linalg.norm(np.asarray(row["h"], float) - ref)),
+                "max_abs_eigenvalue": row["max_abs_eigenvalue"],
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_reach_context_compares_sisu_within_one_reach_not_across_centres():
+    h = [np.zeros(3), np.ones(3), np.full(3, 5.0), np.full(3, 7.0)]
+    points = pd.DataFrame({
+        "hash": "m", "centre_index": [0, 0, 1, 1], "direction_index": 0, "step": 3,
+        "sisu": [0.0, 2.0, 0.0, 2.0], "q": [1e-3, 1e-3, 1e-9, 1e-9], "h": h,
+        "max_abs_eigenvalue": 0.5,
+    })  # fmt: skip
+    context = reach_context_influence(points)
+    # centre 1 has the lower q, but each centre's SISU 2 point is compared to its own SISU 0
+    np.testing.assert_allclose(context["fp_shift"], [0.0, np.sqrt(3), 0.0, np.sqrt(12)])
+    assert list(context["centre_index"]) == [0, 0, 1, 1]
+
+
+def test_reach_context_takes_each_sisu_lowest_q_point_against_the_lowest_sisu():
+    """Two models, several points per (direction, step, SISU) (grid centres, duplicates),
+    SISU values in no particular order: the lowest-q point per SISU, its distance from
+    the lowest SISU's, one row per (model, direction, step, SISU) in that order."""
+    rng = np.random.default_rng(4)
+    n = 400
+    points = pd.DataFrame({
+        "hash": rng.choice(["b", "a"], n), "direction_index": rng.choice([0, 8, 16], n),
+        "step": rng.choice([50, 51, 52], n), "sisu": rng.choice([2.0, -3.0, 0.0, 1.0], n),
+        "q": rng.choice([1e-14, 1e-13, 1e-20], n) * rng.uniform(1, 2, n),
+        "max_abs_eigenvalue": rng.uniform(0.5, 1.2, n),
+    })  # fmt: skip
+    points["h"] = list(rng.normal(size=(n, HIDDEN)))
+    table = reach_context_influence(points)
+    pd.testing.assert_frame_equal(table, _context_group_by_group(points), rtol=1e-12)
+    assert (
+        table.groupby(["hash", "direction_index", "step"])["sisu"].is_monotonic_increasing
+    ).all()
+    assert (table.drop_duplicates(["hash", "direction_index", "step"])["fp_shift"] == 0).all()
+
+
+def test_fps_reach_loads_each_model_once_and_equals_its_parts(tmp_path):
+    """fps_reach builds a model's reach problems once for its points and its effective
+    directions: the same tables as reach_fixed_points and reach_effective_directions."""
+    cond = _conditions()
+    rng = np.random.default_rng(5)
+    arrays = {"hidden": 0.3 * rng.normal(size=(1, len(cond), N_STEPS, HIDDEN)),
+              "feedback": rng.normal(size=(1, len(cond), N_STEPS, 4))}  # fmt: skip
+    states = _write(tmp_path / "reach", "m0", cond, arrays, np.flatnonzero(cond["repeat"] == 0), 0)
+    params = {"model__cell": "gru", "model__hidden_size": HIDDEN, "model__sisu_input": True}
+    model = ensemble_from_hyperparams(params, jax.random.split(jax.random.PRNGKey(0), 1))
+    ensemble = SimpleNamespace(hyperparams=params, model=model)
+    loads = []
+    models = {"m0": lambda: loads.append(1) or ensemble}  # a lazy loader, as Kedro gives
+    records = pd.DataFrame({"hash": ["m0"], "best_replicate": [0]})
+    population = {"fps_reach": {**REACH, "finder": {"adam_iters": 50, "newton_iters": 10}}}
+
+    points, context, effective = fps_reach(models, records, states, population)
+    assert len(loads) == 1 and len(points) >= 16  # 2 directions x 2 SISU x 4 steps
+    pd.testing.assert_frame_equal(points, reach_fixed_points(models, records, states, population))
+    pd.testing.assert_frame_equal(
+        effective, reach_effective_directions(models, records, states, population)
+    )
+    pd.testing.assert_frame_equal(context, _context_group_by_group(points), rtol=1e-12)
+
+    ids, inputs, near = _reach_steps(ensemble, 0, states["m0"], REACH)
+    assert len(effective) == len(ids) * HIDDEN
+    assert set(zip(points["trial"], points["step"], strict=True)) <= set(
+        zip(ids[:, 0].astype(int), ids[:, 2].astype(int), strict=True)
+    )
+    # one row: W dF/dh at (h_t, u_t), rotated into the reach frame
+    p = 5
+    controller = jax.tree.map(lambda x: x[0], model)
+    jac = jax.jacfwd(lambda h: controller.cell(jnp.asarray(inputs[p], jnp.float32), h))(
+        jnp.asarray(near[p, 1])
+    )
+    eff = np.asarray(controller.readout.weight) @ np.asarray(jac)
+    angle = states["m0"].conditions.set_index("trial").loc[int(ids[p, 0]), "direction"]
+    row = effective.iloc[p * HIDDEN : (p + 1) * HIDDEN]
+    assert (row["step"] == ids[p, 2]).all() and (row["trial"] == ids[p, 0]).all()
+    np.testing.assert_allclose(
+        row["parallel"], np.cos(angle) * eff[0] + np.sin(angle) * eff[1], rtol=1e-4, atol=1e-6
+    )

@@ -16,12 +16,21 @@ objective) for all candidates in one compiled program:
 Then distance outliers and duplicates are dropped, q is kept for every point
 (points with q >= tol_q are labelled slow), and each point gets its Jacobian,
 eigenvalues sorted by |lambda| and a stability flag (max |lambda| < 1).
+
+Host-side work scales with the number of points, not groups: duplicates are judged for
+every group at once, and the eigendecompositions (LAPACK on the host, whatever the JAX
+backend) run with single-threaded BLAS, the points spread over the host's cores. A
+threaded BLAS on 100 x 100 matrices is 2-20 times slower than one thread (the threads
+wait on each other), which made them the largest cost of fixed points along reaches.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import equinox as eqx
@@ -29,6 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
+from threadpoolctl import ThreadpoolController
 
 from ntdyn.analysis.dynamics import jacobians_along
 
@@ -71,7 +81,8 @@ class FixedPoints:
 
     h: (M, H). q: (M,). is_fixed: q < tol_q (else a slow point). jacobian:
     (M, H, H) dF/dh. eigenvalues, eigenvectors: (M, H), (M, H, H) columns,
-    sorted by |lambda| descending. stable: max |lambda| < 1. candidate: index of
+    sorted by |lambda| descending (eigenvectors None when the search was asked
+    for none). stable: max |lambda| < 1. candidate: index of
     the candidate each point came from. `candidates_q` (N,) and
     `candidates_converged` describe every candidate before outlier and duplicate
     removal; `n_iters` (N,) the iterations each used.
@@ -82,7 +93,7 @@ class FixedPoints:
     is_fixed: np.ndarray
     jacobian: np.ndarray
     eigenvalues: np.ndarray
-    eigenvectors: np.ndarray
+    eigenvectors: np.ndarray | None
     stable: np.ndarray
     candidate: np.ndarray
     candidates_q: np.ndarray
@@ -126,6 +137,7 @@ def find_fixed_points(
     *,
     seed: int = 0,
     groups: np.ndarray | None = None,
+    eigenvectors: bool = True,
 ) -> FixedPoints:
     """Fixed points of h -> step(h, u) from `candidates` (N, H) at inputs `inputs`.
 
@@ -135,7 +147,8 @@ def find_fixed_points(
     (outliers against all candidates), and `FixedPoints.group` says which group a
     point is from.
     `step` is a JAX function (or an Equinox module / `eqx.Partial`, whose arrays
-    are traced); the same `seed` gives the same points.
+    are traced); the same `seed` gives the same points. eigenvectors: False computes
+    the eigenvalues alone (about half the host time; `FixedPoints.eigenvectors` is None).
     """
     cfg = config or FixedPointConfig()
     candidates = np.asarray(candidates)
@@ -166,18 +179,13 @@ def find_fixed_points(
             kept, group_of = _kept(h, q, h0, cfg), None
         else:
             groups = np.asarray(groups)
-            kept, labels = [], []
-            for g in np.unique(groups):
-                idx = np.where(groups == g)[0]
-                # outliers relative to the whole candidate cloud: a group's few nearby
-                # candidates say nothing about how far its fixed point may lie
-                kept.append(idx[_kept(h[idx], q[idx], h0[idx], cfg, cloud=h0)])
-                labels.append(np.full(len(kept[-1]), g))
-            kept = np.concatenate(kept).astype(int)
-            group_of = np.concatenate(labels) if labels else np.zeros(0, groups.dtype)
-        # Jacobians of the kept points only, all at once, in the search's precision
+            if groups.shape != (len(candidates),):
+                raise ValueError(f"groups must be (N,) with N = {len(candidates)}")
+            kept = _kept_in_groups(h, q, h0, groups, cfg)
+            group_of = groups[kept]
+        # Jacobians of the kept points only, in the search's precision
         jac = _point_jacobians(step, h[kept], inputs[kept])
-    points = _with_spectra(h, q, n_iters, jac, kept, cfg)
+    points = _with_spectra(h, q, n_iters, jac, kept, cfg, eigenvectors=eigenvectors)
     points.group = group_of
     return points
 
@@ -225,31 +233,53 @@ def _solve(step, h0, u, adam_iters, newton_iters, tol_q, tol_dq, lr, lr_decay):
         return trial[best], q_trial[best], 0.5 * jnp.sum(r**2)
 
     def newton(state):
-        k, h, active, iters = state
+        k, h, active, iters, _ = state
         h_new, q_new, q_old = jax.vmap(newton_step)(h, u)
         improving = (q_old >= tol_q) & (q_old - q_new >= tol_dq)
         active = active & improving
         h = jnp.where(active[:, None], h_new, h)
-        return k + 1, h, active, iters + active
+        # Another iteration can only move a candidate that stepped and is still above
+        # tol_q: one that reached it would stop there (its q_old < tol_q), unmoved. Without
+        # this the loop would run one whole iteration more just to find that out.
+        more = (active & (q_new >= tol_q)).any()
+        return k + 1, h, active, iters + active, more
 
-    state = (0, h, jnp.ones(n, bool), iters)
-    _, h, _, iters = jax.lax.while_loop(lambda s: (s[0] < newton_iters) & s[2].any(), newton, state)
+    state = (0, h, jnp.ones(n, bool), iters, jnp.asarray(True))
+    _, h, _, iters, _ = jax.lax.while_loop(lambda s: (s[0] < newton_iters) & s[4], newton, state)
     # No Jacobian per candidate here: (N, H, H) is the largest array of the search, and
     # only the unique points need theirs (`_point_jacobians`).
     return h, q_of(step, h, u), iters
 
 
+# Points per compiled Jacobian call at most: more are computed in blocks of this size.
+JACOBIAN_BLOCK = 1024
+
+
 def _point_jacobians(step, h: np.ndarray, u: np.ndarray) -> np.ndarray:
     """dF/dh at the M points h (M, H) with inputs u (M, n_in): (M, H, H).
 
-    Padded to the next power of two, so a few compiled shapes serve every number of
-    points found (in the dtype of `h`: call it inside the search's precision context).
+    Padded to the next power of two up to JACOBIAN_BLOCK points, and in blocks of
+    JACOBIAN_BLOCK beyond, so a few compiled shapes serve every number of points found
+    (in the dtype of `h`: call it inside the search's precision context).
     """
     m, dim = h.shape
     if m == 0:
         return np.zeros((0, dim, dim), h.dtype)
-    idx = np.minimum(np.arange(1 << (m - 1).bit_length()), m - 1)
-    return jacobians_along(step, h[idx], u[idx])[:m]
+    size = min(1 << (m - 1).bit_length(), JACOBIAN_BLOCK)
+    out = np.empty((m, dim, dim), h.dtype)
+    for start in range(0, m, size):
+        idx = np.minimum(np.arange(start, start + size), m - 1)
+        out[start : start + size] = jacobians_along(step, h[idx], u[idx])[: m - start]
+    return out
+
+
+def _inliers(h, q, cloud, cfg: FixedPointConfig) -> np.ndarray:
+    """Finite q and no farther from the centroid of `cloud` than outlier_distance x the
+    mean distance of `cloud` from it."""
+    centroid = cloud.mean(axis=0)
+    scale = np.linalg.norm(cloud - centroid, axis=1).mean()
+    inlier = np.linalg.norm(h - centroid, axis=1) <= cfg.outlier_distance * max(scale, 1e-12)
+    return inlier & np.isfinite(q)
 
 
 def _kept(h, q, h0, cfg: FixedPointConfig, cloud=None) -> np.ndarray:
@@ -259,11 +289,7 @@ def _kept(h, q, h0, cfg: FixedPointConfig, cloud=None) -> np.ndarray:
     Outliers are judged against `cloud` (default: these candidates), the states the
     candidates were sampled from.
     """
-    cloud = h0 if cloud is None else cloud
-    centroid = cloud.mean(axis=0)
-    scale = np.linalg.norm(cloud - centroid, axis=1).mean()
-    inlier = np.linalg.norm(h - centroid, axis=1) <= cfg.outlier_distance * max(scale, 1e-12)
-    inlier &= np.isfinite(q)
+    inlier = _inliers(h, q, h0 if cloud is None else cloud, cfg)
     kept: list[int] = []
     for i in np.where(inlier)[0][np.argsort(q[inlier], kind="stable")]:
         if not kept or not np.any(np.all(np.abs(h[kept] - h[i]) < cfg.unique_tol, axis=1)):
@@ -271,17 +297,85 @@ def _kept(h, q, h0, cfg: FixedPointConfig, cloud=None) -> np.ndarray:
     return np.asarray(kept, dtype=int)
 
 
-def _with_spectra(h, q, n_iters, jac, idx, cfg: FixedPointConfig) -> FixedPoints:
+def _kept_in_groups(h, q, h0, groups: np.ndarray, cfg: FixedPointConfig) -> np.ndarray:
+    """`_kept` within each group, for every group at once: indices of the kept candidates,
+    group by group in ascending label, each group's in order of q.
+
+    Outliers are judged against all the candidates `h0`: a group's few nearby candidates
+    say nothing about how far its fixed point may lie. Duplicates are judged within a
+    group, greedily in order of q (ties: candidate order) as `_kept` does: a candidate is
+    kept unless it is within unique_tol (per dimension) of one kept before it. The
+    greedy pass runs over the rank within a group (a few steps for small groups), each
+    step over every group at once.
+    """
+    idx = np.flatnonzero(_inliers(h, q, h0, cfg))
+    idx = idx[np.lexsort((q[idx], groups[idx]))]  # stable: ties in q keep candidate order
+    if idx.size == 0:
+        return idx.astype(int)
+    _, start, count = np.unique(groups[idx], return_index=True, return_counts=True)
+    row = np.repeat(np.arange(len(start)), count)
+    rank = np.arange(len(idx)) - start[row]
+    slots = np.full((len(start), count.max()), -1)
+    slots[row, rank] = idx
+    valid = slots >= 0
+    points = h[np.maximum(slots, 0)]  # (group, rank, H)
+    kept = np.zeros_like(valid)
+    kept[:, 0] = valid[:, 0]
+    for j in range(1, slots.shape[1]):
+        near = np.all(np.abs(points[:, :j] - points[:, j : j + 1]) < cfg.unique_tol, axis=-1)
+        kept[:, j] = valid[:, j] & ~np.any(near & kept[:, :j], axis=1)
+    return slots[kept].astype(int)
+
+
+@functools.cache
+def _blas() -> ThreadpoolController:
+    return ThreadpoolController()
+
+
+def _host_threads() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+# Points per thread below which the eigendecompositions run in the calling thread alone.
+EIG_POINTS_PER_THREAD = 16
+
+
+def _spectra(jac: np.ndarray, eigenvectors: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """np.linalg.eig (or eigvals) of every matrix of jac (M, H, H), with single-threaded
+    BLAS and the matrices spread over the host's cores (numpy's LAPACK calls release the
+    GIL). Each matrix is decomposed on its own: the results do not depend on the split."""
+    solve = np.linalg.eig if eigenvectors else np.linalg.eigvals
+    n_threads = min(_host_threads(), len(jac) // EIG_POINTS_PER_THREAD)
+    with _blas().limit(limits=1, user_api="blas"):
+        if n_threads <= 1:
+            parts = [solve(jac)]
+        else:
+            with ThreadPoolExecutor(n_threads) as pool:
+                parts = list(pool.map(solve, np.array_split(jac, 4 * n_threads)))
+    if not eigenvectors:
+        return np.concatenate(parts), None
+    return (np.concatenate([p[0] for p in parts]),
+            np.concatenate([p[1] for p in parts]))  # fmt: skip
+
+
+def _with_spectra(
+    h, q, n_iters, jac, idx, cfg: FixedPointConfig, eigenvectors: bool = True
+) -> FixedPoints:
     """The kept points `idx` with their Jacobians `jac` (M, H, H), eigendecompositions
-    (sorted by |lambda|, descending) and stability."""
+    (sorted by |lambda|, descending; eigenvalues alone unless `eigenvectors`) and
+    stability."""
     dim = h.shape[1]
     if idx.size:
-        eigvals, eigvecs = np.linalg.eig(jac)
+        eigvals, eigvecs = _spectra(jac, eigenvectors)
     else:
-        eigvals, eigvecs = np.zeros((0, dim), complex), np.zeros((0, dim, dim), complex)
+        eigvals = np.zeros((0, dim), complex)
+        eigvecs = np.zeros((0, dim, dim), complex) if eigenvectors else None
     order = np.argsort(-np.abs(eigvals), axis=1, kind="stable")
     eigvals = np.take_along_axis(eigvals, order, axis=1)
-    eigvecs = np.take_along_axis(eigvecs, order[:, None, :], axis=2)
+    if eigvecs is not None:
+        eigvecs = np.take_along_axis(eigvecs, order[:, None, :], axis=2)
     return FixedPoints(
         h=h[idx],
         q=q[idx],

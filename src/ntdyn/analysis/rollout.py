@@ -11,6 +11,7 @@ import numpy as np
 from jaxtyping import Array, Int, PRNGKeyArray
 
 from ntdyn.analysis.arrays import LabelledArrays
+from ntdyn.analysis.chunks import over_blocks
 from ntdyn.models.closed_loop import (
     LoopParams,
     check_feedback_delays,
@@ -94,13 +95,8 @@ def simulate_blocks(
     returned instead of the trajectories; `extra`: per-trial arrays it needs (leading axis
     chunk).
     """
-    n_blocks = trial_ids.shape[0] // block
-    blocks = jax.tree.map(
-        lambda x: x.reshape(n_blocks, block, *x.shape[1:]), (trials, trial_ids, extra)
-    )
 
-    def run_block(args):
-        block_trials, ids, block_extra = args
+    def run_block(block_trials, ids, block_extra):
         keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(ids)
 
         def one_replicate(m):
@@ -109,7 +105,9 @@ def simulate_blocks(
             )(block_trials, keys)
 
         traj = eqx.filter_vmap(one_replicate)(ensemble)
-        return traj if reduce is None else reduce(traj, block_trials, block_extra)
+        out = traj if reduce is None else reduce(traj, block_trials, block_extra)
+        # trial axis first, for over_blocks to stack the blocks along it
+        return jax.tree.map(lambda x: jnp.moveaxis(x, 1, 0), out)
 
-    out = jax.lax.map(run_block, blocks)  # (n_blocks, replicate, block, ...)
-    return jax.tree.map(lambda x: jnp.moveaxis(x, 0, 1).reshape(x.shape[1], -1, *x.shape[3:]), out)
+    out = over_blocks(run_block, block, trials, trial_ids, extra)
+    return jax.tree.map(lambda x: jnp.moveaxis(x, 0, 1), out)  # (replicate, chunk, ...)

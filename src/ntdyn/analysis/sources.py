@@ -16,8 +16,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ntdyn.models.closed_loop import delay_buffer_for, loop_params, simulate_batch
+from ntdyn.analysis.chunks import in_chunks, over_blocks, plan_trials
+from ntdyn.models.closed_loop import delay_buffer_for, loop_params, simulate_trial
 from ntdyn.models.stacking import unstack  # noqa: F401 (re-exported for sources' users)
+from ntdyn.resources import ResourceBudget
 from ntdyn.tasks.flipflop import sample_flipflop
 from ntdyn.tasks.reaching import pert_params, sample_training_trials
 
@@ -45,52 +47,86 @@ class CellStep(eqx.Module):
 
 # Module-level compiled programs (the model is an argument): one compilation per shape.
 @eqx.filter_jit
-def _run_flipflop(model, inputs, keys, noise_std):
-    return eqx.filter_vmap(lambda x, k: model(x, k, noise_std))(inputs, keys)
+def _flipflop_chunk(model, inputs, keys, noise_std, block: int):
+    def one_block(x, k):
+        return eqx.filter_vmap(lambda xi, ki: model(xi, ki, noise_std)[1])(x, k)
+
+    return over_blocks(one_block, block, inputs, keys)
 
 
-_simulate_batch = eqx.filter_jit(simulate_batch)
+@eqx.filter_jit
+def _reaching_chunk(controller, params, trials, keys, delay_buffer: int, block: int):
+    def one_block(block_trials, block_keys):
+        traj = jax.vmap(
+            lambda t, k: simulate_trial(controller, params, t, k, delay_buffer=delay_buffer)
+        )(block_trials, block_keys)
+        n, k_steps = traj.feedback.shape[:2]
+        parts = [jnp.broadcast_to(block_trials.goal[:, None], (n, k_steps, 2)), traj.feedback]
+        if controller.sisu_input:
+            parts.append(block_trials.sisu[..., None])
+        return traj.hidden, jnp.concatenate(parts, axis=-1)
+
+    return over_blocks(one_block, block, trials, keys)
 
 
-def flipflop_activity(model, hp: dict, n_trials: int, seed: int) -> SourceActivity:
-    """Hidden states of one flip-flop GRU (`FlipFlopRNN`) on fresh NBFF trials, with its noise."""
+def flipflop_activity(
+    model, hp: dict, n_trials: int, seed: int, budget: ResourceBudget | None = None
+) -> SourceActivity:
+    """Hidden states of one flip-flop GRU (`FlipFlopRNN`) on fresh NBFF trials, with its
+    noise (trial i's key is the i-th of the split noise key), run in chunks sized from
+    `budget` (default `ResourceBudget()`)."""
     k_task, k_noise = jax.random.split(jax.random.PRNGKey(seed))
+    n_steps, n_bits = int(hp["task__n_steps"]), int(hp["task__n_bits"])
     batch = sample_flipflop(
-        k_task,
-        batch_size=n_trials,
-        n_steps=int(hp["task__n_steps"]),
-        n_bits=int(hp["task__n_bits"]),
-        p_pulse=float(hp["task__p_pulse"]),
-        input_noise_std=float(hp["task__input_noise_std"]),
-    )
-    keys = jax.random.split(k_noise, n_trials)
+        k_task, batch_size=n_trials, n_steps=n_steps, n_bits=n_bits,
+        p_pulse=float(hp["task__p_pulse"]), input_noise_std=float(hp["task__input_noise_std"]),
+    )  # fmt: skip
+    inputs = np.asarray(batch.inputs)
+    keys = np.asarray(jax.random.split(k_noise, n_trials))
     noise_std = jnp.asarray(hp["model__hidden_noise_std"], jnp.float32)
-    _, hidden = _run_flipflop(model, batch.inputs, keys, noise_std)
-    return SourceActivity(
-        np.asarray(hidden), np.asarray(batch.inputs), np.zeros(batch.inputs.shape[-1])
+    h = int(model.hidden_size)
+    plan = plan_trials(n_trials, n_steps * (2 * n_bits + 5 * h) * 4, budget,
+                       reserved_bytes=n_trials * n_steps * (h + n_bits) * 4,
+                       what="trials of the flip-flop source")  # fmt: skip
+    hidden = in_chunks(
+        lambda i: _flipflop_chunk(model, inputs[i], keys[i], noise_std, plan.block), plan
     )
+    return SourceActivity(hidden, inputs, np.zeros(n_bits))
 
 
-def reaching_activity(controller, hp: dict, n_trials: int, seed: int) -> SourceActivity:
-    """Hidden states of one reaching controller on random reaches (its training distribution).
+def reaching_activity(
+    controller, hp: dict, n_trials: int, seed: int, budget: ResourceBudget | None = None
+) -> SourceActivity:
+    """Hidden states of one reaching controller on random reaches (its training
+    distribution), run in chunks sized from `budget` (trial i's noise key is the i-th of the
+    split noise key).
 
     inputs: what the network read each step, [goal (2), delayed noisy feedback (4)] (+ SISU).
     """
     k_trials, k_noise = jax.random.split(jax.random.PRNGKey(seed))
     n_steps = int(hp["task__n_steps"])
     trials = sample_training_trials(
-        k_trials,
-        pert_params(hp),
-        batch_size=n_trials,
-        n_steps=n_steps,
+        k_trials, pert_params(hp), batch_size=n_trials, n_steps=n_steps,
         workspace=jnp.asarray(hp["task__workspace"], jnp.float32),
-    )
+    )  # fmt: skip
+    trials = jax.tree.map(np.asarray, trials)
+    keys = np.asarray(jax.random.split(k_noise, n_trials))
     buffer = delay_buffer_for([hp["task__feedback__delay"]])
-    traj = _simulate_batch(controller, loop_params(hp), trials, k_noise, delay_buffer=buffer)
-    goal = jnp.broadcast_to(trials.goal[:, None], (n_trials, n_steps, 2))
-    parts = [goal, traj.feedback] + ([trials.sisu[..., None]] if controller.sisu_input else [])
-    inputs = np.asarray(jnp.concatenate(parts, axis=-1))
-    return SourceActivity(np.asarray(traj.hidden), inputs, np.zeros(inputs.shape[-1]))
+    params = loop_params(hp)
+    h, n_in = int(controller.hidden_size), 6 + int(controller.sisu_input)
+    # per step: hidden (and its gates), state, command, control, field, feedback, the inputs,
+    # the trial's per-step arrays (sisu, feedback offset) and the delayed-state buffer
+    per_step = 5 * h + 4 + 2 + 2 + 2 + 4 + n_in + 5 + 4 * buffer / max(n_steps, 1)
+    plan = plan_trials(n_trials, n_steps * per_step * 4, budget,
+                       reserved_bytes=n_trials * n_steps * (h + n_in) * 4,
+                       what="trials of the reaching source")  # fmt: skip
+    hidden, inputs = in_chunks(
+        lambda i: _reaching_chunk(
+            controller, params, jax.tree.map(lambda x: x[i], trials), keys[i], buffer, plan.block
+        ),
+        plan,
+    )  # fmt: skip
+    return SourceActivity(hidden, inputs, np.zeros(inputs.shape[-1]))
 
 
 def source_step(kind: str, model) -> CellStep:

@@ -1,6 +1,9 @@
 """Simulated spiking from a network's latent states (as in the Computation-Through-Dynamics
 benchmark): a permuted one-latent-per-neuron readout, standardised, scaled, rectified,
-Poisson-sampled."""
+Poisson-sampled.
+
+The spikes are made over trials in chunks that fit the memory budget (`ntdyn.analysis.chunks`).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ntdyn.analysis.chunks import plan_trials
+from ntdyn.resources import ResourceBudget
+
 RECTIFIERS = {"exp": np.exp, "softplus": lambda x: np.log1p(np.exp(x))}
+
+# ----------------------------------------------------------------------------- spikes
 
 
 @dataclass
@@ -38,23 +46,41 @@ def simulate_spikes(
     rate_scaling: float = 2.0,
     rectifier: str = "exp",
     seed: int = 0,
+    budget: ResourceBudget | None = None,
 ) -> SpikingData:
     """Spikes from latents (B, T, L): neuron i reads latent perm[i], z-scored, / scaling, rectified.
 
-    With more neurons than latents the permutation wraps around (latents are reused).
+    With more neurons than latents the permutation wraps around (latents are reused). Each
+    latent's mean and standard deviation are taken over every trial and bin; the rates and
+    spikes are then made in chunks of trials sized from `budget`, in trial order from one
+    random stream, so they do not depend on the budget.
     """
     if rectifier not in RECTIFIERS:
         raise ValueError(f"rectifier = {rectifier!r}: must be one of {sorted(RECTIFIERS)}")
     if not rate_scaling > 0:
         raise ValueError(f"rate_scaling = {rate_scaling}: must be > 0")
     rng = np.random.default_rng(seed)
-    n_latents, n_neurons = latents.shape[-1], n_held_in + n_held_out
+    n_trials, n_steps, n_latents = latents.shape
+    n_neurons = n_held_in + n_held_out
     reps = -(-n_neurons // n_latents)
     readout = np.concatenate([rng.permutation(n_latents) for _ in range(reps)])[:n_neurons]
-    x = latents[..., readout]
-    x = (x - x.mean(axis=(0, 1))) / np.maximum(x.std(axis=(0, 1)), 1e-12)
-    rates = RECTIFIERS[rectifier](x / rate_scaling)
-    spikes = rng.poisson(rates).astype(np.float64)
+    # a neuron's statistics are its latent's
+    mean = latents.mean(axis=(0, 1))[readout]
+    std = np.maximum(latents.std(axis=(0, 1))[readout], 1e-12)
+    rect = RECTIFIERS[rectifier]
+    rate_dtype = np.result_type(latents.dtype, mean.dtype, np.float32)
+    rates = np.empty((n_trials, n_steps, n_neurons), rate_dtype)
+    spikes = np.empty((n_trials, n_steps, n_neurons), np.float64)
+    itemsize = np.dtype(rate_dtype).itemsize
+    plan = plan_trials(
+        n_trials, n_steps * n_neurons * (4 * itemsize + 16), budget,
+        reserved_bytes=rates.nbytes + spikes.nbytes, what="trials of simulated spikes",
+    )  # fmt: skip
+    for start, stop in plan.bounds():
+        x = latents[start:stop][..., readout]
+        r = rect(((x - mean) / std) / rate_scaling)
+        rates[start:stop] = r
+        spikes[start:stop] = rng.poisson(r)
     return SpikingData(
         spikes=spikes, rates=rates, latents=latents, inputs=inputs, readout=readout,
         held_in=np.arange(n_held_in), held_out=np.arange(n_held_in, n_neurons),

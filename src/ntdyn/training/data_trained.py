@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ntdyn.analysis.chunks import in_chunks, over_blocks, plan_trials
 from ntdyn.hyperparams.hashing import hyperparams_hash
 from ntdyn.models.data_trained import (
     DATA_MODEL_KINDS,
@@ -33,6 +34,7 @@ from ntdyn.models.data_trained import (
     data_models_from_hyperparams,
 )
 from ntdyn.models.stacking import unstack
+from ntdyn.resources import ChunkPlan, ResourceBudget
 from ntdyn.training.loop import STREAM_BATCHES, STREAM_INIT, make_optimizer
 from ntdyn.training.selection import ReplicateSelection, select_replicate
 
@@ -336,14 +338,41 @@ class DataModelInference:
     latents: np.ndarray
 
 
-@eqx.filter_jit
-def _infer_sae(model, spikes_in, inputs):
+# ----------------------------------------------------------------------------- trials in chunks
+#
+# Work over trials runs in chunks planned from the memory budget (`ntdyn.resources`): a chunk
+# is a whole number of blocks of `block` trials, and one compiled program per chunk shape runs
+# a `lax.map` over its blocks (`over_blocks`), so a trial's numbers depend on the block (from
+# conf), never on how many blocks a chunk holds (bitwise, on CPU). The last chunk is padded
+# with its last real trial (those outputs are dropped), so every chunk has the same shape:
+# one compilation (`in_chunks`). Sums over trials are taken once every trial's are in.
+
+
+def _infer_width(hp: dict, n_neurons: int, n_inputs: int) -> int:
+    """float32 values per trial and time bin that inference holds (inputs, the model's states
+    and gates, outputs)."""
+    n_in, g = int(hp["data__n_held_in"]), int(hp["model__latent_size"])
+    width = n_in + n_inputs + g + n_neurons  # read, task inputs, latents, log-rates
+    if hp["model__kind"] == "latent_evolution":
+        return width + n_in + g + int(hp["model__width"]) * int(hp["model__depth"])
+    e, f = int(hp["model__encoder_size"]), int(hp["model__factor_size"])
+    c = int(hp.get("model__controller_size", 0)) + 2 * int(hp.get("model__n_inferred_inputs", 0))
+    # GRU states and their 3 gates: encoder (both ways), controller, generator
+    return width + 4 * 2 * e + 4 * c + 3 * g + 2 * f
+
+
+def _sae_block(model, spikes_in, inputs):
     out = jax.vmap(model)(spikes_in, inputs)
     return out.log_rates, out.latents
 
 
 @eqx.filter_jit
-def _infer_evolution(model: LatentEvolution, held, inputs, tau: int):
+def _infer_sae_chunk(model, spikes_in, inputs, block: int):
+    TRACE_COUNTS["infer_chunk"] += 1
+    return over_blocks(lambda x, u: _sae_block(model, x, u), block, spikes_in, inputs)
+
+
+def _evolution_block(model: LatentEvolution, held, inputs, tau: int):
     """Multiple shooting: re-encode every tau bins, evolve in between."""
     b, t, _ = held.shape
     n_seg = -(-t // tau)
@@ -364,25 +393,60 @@ def _infer_evolution(model: LatentEvolution, held, inputs, tau: int):
     return jax.vmap(jax.vmap(model.log_rates))(z), z
 
 
-def infer(model, hp: dict, spikes: np.ndarray, inputs: np.ndarray, held: np.ndarray | None = None):
+@eqx.filter_jit
+def _infer_evolution_chunk(model: LatentEvolution, held, inputs, tau: int, block: int):
+    TRACE_COUNTS["infer_chunk"] += 1
+    return over_blocks(lambda h, u: _evolution_block(model, h, u, tau), block, held, inputs)
+
+
+def infer_plan(
+    hp: dict, n_trials: int, n_steps: int, n_neurons: int, n_inputs: int,
+    budget: ResourceBudget | None = None,
+) -> ChunkPlan:  # fmt: skip
+    """How `infer` cuts `n_trials` trials into chunks under `budget` (the outputs of every
+    trial, log-rates and latents, are held for the whole call)."""
+    per_bin = _infer_width(hp, n_neurons, n_inputs)
+    outputs = n_trials * n_steps * (n_neurons + int(hp["model__latent_size"])) * 4
+    return plan_trials(n_trials, n_steps * per_bin * 4, budget, reserved_bytes=outputs,
+                       what=f"trials of {hp['model__kind']} inference")  # fmt: skip
+
+
+def infer(
+    model, hp: dict, spikes: np.ndarray, inputs: np.ndarray, held: np.ndarray | None = None,
+    *, budget: ResourceBudget | None = None,
+) -> DataModelInference:  # fmt: skip
     """Rates and latents of one (unstacked) model on trials; deterministic (posterior means).
 
     spikes (B, T, N) of which the first data__n_held_in are read; held: the held
-    observations for latent evolution (from `held_observations`, computed if None).
+    observations for latent evolution (from `held_observations`, computed per chunk if None).
+    Trials run in chunks sized from `budget` (default: `ResourceBudget()`); the results do
+    not depend on the budget, only on its trial block.
     """
+    b, t, n = spikes.shape
     n_in = int(hp["data__n_held_in"])
-    x_in, u = jnp.asarray(spikes[..., :n_in], jnp.float32), jnp.asarray(inputs, jnp.float32)
+    plan = infer_plan(hp, b, t, n, inputs.shape[-1], budget)
+    f32 = jnp.float32
     if hp["model__kind"] == "latent_evolution":
-        if held is None:
-            held = held_observations(
-                np.asarray(spikes[..., :n_in]),
-                _mask(hp, spikes.shape[1], spikes.shape[2])[:, :n_in],
-                float(hp["train__encoder_smoothing"]),
+        tau = int(hp["train__time_units"])
+        mask_in = _mask(hp, t, n)[:, :n_in]
+        smoothing = float(hp["train__encoder_smoothing"])
+
+        def compute(index):
+            h = (
+                held_observations(np.asarray(spikes[index][..., :n_in]), mask_in, smoothing)
+                if held is None else held[index]
+            )  # fmt: skip
+            return _infer_evolution_chunk(
+                model, jnp.asarray(h, f32), jnp.asarray(inputs[index], f32), tau, plan.block
             )
-        lr, z = _infer_evolution(model, jnp.asarray(held), u, int(hp["train__time_units"]))
     else:
-        lr, z = _infer_sae(model, x_in, u)
-    return DataModelInference(np.asarray(lr), np.asarray(z))
+
+        def compute(index):
+            x_in = jnp.asarray(spikes[index][..., :n_in], f32)
+            return _infer_sae_chunk(model, x_in, jnp.asarray(inputs[index], f32), plan.block)
+
+    lr, z = in_chunks(compute, plan)
+    return DataModelInference(lr, z)
 
 
 def _mask(hp: dict, n_steps: int, n_neurons: int) -> np.ndarray:
@@ -400,37 +464,81 @@ def _mask(hp: dict, n_steps: int, n_neurons: int) -> np.ndarray:
 # ----------------------------------------------------------------------------- validation
 
 
-def rollout_error(
-    model, hp: dict, spikes, inputs, held, horizons, log_rates: np.ndarray | None = None
+@eqx.filter_jit
+def _nll_chunk(log_rates, spikes, block: int):
+    """Poisson NLL summed over neurons, per trial and bin (chunk, T)."""
+    TRACE_COUNTS["nll_chunk"] += 1
+    return over_blocks(lambda lr, y: poisson_nll(lr, y).sum(-1), block, log_rates, spikes)
+
+
+def nll_per_bin(
+    log_rates: np.ndarray, spikes: np.ndarray, budget: ResourceBudget | None = None
 ) -> np.ndarray:
+    """Poisson NLL (nats) summed over neurons, per trial and bin (B, T), in chunks."""
+    b, t, n = spikes.shape
+    plan = plan_trials(b, t * (2 * n + 1) * 4, budget, reserved_bytes=b * t * 4,
+                       what="trials of the Poisson NLL")  # fmt: skip
+    f32 = jnp.float32
+    return in_chunks(
+        lambda i: _nll_chunk(jnp.asarray(log_rates[i], f32), jnp.asarray(spikes[i], f32),
+                             plan.block),
+        plan,
+    )  # fmt: skip
+
+
+def rollout_error(
+    model, hp: dict, spikes, inputs, held, horizons, log_rates: np.ndarray | None = None,
+    *, budget: ResourceBudget | None = None, nll_bins: np.ndarray | None = None,
+) -> np.ndarray:  # fmt: skip
     """Poisson NLL per observed entry at each horizon (len(horizons),) on these trials.
 
     Latent evolution: encoded at every tau-th bin that leaves room for the longest
     horizon, then evolved freely. Sequential autoencoders: the generator runs from
-    its inferred initial state, so the horizon is the time since the trial start.
+    its inferred initial state, so the horizon is the time since the trial start
+    (nll_bins: `nll_per_bin` of these trials, if already computed). Trials run in chunks
+    sized from `budget`; per-trial sums are added up once all are in, so the result does
+    not depend on the budget.
     """
     horizons = np.asarray(horizons, int)
-    y = jnp.asarray(spikes, jnp.float32)
+    b, t, n = spikes.shape
     if hp["model__kind"] != "latent_evolution":
-        if log_rates is None:  # the generator's roll-out is its inference
-            log_rates, _ = _infer_sae(
-                model, y[..., : int(hp["data__n_held_in"])], jnp.asarray(inputs)
-            )
-        nll = np.asarray(poisson_nll(jnp.asarray(log_rates), y))  # (B, T, N)
-        return np.array([nll[:, h].mean() if h < nll.shape[1] else np.nan for h in horizons])
-    mask = jnp.asarray(_mask(hp, spikes.shape[1], spikes.shape[2]), jnp.float32)
-    h_max, tau, t = int(horizons.max()), int(hp["train__time_units"]), spikes.shape[1]
+        if nll_bins is None:
+            if log_rates is None:  # the generator's roll-out is its inference
+                log_rates = infer(model, hp, spikes, inputs, budget=budget).log_rates
+            nll_bins = nll_per_bin(log_rates, spikes, budget)
+        per_t = nll_bins.astype(np.float64).sum(0) / (b * n)
+        return np.array([per_t[h] if h < t else np.nan for h in horizons])
+    h_max, tau = int(horizons.max()), int(hp["train__time_units"])
     starts = np.arange(0, t - h_max, tau)
     if len(starts) == 0:
         return np.full(len(horizons), np.nan)
-    per_h = _evolution_rollout_nll(
-        model, jnp.asarray(held), jnp.asarray(inputs), y, mask, jnp.asarray(starts), h_max
-    )
-    return np.asarray(per_h)[horizons - 1]
+    if held is None:
+        n_in = int(hp["data__n_held_in"])
+        held = held_observations(np.asarray(spikes[..., :n_in]), _mask(hp, t, n)[:, :n_in],
+                                 float(hp["train__encoder_smoothing"]))  # fmt: skip
+    mask = jnp.asarray(_mask(hp, t, n), jnp.float32)
+    g = int(hp["model__latent_size"])
+    per_trial = len(starts) * h_max * (g + 4 * n) + t * (2 * n + inputs.shape[-1])
+    plan = plan_trials(b, per_trial * 4, budget, reserved_bytes=2 * b * h_max * 4,
+                       what="trials of the roll-out error")  # fmt: skip
+    f32 = jnp.float32
+    sums, counts = in_chunks(
+        lambda i: _evolution_rollout_chunk(
+            model, jnp.asarray(held[i], f32), jnp.asarray(inputs[i], f32),
+            jnp.asarray(spikes[i], f32), mask, jnp.asarray(starts), h_max, plan.block,
+        ),
+        plan,
+    )  # fmt: skip
+    per_h = sums.astype(np.float64).sum(0) / np.maximum(counts.astype(np.float64).sum(0), 1.0)
+    return per_h[horizons - 1]
 
 
 @eqx.filter_jit
-def _evolution_rollout_nll(model, held, inputs, y, mask, starts, h_max: int):
+def _evolution_rollout_chunk(model, held, inputs, y, mask, starts, h_max: int, block: int):
+    """Per trial (chunk, h_max): NLL summed over starts and observed neurons, and the count
+    of observed entries, at each horizon 1..h_max."""
+    TRACE_COUNTS["rollout_chunk"] += 1
+
     def one(h_b, u_b, y_b, t0):
         zs = model.rollout(model.encode(h_b[t0]), jax.lax.dynamic_slice_in_dim(u_b, t0, h_max))
         nll = poisson_nll(
@@ -439,20 +547,22 @@ def _evolution_rollout_nll(model, held, inputs, y, mask, starts, h_max: int):
         m = jax.lax.dynamic_slice_in_dim(mask, t0 + 1, h_max)
         return jnp.sum(nll * m, -1), jnp.sum(m, -1)
 
-    sums, counts = jax.vmap(lambda t0: jax.vmap(lambda a, b, c: one(a, b, c, t0))(held, inputs, y))(
-        starts
-    )
-    return sums.sum((0, 1)) / jnp.maximum(counts.sum((0, 1)), 1.0)
+    def trial(h_b, u_b, y_b):
+        sums, counts = jax.vmap(lambda t0: one(h_b, u_b, y_b, t0))(starts)
+        return sums.sum(0), counts.sum(0)
+
+    return over_blocks(jax.vmap(trial), block, held, inputs, y)
 
 
 def rollout_stability(
     model, hp, spikes, inputs, held, max_steps: int, factor: float,
-    latents: np.ndarray | None = None,
+    latents: np.ndarray | None = None, *, budget: ResourceBudget | None = None,
 ) -> float:  # fmt: skip
     """Median number of autonomous steps (zero input) before the state leaves a ball of
-    `factor` x the largest inferred-state norm, or is non-finite (max_steps if never)."""
+    `factor` x the largest inferred-state norm, or is non-finite (max_steps if never).
+    Only the initial states (B, G) go through the roll-out, so it holds no trajectories."""
     if latents is None:  # the inferred latents of these trials
-        latents = infer(model, hp, spikes, inputs, held).latents
+        latents = infer(model, hp, spikes, inputs, held, budget=budget).latents
     radius = factor * float(np.max(np.linalg.norm(latents, axis=-1)))
     n_inputs = inputs.shape[-1]
     steps = _steps_before_divergence(
@@ -481,23 +591,25 @@ def _steps_before_divergence(model, z0, n_inputs: int, max_steps: int, radius):
     return jax.vmap(one)(z0)
 
 
-def validation_metrics(model, hp, data: SpikeTrainingData, held: np.ndarray) -> dict[str, float]:
+def validation_metrics(
+    model, hp, data: SpikeTrainingData, held: np.ndarray, budget: ResourceBudget | None = None
+) -> dict[str, float]:
     """NLL per entry on validation trials (all neurons, posterior means), roll-out error at each
-    horizon, roll-out stability."""
+    horizon, roll-out stability. Trials run in chunks sized from `budget`."""
     v = data.valid
-    inf = infer(model, hp, data.spikes[v], data.inputs[v], held[v])
-    nll = float(
-        np.mean(np.asarray(poisson_nll(jnp.asarray(inf.log_rates), jnp.asarray(data.spikes[v]))))
-    )
+    spikes, inputs, held_v = data.spikes[v], data.inputs[v], held[v]
+    inf = infer(model, hp, spikes, inputs, held_v, budget=budget)
+    nll_bins = nll_per_bin(inf.log_rates, spikes, budget)
+    nll = float(nll_bins.astype(np.float64).sum() / spikes.size)
     horizons = [int(h) for h in hp["train__rollout_horizons"]]
-    errors = rollout_error(model, hp, data.spikes[v], data.inputs[v], held[v], horizons,
-                           log_rates=inf.log_rates)  # fmt: skip
+    errors = rollout_error(model, hp, spikes, inputs, held_v, horizons, budget=budget,
+                           nll_bins=nll_bins)  # fmt: skip
     stable = rollout_stability(
         model,
         hp,
-        data.spikes[v],
-        data.inputs[v],
-        held[v],
+        spikes,
+        inputs,
+        held_v,
         int(hp["train__rollout_max_steps"]),
         float(hp["train__divergence_factor"]),
         latents=inf.latents,
@@ -537,11 +649,14 @@ def train_data_model(
     *,
     connected: np.ndarray | None = None,
     progress: bool = True,
+    budget: ResourceBudget | None = None,
 ) -> TrainedDataModel:
     """Fit `train__n_replicates` replicates of the data model `hp` to `data`.
 
     connected: (N, N_in) bool known connectivity, needed by the `unconnected_to_zero`
     connectome constraint (rate of neuron i at t+1 may depend on held-in neuron j at t).
+    budget: the memory budget of the validation metrics (they run over the validation trials
+    in chunks; default `ResourceBudget()`); the results do not depend on it.
     """
     check_data_model_hyperparams(hp)
     kind = hp["model__kind"]
@@ -620,7 +735,8 @@ def train_data_model(
             if done % every_valid == 0 or done == n_epochs:
                 model = eqx.combine(params, static)
                 last_valid = [
-                    validation_metrics(unstack(model, r), hp, data, held) for r in range(n_rep)
+                    validation_metrics(unstack(model, r), hp, data, held, budget)
+                    for r in range(n_rep)
                 ]
                 for r, metrics in enumerate(last_valid):
                     rows.append(

@@ -262,13 +262,14 @@ def steady_state_dynamics(
 def _reach_steps(ensemble, replicate: int, arrays: ModelArrays, spec: dict):
     """The (reach, step) problems of fps_reach: their ids, inputs u_t and states h_t.
 
-    Reaches: repeat 0, field amplitude `pert_amp`, every evaluated SISU, `n_directions`
-    spread directions (chosen among all the model's trials, `arrays.conditions`); steps
-    [start, stop). Their states are the single trials the evaluation kept
-    (`arrays.trials`): a chosen reach outside that sample is an error. At step t the
-    network's map is F(h) = cell(u_t, h) with u_t = [goal, observed feedback y_t, SISU];
-    hidden row t - 1 is h_t, the state it acts on. Returns (ids (P, 5): trial, direction,
-    step, sisu, condition; inputs (P, n_in); hidden (P, 3, H): h_{t-1}, h_t, h_{t+1}).
+    Reaches: repeat 0, field amplitude `pert_amp`, every evaluated SISU and grid centre,
+    `n_directions` spread directions (chosen among all the model's trials,
+    `arrays.conditions`); steps [start, stop). Their states are the single trials the
+    evaluation kept (`arrays.trials`): a chosen reach outside that sample is an error. At
+    step t the network's map is F(h) = cell(u_t, h) with u_t = [goal, observed feedback
+    y_t, SISU]; hidden row t - 1 is h_t, the state it acts on. Returns (ids (P, 5): trial,
+    direction, step, sisu, condition; inputs (P, n_in); hidden (P, 3, H): h_{t-1}, h_t,
+    h_{t+1}), P = reaches x steps, reach by reach.
     """
     hp = ensemble.hyperparams
     cond = arrays.conditions
@@ -296,16 +297,92 @@ def _reach_steps(ensemble, replicate: int, arrays: ModelArrays, spec: dict):
     hidden = arrays.trials("hidden", replicate)[rows]  # (reach, time, unit)
     feedback = arrays.trials("feedback", replicate)[rows]
     steps = np.arange(max(spec["start"], 2), min(spec["stop"], hidden.shape[1] - 1))
-    ids, inputs, states = [], [], []
-    for k, (_, row) in enumerate(reaches.iterrows()):
-        goal = np.array([row["goal_x"], row["goal_y"]])
-        sisu = [np.array([row["sisu"]])] if hp["model__sisu_input"] else []
-        for t in steps:
-            ids.append((int(row["trial"]), int(row["direction_index"]), int(t),
-                        float(row["sisu"]), int(row["condition"])))  # fmt: skip
-            inputs.append(np.concatenate([goal, feedback[k, t], *sisu]))
-            states.append(hidden[k, t - 2 : t + 1])
-    return np.array(ids), np.stack(inputs), np.stack(states)
+    n_r, n_s = len(reaches), len(steps)
+
+    def per_step(column: str) -> np.ndarray:  # a reach's value at each of its steps
+        return np.repeat(reaches[column].to_numpy(float), n_s)
+
+    ids = np.column_stack([
+        per_step("trial"), per_step("direction_index"), np.tile(steps, n_r).astype(float),
+        per_step("sisu"), per_step("condition"),
+    ])  # fmt: skip
+    goal = np.repeat(reaches[["goal_x", "goal_y"]].to_numpy(float), n_s, axis=0)
+    sisu = [per_step("sisu")[:, None]] if hp["model__sisu_input"] else []
+    inputs = np.concatenate([goal, feedback[:, steps].reshape(n_r * n_s, -1), *sisu], axis=1)
+    states = hidden[:, steps[:, None] + np.arange(-2, 1)]  # (reach, step, 3, unit)
+    return ids, inputs, states.reshape(n_r * n_s, 3, hidden.shape[-1])
+
+
+def _reach_points(h: str, controller, problems: tuple, cfg: FixedPointConfig) -> pd.DataFrame:
+    """One model's fixed points along its reaches (see `reach_fixed_points`), unvalidated."""
+    ids, inputs, near = problems
+    n_near = near.shape[1]
+    fps = find_fixed_points(
+        controller_step(controller), near.reshape(-1, near.shape[-1]),
+        np.repeat(inputs, n_near, axis=0), cfg,
+        groups=np.repeat(np.arange(len(ids)), n_near), eigenvectors=False,
+    )  # fmt: skip
+    table = fps.table()
+    where = ids[table["group"].to_numpy()]
+    return table.assign(
+        hash=h,
+        trial=where[:, 0].astype(int),
+        direction_index=where[:, 1].astype(int),
+        step=where[:, 2].astype(int),
+        sisu=where[:, 3],
+        condition=where[:, 4].astype(int),
+        h=list(fps.h),
+    )
+
+
+def _reach_effective(h: str, controller, problems: tuple, conditions: pd.DataFrame) -> pd.DataFrame:
+    """One model's effective directions along its reaches (see
+    `reach_effective_directions`), unvalidated."""
+    ids, inputs, near = problems
+    jac = jacobians_along(controller_step(controller), near[:, 1], inputs)
+    eff = effective_directions(np.asarray(controller.readout.weight), jac)  # (P, 2, H)
+    angle = conditions.set_index("trial").loc[ids[:, 0].astype(int), "direction"].to_numpy()
+    c, s_ = np.cos(angle)[:, None], np.sin(angle)[:, None]
+    parallel = c * eff[:, 0] + s_ * eff[:, 1]
+    lateral = -s_ * eff[:, 0] + c * eff[:, 1]
+    n_p, n_h = parallel.shape
+    return pd.DataFrame({
+        "hash": h, "trial": np.repeat(ids[:, 0], n_h).astype(int),
+        "direction_index": np.repeat(ids[:, 1], n_h).astype(int),
+        "step": np.repeat(ids[:, 2], n_h).astype(int), "sisu": np.repeat(ids[:, 3], n_h),
+        "condition": np.repeat(ids[:, 4], n_h).astype(int),
+        "unit": np.tile(np.arange(n_h), n_p), "parallel": parallel.ravel(),
+        "lateral": lateral.ravel(),
+    })  # fmt: skip
+
+
+def _reach_tables(
+    models: dict, model_records: pd.DataFrame, states: EvaluationArrays, population: dict,
+    points: bool = True, effective: bool = True,
+) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:  # fmt: skip
+    """fps_reach's points and effective-direction tables (validated), each model loaded
+    and its reach problems built once for both."""
+    spec = population["fps_reach"]
+    cfg = FixedPointConfig(**spec.get("finder", {}))
+    best = model_records.set_index("hash")["best_replicate"]
+    point_tables, effective_tables = [], []
+    for h, ensemble in _each_model(models, "fps_reach"):
+        r = int(best[h])
+        controller, arrays = _best_controller(ensemble, r), states[h]
+        problems = _reach_steps(ensemble, r, arrays, spec)
+        if points:
+            table = _reach_points(h, controller, problems, cfg)
+            # the reach's start: SISU's effect is compared within one reach (centre, direction)
+            centres = arrays.conditions.set_index("trial")["centre_index"]
+            point_tables.append(table.assign(centre_index=centres.loc[table["trial"]].to_numpy()))
+        if effective:
+            effective_tables.append(_reach_effective(h, controller, problems, arrays.conditions))
+    return (
+        validate_table("fixed_points", pd.concat(point_tables, ignore_index=True))
+        if points else None,
+        validate_table("effective_directions", pd.concat(effective_tables, ignore_index=True))
+        if effective else None,
+    )  # fmt: skip
 
 
 def reach_fixed_points(
@@ -318,33 +395,7 @@ def reach_fixed_points(
     Returns one row per point with its trial, direction, SISU, condition (the row of
     pca_tangling's projections), step, q, kind, stability and coordinates `h`.
     """
-    spec = population["fps_reach"]
-    cfg = FixedPointConfig(**spec.get("finder", {}))
-    best = model_records.set_index("hash")["best_replicate"]
-    tables = []
-    for h, ensemble in _each_model(models, "fps_reach"):
-        r = int(best[h])
-        step = controller_step(_best_controller(ensemble, r))
-        ids, inputs, near = _reach_steps(ensemble, r, states[h], spec)
-        n_near = near.shape[1]
-        fps = find_fixed_points(
-            step, near.reshape(-1, near.shape[-1]), np.repeat(inputs, n_near, axis=0), cfg,
-            groups=np.repeat(np.arange(len(ids)), n_near),
-        )  # fmt: skip
-        table = fps.table()
-        where = ids[table["group"].to_numpy()]
-        tables.append(
-            table.assign(
-                hash=h,
-                trial=where[:, 0].astype(int),
-                direction_index=where[:, 1].astype(int),
-                step=where[:, 2].astype(int),
-                sisu=where[:, 3],
-                condition=where[:, 4].astype(int),
-                h=list(fps.h),
-            )
-        )
-    return validate_table("fixed_points", pd.concat(tables, ignore_index=True))
+    return _reach_tables(models, model_records, states, population, effective=False)[0]
 
 
 def reach_effective_directions(
@@ -356,31 +407,7 @@ def reach_effective_directions(
     produces through the next step, rotated into the reach frame (parallel,
     lateral). One row per (reach, step, unit).
     """
-    spec = population["fps_reach"]
-    best = model_records.set_index("hash")["best_replicate"]
-    tables = []
-    for h, ensemble in _each_model(models, "effective_dirs"):
-        r = int(best[h])
-        controller = _best_controller(ensemble, r)
-        arrays = states[h]
-        ids, inputs, near = _reach_steps(ensemble, r, arrays, spec)
-        jac = jacobians_along(controller_step(controller), near[:, 1], inputs)
-        eff = effective_directions(np.asarray(controller.readout.weight), jac)  # (P, 2, H)
-        by_trial = arrays.conditions.set_index("trial")
-        angle = by_trial.loc[ids[:, 0].astype(int), "direction"].to_numpy()
-        c, s_ = np.cos(angle)[:, None], np.sin(angle)[:, None]
-        parallel = c * eff[:, 0] + s_ * eff[:, 1]
-        lateral = -s_ * eff[:, 0] + c * eff[:, 1]
-        n_p, n_h = parallel.shape
-        tables.append(pd.DataFrame({
-            "hash": h, "trial": np.repeat(ids[:, 0], n_h).astype(int),
-            "direction_index": np.repeat(ids[:, 1], n_h).astype(int),
-            "step": np.repeat(ids[:, 2], n_h).astype(int), "sisu": np.repeat(ids[:, 3], n_h),
-            "condition": np.repeat(ids[:, 4], n_h).astype(int),
-            "unit": np.tile(np.arange(n_h), n_p), "parallel": parallel.ravel(),
-            "lateral": lateral.ravel(),
-        }))  # fmt: skip
-    return validate_table("effective_directions", pd.concat(tables, ignore_index=True))
+    return _reach_tables(models, model_records, states, population, points=False)[1]
 
 
 def _q_at(step, h: np.ndarray, u: np.ndarray) -> float:
@@ -393,33 +420,33 @@ def _q_at(step, h: np.ndarray, u: np.ndarray) -> float:
 def reach_context_influence(points: pd.DataFrame) -> pd.DataFrame:
     """How SISU moves the instantaneous fixed point along the reach, step by step.
 
-    For each model, direction and step: the distance between the (lowest-q) point at
-    each SISU and at the lowest SISU, and that point's spectral radius.
+    For each model, reach (grid centre and direction) and step: the distance between the
+    (lowest-q) point at each SISU and at the lowest SISU, and that point's spectral radius.
     """
-    best = points.sort_values("q").drop_duplicates(["hash", "direction_index", "step", "sisu"])
-    rows = []
-    for (h, d, t), g in best.groupby(["hash", "direction_index", "step"], sort=True):
-        g = g.sort_values("sisu")
-        ref = np.asarray(g["h"].iloc[0], float)
-        for _, row in g.iterrows():
-            rows.append({
-                "hash": h, "direction_index": d, "step": t, "sisu": row["sisu"],
-                "fp_shift": float(np.linalg.norm(np.asarray(row["h"], float) - ref)),
-                "max_abs_eigenvalue": row["max_abs_eigenvalue"],
-            })  # fmt: skip
-    return validate_table("context", pd.DataFrame(rows))
+    keys = ["hash", *(["centre_index"] if "centre_index" in points else []), "direction_index",
+            "step"]  # fmt: skip
+    best = points.sort_values("q").drop_duplicates([*keys, "sisu"])
+    best = best.sort_values([*keys, "sisu"])  # by (hash, direction, step), SISU ascending
+    starts = np.flatnonzero(~best.duplicated(keys).to_numpy())  # each group's lowest SISU
+    first = np.repeat(starts, np.diff(np.append(starts, len(best))))
+    h = np.stack(best["h"].to_numpy()).astype(float) if len(best) else np.zeros((0, 0))
+    shift = (h - h[first])[:, None, :]
+    table = pd.DataFrame({
+        **{k: best[k].to_numpy() for k in (*keys, "sisu")},
+        # |shift| as np.linalg.norm of each row (a dot product, as matmul computes it)
+        "fp_shift": np.sqrt((shift @ shift.transpose(0, 2, 1))[:, 0, 0]),
+        "max_abs_eigenvalue": best["max_abs_eigenvalue"].to_numpy(),
+    })  # fmt: skip
+    return validate_table("context", table)
 
 
 def fps_reach(
     models: dict, model_records: pd.DataFrame, states: EvaluationArrays, population: dict
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """fps_reach as one analysis: (points, context influence, effective directions)."""
-    points = reach_fixed_points(models, model_records, states, population)
-    return (
-        points,
-        reach_context_influence(points),
-        reach_effective_directions(models, model_records, states, population),
-    )
+    """fps_reach as one analysis: (points, context influence, effective directions), each
+    model loaded and its reach problems built once."""
+    points, effective = _reach_tables(models, model_records, states, population)
+    return points, reach_context_influence(points), effective
 
 
 # ----------------------------------------------------------------------------- records

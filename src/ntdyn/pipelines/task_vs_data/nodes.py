@@ -36,6 +36,7 @@ from ntdyn.hyperparams import (
 from ntdyn.hyperparams.tables import validate_table
 from ntdyn.models.stacking import unstack
 from ntdyn.pipelines.training.nodes import member_label, with_overrides
+from ntdyn.resources import ResourceBudget
 from ntdyn.store import RecordStore, record_figure_set
 from ntdyn.training import train_sweep
 from ntdyn.training.data_trained import (
@@ -159,34 +160,37 @@ def _best(trained):
     return unstack(trained.model, trained.selection.best)
 
 
-def source_activity(trained, n_trials: int, seed: int):
-    """Latents and inputs of a source's selected replicate on fresh trials."""
+def source_activity(trained, n_trials: int, seed: int, budget: ResourceBudget | None = None):
+    """Latents and inputs of a source's selected replicate on fresh trials, run in chunks of
+    trials sized from `budget` (the results do not depend on it)."""
     model, hp = _best(trained), trained.hyperparams
     if _kind(trained) == "flipflop":
-        return flipflop_activity(model, hp, n_trials, seed)
-    return reaching_activity(model, hp, n_trials, seed)
+        return flipflop_activity(model, hp, n_trials, seed, budget)
+    return reaching_activity(model, hp, n_trials, seed, budget)
 
 
 # ----------------------------------------------------------------------------- spiking data
 
 
 def simulate_spiking_data(
-    source_models: dict, spiking: dict, store: RecordStore
+    source_models: dict, spiking: dict, store: RecordStore, resources: dict | None = None
 ) -> tuple[dict[str, dict], pd.DataFrame]:
     """A simulated spiking data set per source, recorded with the source model's hash.
 
     Returns ({source: arrays}, records). Arrays: spikes, rates, latents, inputs (B, T, .),
-    readout (N,), held_in, held_out, train, valid (indices).
+    readout (N,), held_in, held_out, train, valid (indices). The sources and the spikes run
+    over trials in chunks sized from `resources` (the memory budget; it changes no number).
     """
+    budget = ResourceBudget.from_conf(resources)
     data, records = {}, []
     sources = _all_loaded(source_models)
     for name, trained in tqdm(sources.items(), total=len(sources), desc="spiking data",
                               unit="source"):  # fmt: skip
-        act = source_activity(trained, int(spiking["n_trials"]), int(spiking["seed"]))
+        act = source_activity(trained, int(spiking["n_trials"]), int(spiking["seed"]), budget)
         sim = simulate_spikes(
             act.latents, act.inputs, n_held_in=int(spiking["n_held_in"]),
             n_held_out=int(spiking["n_held_out"]), rate_scaling=float(spiking["rate_scaling"]),
-            rectifier=spiking["rectifier"], seed=int(spiking["seed"]),
+            rectifier=spiking["rectifier"], seed=int(spiking["seed"]), budget=budget,
         )  # fmt: skip
         n_valid = int(spiking["n_valid"])
         arrays = {
@@ -247,12 +251,15 @@ def _pair_name(source: str, model: str) -> str:
 
 def train_data_models(
     spiking_data: dict, source_models: dict, data_models: dict, store: RecordStore,
-    options: dict,
+    options: dict, resources: dict | None = None,
 ) -> tuple[dict, pd.DataFrame, pd.DataFrame]:  # fmt: skip
     """Fit every data model to every source's held-in spikes (reusing records by hash).
 
     Returns ({source__model: trained}, records, history (step, replicate, term, value, pair)).
+    The validation metrics run over trials in chunks sized from `resources` (the memory
+    budget; it changes no number).
     """
+    budget = ResourceBudget.from_conf(resources)
     models, records, histories = {}, [], []
     source_models = _all_loaded(source_models)
     with tempfile.TemporaryDirectory() as tmp:
@@ -281,7 +288,8 @@ def train_data_models(
                             float(hp["train__connectome__density"]),
                         )  # fmt: skip
                     trained = train_data_model(hp, _training_data(arrays), connected=connected,
-                                               progress=options["progress"])  # fmt: skip
+                                               progress=options["progress"],
+                                               budget=budget)  # fmt: skip
                     rec = _record_data_model(store, trained, pair, tmp, options)
                     history, status = trained.history, "trained"
                 models[pair] = trained
@@ -315,14 +323,16 @@ def _record_data_model(store: RecordStore, trained, pair: str, tmp: str, options
 
 def compare_systems(
     source_models: dict, spiking_data: dict, data_models: dict, history: pd.DataFrame,
-    comparison: dict,
+    comparison: dict, resources: dict | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:  # fmt: skip
     """Every metric for every source x data model pair, on the held-out (validation) trials.
 
     Returns (comparison table, roll-out error table (source, model, horizon, error),
     fixed points table (source, model, system, point, stable; the aligned coordinates go to
-    the figures), figure inputs {pair: arrays}).
+    the figures), figure inputs {pair: arrays}). Inference runs over the trials in chunks
+    sized from `resources` (the memory budget; it changes no number).
     """
+    budget = ResourceBudget.from_conf(resources)
     fp_cfg = FixedPointConfig(**comparison.get("fixed_points", {}))
     n_cand, seed = int(comparison["n_candidates"]), int(comparison["seed"])
     dsa_opts = dict(comparison["dsa"])
@@ -346,7 +356,7 @@ def compare_systems(
             if not pair.startswith(f"{source}__"):
                 continue
             name, hp, model = pair[len(source) + 2 :], trained.hyperparams, trained.replicate()
-            inf = infer(model, hp, arrays["spikes"][v], arrays["inputs"][v])
+            inf = infer(model, hp, arrays["spikes"][v], arrays["inputs"][v], budget=budget)
             rates = np.exp(inf.log_rates.astype(np.float64))
             result = compare_pair(
                 true_latents=true_latents, true_rates=arrays["rates"][v],

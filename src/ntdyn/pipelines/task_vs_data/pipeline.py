@@ -1,7 +1,8 @@
 """task_vs_data: train sources, simulate spikes, fit data-trained models, compare, draw.
 
 Namespace `task_vs_data`: parameters under `params:task_vs_data.*`, datasets
-`task_vs_data.<name>` (catalog.yml); the record store is shared.
+`task_vs_data.<name>` (catalog.yml); the record store and the memory budget
+(`params:resources`, top level) are shared.
 """
 
 from kedro.pipeline import Pipeline, node
@@ -51,21 +52,21 @@ def create_pipeline() -> Pipeline:
         ),
         node(
             simulate_spiking_data,
-            ["source_models", "params:spiking", "model_store"],
+            ["source_models", "params:spiking", "model_store", "params:resources"],
             ["spiking_data", "spiking_records"],
             name="simulate_spiking_data",
         ),
         node(
             train_data_models,
             ["spiking_data", "source_models", "params:data_models", "model_store",
-             "params:training_options"],
+             "params:training_options", "params:resources"],
             ["data_models", "data_model_records", "data_model_history"],
             name="train_data_models",
         ),
         node(
             compare_systems,
             ["source_models", "spiking_data", "data_models", "data_model_history",
-             "params:comparison"],
+             "params:comparison", "params:resources"],
             ["comparison", "rollout_error", "compared_fixed_points", "figure_inputs"],
             name="compare_systems",
         ),
@@ -83,4 +84,7 @@ def create_pipeline() -> Pipeline:
         ),
     ]  # fmt: skip
     nodes += [_record_node(kind) for kind in FIGURE_KINDS]
-    return Pipeline(nodes, namespace="task_vs_data", inputs={"model_store"}, tags="task_vs_data")
+    return Pipeline(
+        nodes, namespace="task_vs_data", inputs={"model_store"},
+        parameters={"params:resources"}, tags="task_vs_data",
+    )  # fmt: skip
