@@ -60,6 +60,22 @@ def test_chunked_and_unchunked_evaluation_are_bitwise_equal(case, tmp_path):
         np.testing.assert_array_equal(whole[1].means(name), tiny[1].means(name))
 
 
+def test_every_chunk_of_an_evaluation_runs_one_compiled_program(case, tmp_path):
+    import equinox as eqx
+
+    from ntdyn.analysis.evaluate import _evaluate_chunk
+
+    # 80 trials, a budget for 3 blocks of 8 per chunk: 4 chunks, the last one padded
+    tiny = ResourceBudget(host_memory_gb=2e-3, trial_block=BLOCK)
+    start = eqx.debug.get_num_traces(_evaluate_chunk)
+    _, _, chunk = _evaluate(case, tmp_path / "a", tiny)
+    assert 80 / chunk > 2 and 80 % chunk != 0  # several chunks, the last one padded
+    first = eqx.debug.get_num_traces(_evaluate_chunk)
+    assert first - start <= 1  # one trace for all chunks (none if this shape ran before)
+    _evaluate(case, tmp_path / "b", tiny)  # another evaluation, same shapes
+    assert eqx.debug.get_num_traces(_evaluate_chunk) == first
+
+
 def test_stored_arrays_read_back_equal_to_the_simulation(case, tmp_path):
     hp, model, trials, conditions = case
     keep = Keep(repeats=None, max_trials=None, replicates="all")

@@ -40,7 +40,9 @@ def _widths(hidden_size: int) -> dict[str, int]:
             "feedback": 4}  # fmt: skip
 
 
+# assert_max_traces(max_traces=None) only counts traces: tests check one per shape.
 @eqx.filter_jit
+@eqx.debug.assert_max_traces(max_traces=None)
 def _evaluate_chunk(
     ensemble: Controller,
     params: LoopParams,
