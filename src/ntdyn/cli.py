@@ -142,10 +142,12 @@ def gc(ctx, apply: bool, archive_dir: str, models_dir: str):
     for line in describe(report):
         click.echo(line)
     n_files, n_records = len(report.orphan_files), len(report.records_without_files)
+    n_runs = len(report.abandoned_runs)
     if not apply:
-        click.echo(f"{n_files} file(s) without record, {n_records} record(s) without file; "
-                   f"dry run: nothing changed (--apply archives them)")  # fmt: skip
+        click.echo(f"{n_runs} run(s) left RUNNING by a dead process, {n_files} file(s) without "
+                   f"record, {n_records} record(s) without file; dry run: nothing changed "
+                   f"(--apply ends those runs as KILLED and archives the rest)")  # fmt: skip
         return
     target = archive(store, report, project / archive_dir, project)
-    click.echo(f"archived {n_files} file(s) under {target} and {n_records} record(s) "
-               f"(soft-deleted in MLflow)")  # fmt: skip
+    click.echo(f"ended {n_runs} run(s) as KILLED; archived {n_files} file(s) under {target} "
+               f"and {n_records} record(s) (soft-deleted in MLflow)")  # fmt: skip

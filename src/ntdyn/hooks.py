@@ -25,6 +25,7 @@ from kedro.framework.hooks import hook_impl
 
 from ntdyn.compilations import CompilationCounter
 from ntdyn.resources import ResourceBudget, configure_jax_memory
+from ntdyn.store.processes import TAG_PROCESS, abandoned_runs, mark_abandoned, this_process
 
 log = logging.getLogger(__name__)
 
@@ -134,3 +135,34 @@ class ResourceHooks:
         if applied:
             log.info("JAX memory from resources.gpu_memory_gb = %s: %s", budget.gpu_memory_gb,
                      applied)  # fmt: skip
+
+
+class RunLifecycleHooks:
+    """Runs never stay RUNNING for ever: when a `kedro run` starts, the runs a dead process
+    left RUNNING are ended as KILLED and listed; the run itself is tagged with its process,
+    so that the next run (or `kedro ntdyn gc`) can tell if it dies."""
+
+    def __init__(self):
+        self._tagged: set[str] = set()
+
+    @hook_impl
+    def before_pipeline_run(self, run_params, pipeline, catalog):
+        if "model_store" not in pipeline.datasets():
+            return
+        store = catalog.load("model_store")
+        runs = abandoned_runs(store.client, store.experiment_id)
+        mark_abandoned(store.client, runs)
+        for run in runs:
+            log.warning(
+                "run %s (%s) was left RUNNING by %s, which is gone: ended as KILLED",
+                run.info.run_id, run.info.run_name, run.data.tags.get(TAG_PROCESS),
+            )  # fmt: skip
+
+    @hook_impl
+    def before_node_run(self, node, catalog, inputs, is_async, run_id):
+        import mlflow
+
+        active = mlflow.active_run()  # kedro-mlflow's run of this `kedro run`
+        if active is not None and active.info.run_id not in self._tagged:
+            mlflow.MlflowClient().set_tag(active.info.run_id, TAG_PROCESS, this_process())
+            self._tagged.add(active.info.run_id)

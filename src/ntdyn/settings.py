@@ -19,6 +19,6 @@ CONFIG_LOADER_ARGS = {
     "merge_strategy": {"parameters": "soft", "globals": "soft"},
 }
 
-from ntdyn.hooks import ResourceHooks, RunSummaryHooks  # noqa: E402
+from ntdyn.hooks import ResourceHooks, RunLifecycleHooks, RunSummaryHooks  # noqa: E402
 
-HOOKS = (ResourceHooks(), RunSummaryHooks())
+HOOKS = (ResourceHooks(), RunLifecycleHooks(), RunSummaryHooks())

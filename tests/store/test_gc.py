@@ -79,7 +79,8 @@ def test_dry_run_changes_nothing_and_apply_archives_without_losing(setup):
             "--models-dir", str(models.parent)]  # fmt: skip
     dry = CliRunner().invoke(commands, args)
     assert dry.exit_code == 0, dry.output
-    assert "4 file(s) without record, 3 record(s) without file; dry run" in dry.output
+    assert "0 run(s) left RUNNING by a dead process, 4 file(s) without record, " in dry.output
+    assert "3 record(s) without file; dry run" in dry.output
     assert (root / rec[DELETED].run_id).is_dir() and (models / f"{DELETED}.eqx").is_file()
     assert store.find_model(FILELESS) is not None
 

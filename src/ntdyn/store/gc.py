@@ -1,6 +1,9 @@
 """Find and archive what the record store and the files on disk disagree about.
 
-Two kinds of leftovers (``kedro ntdyn gc`` lists them; ``--apply`` archives them):
+Leftovers (``kedro ntdyn gc`` lists them; ``--apply`` archives them):
+
+- **runs left RUNNING by a process that is gone** (killed, out of memory): ended as KILLED,
+  tagged with the process (see `processes`); every `kedro run` does the same when it starts.
 
 - **files whose record is gone**: a run's artifact folder under the experiment's artifact
   root when the run no longer exists, was deleted, or failed half-way (FAILED or KILLED:
@@ -35,6 +38,7 @@ from mlflow.entities import ViewType
 
 from .assets import ASSET
 from .mlflow_store import STAGING, local_path
+from .processes import TAG_PROCESS, abandoned_runs, mark_abandoned
 from .records import (
     EVALUATION,
     FIGURE,
@@ -75,10 +79,11 @@ class MissingFiles:
 class GcReport:
     orphan_files: list[OrphanFile] = field(default_factory=list)
     records_without_files: list[MissingFiles] = field(default_factory=list)
+    abandoned_runs: list = field(default_factory=list)  # RUNNING runs of a dead process
 
     @property
     def empty(self) -> bool:
-        return not self.orphan_files and not self.records_without_files
+        return not (self.orphan_files or self.records_without_files or self.abandoned_runs)
 
 
 def _process_alive(pid: int) -> bool:
@@ -134,7 +139,7 @@ def _present(root: Path, artifact: str) -> bool:
 
 def find_leftovers(store, models_dir: str | Path | None = None) -> GcReport:
     """What `archive` would archive (see the module docstring); changes nothing."""
-    report = GcReport()
+    report = GcReport(abandoned_runs=abandoned_runs(store.client, store.experiment_id))
     runs = _all_runs(store)
     experiment = store.client.get_experiment(store.experiment_id)
     root = local_path(experiment.artifact_location)
@@ -189,6 +194,7 @@ def archive(store, report: GcReport, archive_dir: str | Path,
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(path), dst)
 
+    mark_abandoned(store.client, report.abandoned_runs)
     for orphan in report.orphan_files:
         move(orphan.path)
     for item in report.records_without_files:
@@ -205,7 +211,12 @@ def archive(store, report: GcReport, archive_dir: str | Path,
 
 def describe(report: GcReport) -> list[str]:
     """One line per leftover, for the command line."""
-    lines = [f"file without record: {o.path}  ({o.reason})" for o in report.orphan_files]
+    lines = [
+        f"run left RUNNING by a process that is gone: {r.info.run_name} run {r.info.run_id} "
+        f"({r.data.tags.get(TAG_PROCESS)})"
+        for r in report.abandoned_runs
+    ]
+    lines += [f"file without record: {o.path}  ({o.reason})" for o in report.orphan_files]
     lines += [
         f"record without file: {m.record.kind} {m.record.tags.get(TAG_HASH, '')} "
         f"run {m.record.run_id}  (missing {', '.join(m.missing)})"

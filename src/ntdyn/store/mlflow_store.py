@@ -38,6 +38,7 @@ from .assets import (
     plotly_version,
     write_plotly_js,
 )
+from .processes import TAG_PROCESS, this_process
 from .query import (
     ambiguous_message,
     figure_hash,
@@ -265,6 +266,7 @@ class RecordStore:
         all_tags = {str(k): str(v) for k, v in tags.items()}
         all_tags[TAG_RECORD] = kind
         all_tags[TAG_HASH] = hash
+        all_tags[TAG_PROCESS] = this_process()  # a run left RUNNING by a dead process is found
         active = mlflow.active_run() if child else None
         if active is not None:
             all_tags[TAG_PARENT_RUN] = active.info.run_id

@@ -1,0 +1,71 @@
+"""Which process made a run, and whether it is still alive: runs left RUNNING by a dead one.
+
+Every run this project creates (records, and the kedro-mlflow run of a `kedro run`) is
+tagged with the process that made it: host, pid and the process's start time (so a reused
+pid is not taken for the same process). A RUNNING run whose process is gone was abandoned
+(killed, out of memory, machine down): `abandoned_runs` finds them on this host, and
+`mark_abandoned` ends them as KILLED with the reason, so they are never left RUNNING and
+unfinished work never becomes a FINISHED record.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+from mlflow.entities import Run, ViewType
+
+TAG_PROCESS = "ntdyn.process"  # "<host>:<pid>:<start time>" of the process that made the run
+TAG_ABANDONED = "ntdyn.abandoned"  # why a RUNNING run was ended as KILLED
+
+
+def _start_time(pid: int) -> str:
+    """The process's start time in clock ticks since boot (Linux), or "" where unknown."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def this_process() -> str:
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_start_time(pid)}"
+
+
+def process_alive(tag: str) -> bool | None:
+    """Whether the process named by a `ntdyn.process` tag runs; None if it ran on another
+    host (this host cannot tell)."""
+    host, _, rest = tag.partition(":")
+    pid_text, _, started = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return None
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return not started or _start_time(pid) in ("", started)
+
+
+def abandoned_runs(client, experiment_id: str) -> list[Run]:
+    """RUNNING runs of the experiment made by a process of this host that is gone."""
+    runs, token = [], None
+    while True:
+        page = client.search_runs([experiment_id], "attributes.status = 'RUNNING'",
+                                  run_view_type=ViewType.ACTIVE_ONLY, max_results=1000,
+                                  page_token=token)  # fmt: skip
+        runs += [r for r in page if process_alive(r.data.tags.get(TAG_PROCESS, "")) is False]
+        token = page.token
+        if not token:
+            return runs
+
+
+def mark_abandoned(client, runs: list[Run]) -> None:
+    """End each run as KILLED, tagged with the process that abandoned it."""
+    for run in runs:
+        client.set_tag(run.info.run_id, TAG_ABANDONED,
+                       f"process {run.data.tags.get(TAG_PROCESS)} is gone")  # fmt: skip
+        client.set_terminated(run.info.run_id, "KILLED")
