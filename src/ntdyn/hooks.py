@@ -25,6 +25,7 @@ from kedro.framework.hooks import hook_impl
 
 from ntdyn.compilations import CompilationCounter
 from ntdyn.resources import ResourceBudget, configure_jax_memory
+from ntdyn.store.initialise import initialise_store
 from ntdyn.store.processes import TAG_PROCESS, abandoned_runs, mark_abandoned, this_process
 
 log = logging.getLogger(__name__)
@@ -138,12 +139,22 @@ class ResourceHooks:
 
 
 class RunLifecycleHooks:
-    """Runs never stay RUNNING for ever: when a `kedro run` starts, the runs a dead process
-    left RUNNING are ended as KILLED and listed; the run itself is tagged with its process,
-    so that the next run (or `kedro ntdyn gc`) can tell if it dies."""
+    """A fresh sqlite store is created once, under a file lock, however many runs start
+    together. Runs never stay RUNNING for ever: when a `kedro run` starts, the runs a dead
+    process left RUNNING are ended as KILLED and listed; the run itself is tagged with its
+    process, so that the next run (or `kedro ntdyn gc`) can tell if it dies."""
 
     def __init__(self):
         self._tagged: set[str] = set()
+
+    @hook_impl(tryfirst=True)  # before kedro-mlflow's hook opens the store
+    def after_context_created(self, context):
+        try:
+            uri = context.config_loader["mlflow"]["server"]["mlflow_tracking_uri"]
+        except (KeyError, TypeError):
+            return
+        if initialise_store(uri):
+            log.info("created the record store %s", uri)
 
     @hook_impl
     def before_pipeline_run(self, run_params, pipeline, catalog):

@@ -38,6 +38,7 @@ from .assets import (
     plotly_version,
     write_plotly_js,
 )
+from .initialise import initialise_store
 from .processes import TAG_PROCESS, this_process
 from .query import (
     ambiguous_message,
@@ -152,6 +153,7 @@ class RecordStore:
         artifact_location: str | None = None,
     ) -> None:
         self.tracking_uri = tracking_uri or mlflow.get_tracking_uri()
+        initialise_store(self.tracking_uri)  # a fresh sqlite store: created once, under a lock
         self.experiment = experiment
         self.client = mlflow.MlflowClient(tracking_uri=self.tracking_uri)
         self.experiment_id = self._ensure_experiment(experiment, artifact_location)
