@@ -1,9 +1,11 @@
 """Evaluate one trained ensemble on a trial set in chunks that fit the memory budget.
 
-Each chunk of trials is simulated (every replicate), reduced while it is in memory (the
-behaviour measures of every trial; running sums for the condition means) and the single
-trials the evaluation keeps are written to the zarr store; then it is dropped. Memory is
-bounded by the chunk and the condition means, not by the number of trials.
+Each chunk of trials is simulated (every replicate) and reduced on the device to the
+behaviour measures of every trial; only the stored replicates' trajectories come back,
+where they are added to the running sums of the condition means and the single trials the
+evaluation keeps are written to the zarr store; then the chunk is dropped. Memory is bounded
+by the chunk, the condition means and the per-trial measures, not by the trajectories of
+every trial.
 """
 
 from __future__ import annotations
