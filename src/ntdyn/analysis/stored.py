@@ -4,6 +4,8 @@ Layout of one evaluation's folder (the record's artifact `evaluation/`, its only
 
     conditions.parquet       one row per (model hash, trial): the condition columns, `trial`,
                              `repeat` and `condition` (the index of its condition mean)
+    measures.parquet         behaviour measures, one row per (model, replicate, trial)
+    summary.parquet          their mean and std per condition (selected replicates)
     arrays.zarr/<hash>/trials/<name>   (replicate, trial, time, <var>): the single trials kept
     arrays.zarr/<hash>/means/<name>    (replicate, condition, time, <var>): condition means
     arrays.zarr/<hash>/trial_index     (trial,): which trials `trials/` holds
@@ -27,6 +29,8 @@ from zarr.codecs import BloscCodec
 
 ARRAYS = "arrays.zarr"
 CONDITIONS = "conditions.parquet"
+MEASURES_TABLE = "measures.parquet"  # one row per (model, replicate, trial)
+SUMMARY_TABLE = "summary.parquet"  # per condition, over the selected replicates
 # Trajectory arrays of an evaluation and their last dimension's name.
 VARIABLES = {
     "state": "state_var",

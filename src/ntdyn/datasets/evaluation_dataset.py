@@ -13,10 +13,15 @@ from typing import Any
 import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 
-from ntdyn.analysis.stored import CONDITIONS, EvaluationArrays, read_pointer, write_pointer
+from ntdyn.analysis.stored import (
+    CONDITIONS,
+    MEASURES_TABLE,
+    EvaluationArrays,
+    read_pointer,
+    write_pointer,
+)
 
 PARTS = {"arrays", "conditions", "measures"}
-MEASURES = "measures.parquet"
 
 
 class EvaluationDataset(AbstractDataset[dict, Any]):
@@ -42,7 +47,9 @@ class EvaluationDataset(AbstractDataset[dict, Any]):
             )
         if self._part == "arrays":
             return EvaluationArrays(folder)
-        return pd.read_parquet(folder / (CONDITIONS if self._part == "conditions" else MEASURES))
+        return pd.read_parquet(
+            folder / (CONDITIONS if self._part == "conditions" else MEASURES_TABLE)
+        )
 
     def _exists(self) -> bool:
         return self._path.is_file()

@@ -18,6 +18,8 @@ from ntdyn.analysis.evaluate import evaluate_model
 from ntdyn.analysis.measures import MEASURES
 from ntdyn.analysis.stored import (
     CONDITIONS,
+    MEASURES_TABLE,
+    SUMMARY_TABLE,
     EvaluationArrays,
     Keep,
     open_for_writing,
@@ -100,7 +102,6 @@ def loaded(models: dict) -> dict[str, TrainedEnsemble]:
 # Bumped when what an evaluation computes or stores changes, so old records are not reused.
 EVALUATION_VERSION = 2
 EVALUATION_ARTIFACT = "evaluation"
-MEASURES_FILE = "measures.parquet"
 
 
 def keep_of(analysis: str, evaluation: dict) -> Keep:
@@ -151,7 +152,7 @@ def run_analysis(
     if record is not None:
         log.info("reusing evaluation %s (%s) from record %s", h, analysis, record.run_id)
         folder = store.download_artifact(record, EVALUATION_ARTIFACT)
-        summary = _summary(pd.read_parquet(folder / MEASURES_FILE), keys)
+        summary = pd.read_parquet(folder / SUMMARY_TABLE)
     else:
         records, members = model_records.set_index("hash"), _member_columns(sweep)
         # named by the process, so `gc` can tell a killed run's leftovers from live work
@@ -179,9 +180,10 @@ def run_analysis(
             measures.append(validate_measures_table(table.join(members, on="hash")))
             tables.append(conditions)
         table = pd.concat(measures, ignore_index=True)
-        table.to_parquet(folder / MEASURES_FILE, index=False)
+        table.to_parquet(folder / MEASURES_TABLE, index=False)
         pd.concat(tables, ignore_index=True).to_parquet(folder / CONDITIONS, index=False)
         summary = _summary(table, keys)
+        summary.to_parquet(folder / SUMMARY_TABLE, index=False)  # read back as is on reuse
         metrics = {
             "/".join([*(f"{k}_{row[k]}" for k in keys), c]): float(row[c])
             for _, row in summary.iterrows()
