@@ -5,6 +5,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ntdyn.analysis import dynamics
 from ntdyn.models.controller import Controller
@@ -61,3 +63,43 @@ def test_controller_step_is_the_cell_at_fixed_input():
     np.testing.assert_allclose(step(jnp.asarray(h), jnp.asarray(u)), c.cell(jnp.asarray(u), h))
     states = dynamics.autonomous_states(step, h[None], u, 3)
     np.testing.assert_allclose(states[0, 1], step(step(jnp.asarray(h), u), u), atol=1e-6)
+
+
+def test_q_hessian_spectrum_at_an_exact_fixed_point_is_the_squared_singular_values():
+    values, below = dynamics.q_hessian_spectrum(linear, np.zeros(2), np.zeros(3))
+    expected = np.sort(np.linalg.svd(A - np.eye(2), compute_uv=False) ** 2)
+    np.testing.assert_allclose(values, expected, rtol=1e-5)
+    # a linear map has no curvature: only the round-off allowance remains
+    assert 0 <= below <= 1e-4 * expected.max()
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), scale=st.floats(0.01, 1.0))
+def test_q_hessian_spectrum_away_from_a_fixed_point_obeys_weyl(seed, scale):
+    # a tanh network near (not at) its fixed point at the origin: the residual's
+    # curvature makes the Hessian indefinite, never below the returned bound
+    rng = np.random.default_rng(seed)
+    W = jnp.asarray(rng.normal(size=(6, 6)) * 1.5 / np.sqrt(6))
+
+    def tanh_net(h, u):
+        return jnp.tanh(W @ h)
+
+    h = rng.normal(size=6) * scale
+    values, below = dynamics.q_hessian_spectrum(tanh_net, h, np.zeros(1))
+    full = np.linalg.eigvalsh(np.asarray(dynamics.q_hessian(tanh_net, h, np.zeros(1)), float))
+    np.testing.assert_allclose(values, np.sort(full), rtol=1e-5, atol=1e-6)
+    assert below > 0
+    assert values.min() >= -below
+
+
+def test_hessian_table_refuses_an_eigenvalue_below_the_weyl_bound():
+    import pandas as pd
+    import pytest
+
+    from ntdyn.hyperparams.tables import TableError, validate_table
+
+    ok = pd.DataFrame({"hash": "a", "sisu": 0.0, "mode": [0, 1],
+                       "eigenvalue": [-1e-4, 0.5], "negative_bound": 2e-4})  # fmt: skip
+    validate_table("hessian", ok)
+    with pytest.raises(TableError, match="negative_bound"):
+        validate_table("hessian", ok.assign(negative_bound=1e-5))

@@ -71,12 +71,17 @@ def _input_jacobians(
 
 @eqx.filter_jit
 @eqx.debug.assert_max_traces(max_traces=None)
-def _q_hessian(step, h: Float[Array, " h"], u: Float[Array, " n_in"]) -> Float[Array, "h h"]:
+def _q_hessian(
+    step, h: Float[Array, " h"], u: Float[Array, " n_in"]
+) -> tuple[Float[Array, "h h"], Float[Array, "h h"]]:
     def q(x):
         r = step(x, u) - x
         return 0.5 * jnp.sum(r**2)
 
-    return jax.hessian(q)(h)
+    # the Gauss-Newton part (J - I)^T (J - I) alongside: their difference is the
+    # residual's curvature, which bounds how far below zero the spectrum may go
+    m = jax.jacfwd(step)(h, u) - jnp.eye(h.shape[0], dtype=h.dtype)
+    return jax.hessian(q)(h), m.T @ m
 
 
 COMPILED = {
@@ -125,7 +130,25 @@ def q_hessian(step, h: np.ndarray, u: np.ndarray) -> np.ndarray:
     At a fixed point it equals (J - I)^T (J - I), so its eigenvalues are the squared
     singular values of J - I; small ones mark slow directions.
     """
-    return np.asarray(_q_hessian(step, jnp.asarray(h), jnp.asarray(u)))
+    return np.asarray(_q_hessian(step, jnp.asarray(h), jnp.asarray(u))[0])
+
+
+def q_hessian_spectrum(step, h: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, float]:
+    """Eigenvalues of the Hessian of q at h (ascending, (H,)) and how far below zero they may go.
+
+    H = (J - I)^T (J - I) + sum_i r_i d^2F_i/dh^2 with r = F(h, u) - h. The first term is
+    positive semi-definite; the second vanishes only at an exact fixed point. A numerical
+    search stops at q > 0 (a slow point at worst), where H may have small negative
+    eigenvalues. By Weyl's inequality none lies below -||H - (J - I)^T (J - I)||_2; the
+    returned bound (>= 0, in the units of q per unit of activity squared) adds the
+    round-off of the eigensolver, 1e-5 ||H||_2 (single precision with margin).
+    """
+    hess, gauss_newton = (
+        np.asarray(a, np.float64) for a in _q_hessian(step, jnp.asarray(h), jnp.asarray(u))
+    )
+    values = np.sort(np.linalg.eigvalsh(hess))
+    residual = float(np.linalg.norm(hess - gauss_newton, 2))
+    return values, residual + 1e-5 * float(np.abs(values).max(initial=0.0))
 
 
 def eigvec_stimulation(

@@ -62,8 +62,12 @@ TANGLING_SCHEMA = pa.DataFrameSchema(
 
 HESSIAN_SCHEMA = pa.DataFrameSchema(
     {"hash": pa.Column(str), "mode": pa.Column(int, pa.Check.ge(0)),
-     # Hessian of a sum of squares: positive semi-definite up to round-off
-     "eigenvalue": pa.Column(float, [pa.Check.ge(-1e-6, error="must be >= 0")] + _finite)},
+     "eigenvalue": pa.Column(float, _finite),
+     "negative_bound": pa.Column(float, _non_negative + _finite)},
+    # Hessian of a sum of squares: positive semi-definite at an exact fixed point; at the
+    # approximate one a search returns, no lower than the residual's curvature (Weyl)
+    checks=pa.Check(lambda df: df["eigenvalue"] >= -df["negative_bound"],
+                    error="eigenvalue must be >= -negative_bound (Weyl's inequality)"),
     strict=False, coerce=True,
 )  # fmt: skip
 

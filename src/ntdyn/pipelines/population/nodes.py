@@ -23,7 +23,7 @@ from ntdyn.analysis.dynamics import (
     eigvec_stimulation,
     input_jacobians,
     jacobians_along,
-    q_hessian,
+    q_hessian_spectrum,
     steady_state_inputs,
 )
 from ntdyn.analysis.fixed_points import FixedPointConfig, find_fixed_points, x64
@@ -219,10 +219,11 @@ def steady_state_dynamics(
             h_star = np.asarray(pick["h"], float)
             u_star = steady_state_inputs(centre, None if np.isnan(sisu) else sisu)
             ids = dict(hash=h, sisu=sisu)
-            hess = np.sort(np.linalg.eigvalsh(q_hessian(step, h_star, u_star)))
-            hess_rows.append(
-                pd.DataFrame({**ids, "mode": np.arange(len(hess)), "eigenvalue": hess})
-            )
+            hess, below = q_hessian_spectrum(step, h_star, u_star)
+            hess_rows.append(pd.DataFrame({
+                **ids, "mode": np.arange(len(hess)), "eigenvalue": hess,
+                "negative_bound": below,
+            }))  # fmt: skip
             jac = jacobians_along(step, h_star[None], u_star[None])[0]
             lam, vec = np.linalg.eig(jac)
             top = np.argsort(-np.abs(lam), kind="stable")[: spec["n_modes"]]
@@ -496,7 +497,8 @@ POPULATION_ANALYSES = {
 # Bumped when what a population analysis computes or stores changes, so old records are not
 # reused. 2: pca_tangling fits on condition means (projections per condition); fps_reach reads
 # the evaluation's kept single trials and its tables carry `condition`.
-POPULATION_VERSION = 2
+# 3: the hessian table carries `negative_bound` (Weyl) instead of a fixed round-off allowance.
+POPULATION_VERSION = 3
 
 
 def analysis_hash(analysis: str, population: dict, model_hashes, read_hashes) -> str:
