@@ -79,3 +79,27 @@ def test_summary_paragraph_counts_per_kind_and_starts_from_zero(caplog):
         hooks.after_pipeline_run(None, None, None, None)
     assert "0 model record(s) trained, 0 reused" in caplog.text
     assert "0 figure(s) recorded, 0 found" in caplog.text
+
+
+def test_a_failed_run_still_writes_its_node_times_and_the_error(tmp_path, monkeypatch):
+    import json
+
+    from ntdyn.hooks import SUMMARY_FILE_ENV
+
+    path = tmp_path / "summary.json"
+    monkeypatch.setenv(SUMMARY_FILE_ENV, str(path))
+    hooks = RunSummaryHooks()
+    hooks.before_pipeline_run(None, None, None)
+
+    class Node:
+        def __init__(self, name):
+            self.name = name
+
+    hooks.before_node_run(Node("done"), None, {}, False, "r")
+    hooks.after_node_run(Node("done"), None, {}, {}, False, "r")
+    hooks.before_node_run(Node("failing"), None, {}, False, "r")
+    hooks.on_pipeline_error(ValueError("hessian table is invalid"), None, None, None)
+    summary = json.loads(path.read_text())
+    assert list(summary["node_seconds"]) == ["done"]
+    assert summary["running"] == ["failing"]
+    assert summary["error"] == "ValueError: hessian table is invalid"

@@ -82,17 +82,24 @@ class RunSummaryHooks:
         self._compilations.stop()
         compilations = (self._compilations.count, self._compilations.seconds)
         log.info(summary_text(self.counts, self._seconds, compilations))
+        self._write({})
+
+    @hook_impl
+    def on_pipeline_error(self, error, run_params, pipeline, catalog):
+        self._compilations.stop()
+        # a failed run still says how far it got and what each finished node took
+        self._write({"error": f"{type(error).__name__}: {error}"[:2000],
+                     "running": sorted(self._started)})  # fmt: skip
+
+    def _write(self, extra: dict) -> None:
         path = os.environ.get(SUMMARY_FILE_ENV)
         if path:  # for benchmarks: the same summary, machine-readable
             Path(path).write_text(json.dumps({
                 "node_seconds": {k: round(v, 2) for k, v in self._seconds.items()},
                 "records": {k: dict(v) for k, v in self.counts.items()},
-                "compilations": compilations[0], "compilation_seconds": round(compilations[1], 1),
+                "compilations": self._compilations.count,
+                "compilation_seconds": round(self._compilations.seconds, 1), **extra,
             }, indent=1))  # fmt: skip
-
-    @hook_impl
-    def on_pipeline_error(self, error, run_params, pipeline, catalog):
-        self._compilations.stop()
 
 
 def summary_text(
