@@ -3,7 +3,7 @@
 Minimises q(h) = 1/2 |F(h, u) - h|^2 (Golub & Sussillo's FixedPointFinder
 objective) for all candidates in one compiled program:
 
-1. Adam with a decaying step from every candidate (cheap: one VJP per step),
+1. Adam (optax) with a decaying step from every candidate (cheap: one VJP per step),
    each candidate stopping on its own when q < tol_q or its improvement stalls
    (|dq| < tol_dq);
 2. Levenberg-Marquardt / Newton polishing: with A = dF/dh - I and r = F(h) - h,
@@ -37,6 +37,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pandas as pd
 from threadpoolctl import ThreadpoolController
 
@@ -201,22 +202,24 @@ def _solve(step, h0, u, adam_iters, newton_iters, tol_q, tol_dq, lr, lr_decay):
     q_and_grad = jax.vmap(jax.value_and_grad(_q, argnums=1), (None, 0, 0))
     q_of = jax.vmap(_q, (None, 0, 0))
 
+    # Adam on every candidate at once, its step decaying as lr / (1 + k / lr_decay); the
+    # moments see every candidate's gradient, but only the active ones move.
+    optimiser = optax.chain(
+        optax.scale_by_adam(b1=0.9, b2=0.999, eps=1e-12),
+        optax.scale_by_learning_rate(lambda k: lr / (1 + k / lr_decay)),
+    )
+
     def adam(state):
-        k, h, m, v, q_prev, active, iters = state
+        k, h, opt_state, q_prev, active, iters = state
         q, g = q_and_grad(step, h, u)
         active = active & (q >= tol_q) & (jnp.abs(q_prev - q) >= tol_dq)
-        m = 0.9 * m + 0.1 * g
-        v = 0.999 * v + 0.001 * g**2
-        t = k + 1.0
-        m_hat, v_hat = m / (1 - 0.9**t), v / (1 - 0.999**t)
-        dh = -(lr / (1 + k / lr_decay)) * m_hat / (jnp.sqrt(v_hat) + 1e-12)
+        dh, opt_state = optimiser.update(g, opt_state)
         h = jnp.where(active[:, None], h + dh, h)
-        return k + 1, h, m, v, q, active, iters + active
+        return k + 1, h, opt_state, q, active, iters + active
 
-    zeros = jnp.zeros_like(h0)
-    state = (0, h0, zeros, zeros, jnp.full(n, jnp.inf, h0.dtype), jnp.ones(n, bool),
+    state = (0, h0, optimiser.init(h0), jnp.full(n, jnp.inf, h0.dtype), jnp.ones(n, bool),
              jnp.zeros(n, jnp.int32))  # fmt: skip
-    state = jax.lax.while_loop(lambda s: (s[0] < adam_iters) & s[5].any(), adam, state)
+    state = jax.lax.while_loop(lambda s: (s[0] < adam_iters) & s[4].any(), adam, state)
     _, h, *_, iters = state
 
     eye = jnp.eye(dim, dtype=h0.dtype)

@@ -497,7 +497,8 @@ POPULATION_ANALYSES = {
 # Bumped when what a population analysis computes or stores changes, so old records are not
 # reused. 2: pca_tangling fits on condition means (projections per condition); fps_reach reads
 # the evaluation's kept single trials and its tables carry `condition`.
-# 3: the hessian table carries `negative_bound` (Weyl) instead of a fixed round-off allowance.
+# 3: the hessian table carries `negative_bound` (Weyl) instead of a fixed round-off allowance,
+# and the fixed-point search steps with optax's Adam (last bits differ from the hand-written one).
 POPULATION_VERSION = 3
 
 
