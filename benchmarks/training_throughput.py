@@ -1,6 +1,6 @@
 """Training throughput at full scale: batches/s and the projected time for 10 000 batches.
 
-Default problem (SCIENCE.md section 1): 4 training stds x 5 replicates = 20 GRUs of
+Default problem (docs/science.md §3.2): 4 training stds x 5 replicates = 20 GRUs of
 100 units, 100 steps, batch 250, all in one compiled program. Runs with JAX
 alone (no Kedro, MLflow or pandera), so it can be timed on a GPU machine:
 
@@ -19,7 +19,7 @@ from ntdyn.training import TRACE_COUNTS, train_group
 
 
 def reaching_hyperparams(hidden: int, steps: int, batch: int, replicates: int) -> dict:
-    """Flattened part-1 hyperparameters at the given scale (SCIENCE.md defaults otherwise)."""
+    """Flattened part-1 hyperparameters at the given scale (docs/science.md defaults otherwise)."""
     return {
         "model__cell": "gru", "model__hidden_size": hidden, "model__sisu_input": False,
         "task__mass": 1.0, "task__damping": 10.0, "task__dt": 0.01, "task__n_steps": steps,

@@ -1,4 +1,4 @@
-"""Fixed points on systems with known answers (SCIENCE.md section 3)."""
+"""Fixed points on systems with known answers (docs/science.md §5.3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Behaviour measures and the aligned frame (SCIENCE.md section 2), on hand-built reaches."""
+"""Behaviour measures and the aligned frame (docs/science.md §4.1), on hand-built reaches."""
 
 from __future__ import annotations
 

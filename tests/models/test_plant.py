@@ -1,4 +1,4 @@
-"""Point-mass plant and force fields against closed forms (SCIENCE.md section 1)."""
+"""Point-mass plant and force fields against closed forms (docs/science.md §1.1)."""
 
 from __future__ import annotations
 

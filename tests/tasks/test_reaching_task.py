@@ -1,4 +1,4 @@
-"""Reaching task: cost, training-trial sampling, center-out grids (SCIENCE.md sections 1-2)."""
+"""Reaching task: cost, training-trial sampling, center-out grids (docs/science.md §1.1, §4)."""
 
 from __future__ import annotations
 
@@ -294,7 +294,7 @@ def test_negative_reach_length_raises():
 
 
 def test_bcs_with_the_part2_configuration_switches_the_field_on_half_the_time():
-    # SCIENCE.md s.1: `bcs` has the field on with p = 0.5; part 2 sets it as an override.
+    # docs/science.md §1.1: `bcs` has the field on with p = 0.5; part 2 sets it as an override.
     import yaml
 
     conf = Path(__file__).parents[2] / "conf" / "base" / "parameters_analysis_part2.yml"

@@ -1,4 +1,4 @@
-"""Recorded MLP training (SCIENCE.md section 5): data loading, the trace tables, learning.
+"""Recorded MLP training (docs/science.md §7): data loading, the trace tables, learning.
 
 Tiny shapes: one hidden layer of 8 units, 60 steps recorded every 10 (300 for learning).
 """

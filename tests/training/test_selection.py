@@ -1,4 +1,4 @@
-"""Replicate selection (SCIENCE.md section 1): best validation loss, outliers excluded."""
+"""Replicate selection (docs/science.md §3.6): best validation loss, outliers excluded."""
 
 from __future__ import annotations
 

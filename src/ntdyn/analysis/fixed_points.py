@@ -51,7 +51,7 @@ LINE_SEARCH = (1.0, 0.5, 0.25, 0.1, 0.03, 0.0)
 
 @dataclass(frozen=True)
 class FixedPointConfig:
-    """Options of the search (defaults: SCIENCE.md section 3)."""
+    """Options of the search (defaults: docs/science.md §5.3)."""
 
     tol_q: float = 1e-12
     tol_dq: float = 1e-20

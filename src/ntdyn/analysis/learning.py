@@ -1,4 +1,4 @@
-"""Analyses of a training trace: how a network learns (SCIENCE.md §5).
+"""Analyses of a training trace: how a network learns (docs/science.md §7).
 
 A classifier is trained and every `step_interval` training steps one record is taken: all
 weights, losses, accuracies, gradient norms and the activations of every unit on a fixed probe

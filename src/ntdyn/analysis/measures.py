@@ -67,7 +67,7 @@ def behaviour_measures(
     goal: np.ndarray,
     direction: np.ndarray,
 ) -> pd.DataFrame:
-    """One row per trial with the measures of SCIENCE.md section 2.
+    """One row per trial with the measures of docs/science.md §4.1.
 
     state: (N, K, 4) [p, v] after each step (m, m/s); control: (N, K, 2) N;
     start, goal: (N, 2) m; direction: (N,) rad. Lateral distances are absolute

@@ -69,7 +69,7 @@ def compare_pair(
     source_points: FixedPoints, model_step, model_rest_input: np.ndarray, n_candidates: int,
     fixed_point_config: FixedPointConfig, dsa_options: dict, seed: int,
 ) -> PairComparison:  # fmt: skip
-    """Every metric of SCIENCE.md section 4 for one source x data-trained model pair.
+    """Every metric of docs/science.md §6 for one source x data-trained model pair.
 
     true_latents (B, T, H), true_rates / spikes / inferred_rates (B, T, N) (rates are
     expected counts per bin), inferred_latents (B, T, G). Fixed points of the model

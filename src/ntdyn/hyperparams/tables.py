@@ -102,7 +102,7 @@ EFFECTIVE_DIRECTIONS_SCHEMA = pa.DataFrameSchema(
 _r2 = [pa.Check.le(1 + 1e-9, error="must be <= 1")]
 _fraction = [pa.Check.in_range(0, 1 + 1e-9, error="must be in [0, 1]")]
 
-# Task-trained vs data-trained: one row per source x data-trained model (SCIENCE.md section 4).
+# Task-trained vs data-trained: one row per source x data-trained model (docs/science.md §6).
 COMPARISON_SCHEMA = pa.DataFrameSchema(
     {"source": pa.Column(str), "source_hash": pa.Column(str), "model": pa.Column(str),
      "model_kind": pa.Column(str, pa.Check.isin(["sae_gru", "lfads", "latent_evolution"])),
@@ -123,7 +123,7 @@ COMPARISON_SCHEMA = pa.DataFrameSchema(
     strict=False, coerce=True, unique=["source", "model"],
 )  # fmt: skip
 
-# Training-dynamics trace (SCIENCE.md section 5): long tables indexed by (step, layer, unit).
+# Training-dynamics trace (docs/science.md §7): long tables indexed by (step, layer, unit).
 _step = pa.Column(int, pa.Check.ge(0))
 TRACE_SCALARS_SCHEMA = pa.DataFrameSchema(
     {"step": _step, "train_loss": pa.Column(float, _non_negative + _finite),

@@ -1,4 +1,4 @@
-"""Data-trained latent dynamics models, fitted to spikes (SCIENCE.md section 4).
+"""Data-trained latent dynamics models, fitted to spikes (docs/science.md §2.6).
 
 Shapes, per trial: T time bins, N_in held-in neurons (the encoder's input),
 N = N_in + N_out neurons (held-out ones are predicted, never read), I task

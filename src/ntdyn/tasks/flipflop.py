@@ -2,7 +2,7 @@
 
 Per step and bit a pulse of +1 or -1 arrives with probability `p_pulse`; the
 input is the pulses plus Gaussian noise; the target is the sign of the last pulse
-(0 before the first). SCIENCE.md section 4 defaults: N = 3, T = 500, p = 0.01,
+(0 before the first). docs/science.md §1.2 defaults: N = 3, T = 500, p = 0.01,
 input noise std 0.15.
 """
 

@@ -83,7 +83,7 @@ def cost_weights(hp: dict) -> CostWeights:
 
 
 def sample_field(key: PRNGKeyArray, pert: PertParams) -> tuple[Array, Array, Array]:
-    """Draw one trial's field and its SISU, per SCIENCE.md section 1.
+    """Draw one trial's field and its SISU, per docs/science.md §1.1.
 
     Returns (curl phi, constant force (2,), sisu). `fixed`: active with p_active,
     amplitude std*N(0,1), SISU 0 (part 1: the network is told nothing). `bcs`:

@@ -1,4 +1,4 @@
-"""Training an MLP classifier while recording how it learns (SCIENCE.md section 5).
+"""Training an MLP classifier while recording how it learns (docs/science.md §7).
 
 Every `record_every` = k Adam steps the recorder keeps: the training loss and
 accuracy (means over the k minibatches since the last record), the test loss

@@ -37,11 +37,11 @@ MAD_TO_STD = 1.4826
 
 
 def select_replicate(validation_loss: np.ndarray, n_std_exclude: float) -> ReplicateSelection:
-    """Pick the best replicate and list the excluded ones (SCIENCE.md section 1).
+    """Pick the best replicate and list the excluded ones (docs/science.md §3.6).
 
     A replicate is excluded when its loss lies more than `n_std_exclude` standard
     deviations above the centre, both estimated robustly: the centre is the median and
-    the standard deviation 1.4826 x the median absolute deviation (SCIENCE.md's "mean"
+    the standard deviation 1.4826 x the median absolute deviation (the original spec's "mean"
     and "standard deviation", made robust). With the plain mean and std, an outlier inflates the std
     it is measured against: no loss can exceed the mean by more than sqrt(R - 1)
     stds, so with 5 replicates and a threshold of 2 nothing could ever be excluded.

@@ -389,7 +389,7 @@ def _reach_tables(
 def reach_fixed_points(
     models: dict, model_records: pd.DataFrame, states: EvaluationArrays, population: dict
 ) -> pd.DataFrame:
-    """Fixed points of the instantaneous input along reaches (SCIENCE.md: fps_reach).
+    """Fixed points of the instantaneous input along reaches (docs/science.md §5.3: fps_reach).
 
     Candidates are the trajectory's states within one step of h_t; all (reach,
     step) problems are solved together, grouped by input (see `_reach_steps`).

@@ -1,4 +1,4 @@
-"""Training-dynamics nodes: record how an MLP learns, then analyse the trace (SCIENCE.md §5).
+"""Training-dynamics nodes: record how an MLP learns, then analyse the trace (docs/science.md §7).
 
 Thin wrappers: the work is in ntdyn.training.recording and ntdyn.analysis.learning.
 Every analysis table carries the analysis name in its dataset and file name.
