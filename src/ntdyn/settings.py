@@ -20,5 +20,8 @@ CONFIG_LOADER_ARGS = {
 }
 
 from ntdyn.hooks import ResourceHooks, RunLifecycleHooks, RunSummaryHooks  # noqa: E402
+from ntdyn.parameters.hook import ParameterHooks  # noqa: E402
 
-HOOKS = (ResourceHooks(), RunLifecycleHooks(), RunSummaryHooks())
+# ParameterHooks last: of the tryfirst hooks, pluggy calls the last registered first, so the
+# parameters are checked before anything (store, kedro-mlflow's run, nodes) is written.
+HOOKS = (ResourceHooks(), RunLifecycleHooks(), RunSummaryHooks(), ParameterHooks())

@@ -1,4 +1,4 @@
-"""Sweep-table schema: every rule, and messages naming column, value and rule."""
+"""Sweep-table schemas (strict): every rule, and messages naming column, value and rule."""
 
 import math
 
@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from ntdyn.hyperparams import HyperparameterError, sweep_table, validate_sweep_table
+from ntdyn.hyperparams.kinds import HYPERPARAMETERS
 
 VALID_MEMBER = {
     "model__cell": "gru",
@@ -29,7 +30,9 @@ VALID_MEMBER = {
     "train__learning_rate": 1e-3,
     "train__seed": 0,
     "train__n_std_exclude": 2.0,
-    "cost__effort": 1e-4,
+    "train__divergence_factor": 1000.0,
+    "model__sisu_input": False,
+    "cost__control": 1e-4,
     "cost__position": 1.0,
 }
 
@@ -55,16 +58,34 @@ def test_valid_table_passes_unchanged():
     pd.testing.assert_frame_equal(validated, table)
 
 
-def test_absent_and_extra_columns_are_allowed():
-    table = pd.DataFrame(
-        {"train__pert__std": [0.0, 1.0], "notes": ["x", None], "layers": [[1], []]}
-    )
-    assert validate_sweep_table(table) is not None
+def test_absent_columns_are_allowed():
+    assert validate_sweep_table(pd.DataFrame({"train__pert__std": [0.0, 1.0]})) is not None
+
+
+def test_unknown_columns_are_refused_with_the_closest_known_name():
+    table = pd.DataFrame([VALID_MEMBER] * 2).assign(train__lerning_rate=0.1, notes="x")
+    with pytest.raises(HyperparameterError) as raised:
+        validate_sweep_table(table)
+    assert sorted(raised.value.problems) == [
+        "notes: unknown parameter; known here: "
+        + ", ".join(sorted(HYPERPARAMETERS["reaching"])[:12])
+        + ", ...",
+        "train__lerning_rate: unknown parameter; did you mean train__learning_rate?",
+    ]
+
+
+@pytest.mark.parametrize("kind", sorted(HYPERPARAMETERS))
+def test_every_kind_is_strict(kind):
+    with pytest.raises(
+        HyperparameterError, match="train__seeds: unknown parameter; did you mean train__seed"
+    ):
+        validate_sweep_table(pd.DataFrame({"train__seeds": [0]}), kind)
+    validate_sweep_table(pd.DataFrame({"train__seed": [0]}), kind)
 
 
 def test_negative_std_message_matches_the_documented_form():
     message = failure_message(table_with("train__pert__std", -1.0))
-    assert "train__pert__std = -1.0 (sweep member 2): must be >= 0" in message
+    assert "train__pert__std = -1.0 (sweep member 2): must be a finite number >= 0" in message
     assert message.startswith("1 invalid hyperparameter value(s)")
 
 
@@ -79,35 +100,36 @@ def test_unknown_pert_type_lists_allowed_values():
     ("column", "value", "rule"),
     [
         ("model__cell", "lstm", "must be one of 'gru', 'rnn'"),
-        ("model__hidden_size", 0, "must be > 0"),
-        ("model__hidden_size", 2.5, "must be an integer"),
-        ("model__hidden_size", True, "must be an integer"),
-        ("task__n_steps", 0, "must be > 0"),
-        ("task__dt", 0.0, "must be > 0"),
-        ("task__dt", "fast", "must be a finite number"),
-        ("task__mass", -1.0, "must be > 0"),
-        ("task__damping", -0.1, "must be >= 0"),
-        ("task__workspace", 0, "must be > 0"),
-        ("task__feedback__delay", -1, "must be >= 0"),
-        ("task__feedback__delay", 1.5, "must be an integer"),
-        ("task__feedback__noise_std", -0.5, "must be >= 0"),
-        ("task__motor__noise_std", -0.5, "must be >= 0"),
-        ("task__motor__mult_noise_std", -0.5, "must be >= 0"),
+        ("model__hidden_size", 0, "must be an integer >= 1"),
+        ("model__hidden_size", 2.5, "must be an integer >= 1"),
+        ("model__hidden_size", True, "must be an integer >= 1"),
+        ("task__n_steps", 0, "must be an integer >= 1"),
+        ("task__dt", 0.0, "must be a finite number > 0"),
+        ("task__dt", "fast", "must be a finite number > 0"),
+        ("task__mass", -1.0, "must be a finite number > 0"),
+        ("task__damping", -0.1, "must be a finite number >= 0"),
+        ("task__workspace", 0, "must be a finite number > 0"),
+        ("task__feedback__delay", -1, "must be an integer >= 0"),
+        ("task__feedback__delay", 1.5, "must be an integer >= 0"),
+        ("task__feedback__noise_std", -0.5, "must be a finite number >= 0"),
+        ("task__motor__noise_std", -0.5, "must be a finite number >= 0"),
+        ("task__motor__mult_noise_std", -0.5, "must be a finite number >= 0"),
         ("train__method", "sgd", "must be one of 'bcs', 'dai', 'fixed', 'pai-asf'"),
-        ("train__pert__std", -1.0, "must be >= 0"),
-        ("train__pert__std", float("inf"), "must be a finite number"),
-        ("train__pert__p_active", 1.5, "must be in [0, 1]"),
-        ("train__pert__p_active", -0.1, "must be in [0, 1]"),
-        ("train__n_batches", 0, "must be > 0"),
-        ("train__batch_size", -8, "must be > 0"),
-        ("train__n_replicates", 2.5, "must be an integer"),
-        ("train__learning_rate", 0.0, "must be > 0"),
-        ("train__seed", -1, "must be >= 0"),
-        ("train__seed", "1", "must be an integer"),
-        ("train__n_std_exclude", 0, "must be > 0"),
-        ("cost__effort", -1e-4, "must be >= 0"),
-        ("cost__anything_new", -3, "must be >= 0"),
-        ("train__pert__std", [0.0, 0.5], "must be a finite number"),
+        ("train__pert__std", -1.0, "must be a finite number >= 0"),
+        ("train__pert__std", float("inf"), "must be a finite number >= 0"),
+        ("train__pert__p_active", 1.5, "must be a finite number in [0, 1]"),
+        ("train__pert__p_active", -0.1, "must be a finite number in [0, 1]"),
+        ("train__n_batches", 0, "must be an integer >= 1"),
+        ("train__batch_size", -8, "must be an integer >= 1"),
+        ("train__n_replicates", 2.5, "must be an integer >= 1"),
+        ("train__learning_rate", 0.0, "must be a finite number > 0"),
+        ("train__seed", -1, "must be an integer >= 0"),
+        ("train__seed", "1", "must be an integer >= 0"),
+        ("train__n_std_exclude", 0, "must be a finite number > 0"),
+        ("cost__control", -1e-4, "must be a finite number >= 0"),
+        ("train__divergence_factor", 0.0, "must be a finite number > 0"),
+        ("model__sisu_input", 1, "must be true or false"),
+        ("train__pert__std", [0.0, 0.5], "must be a finite number >= 0"),
     ],
 )
 def test_each_rule_names_column_value_and_what_is_allowed(column, value, rule):
@@ -121,7 +143,7 @@ def test_boundaries_are_accepted():
     table["train__pert__p_active"] = [0, 1]
     table["train__seed"] = [0, 7.0]  # integral float, as pandas upcasting produces
     table["task__feedback__delay"] = [0, 0]
-    table["cost__effort"] = [0.0, 0]
+    table["cost__control"] = [0.0, 0]
     validate_sweep_table(table)
 
 
@@ -138,17 +160,18 @@ def test_every_failing_cell_is_listed_in_table_order():
     with pytest.raises(HyperparameterError) as raised:
         validate_sweep_table(table)
     assert raised.value.problems == [
-        "model__hidden_size = 0 (sweep member 0): must be > 0",
-        "model__hidden_size = -2.5 (sweep member 2): must be an integer; must be > 0",
+        "model__hidden_size = 0 (sweep member 0): must be an integer >= 1",
+        "model__hidden_size = -2.5 (sweep member 2): must be an integer >= 1",
         "train__pert__type = 'viscous' (sweep member 1): must be one of 'constant', 'curl'",
-        "train__pert__std = -1.0 (sweep member 1): must be >= 0",
-        "train__pert__std = -2.0 (sweep member 2): must be >= 0",
+        "train__pert__std = -1.0 (sweep member 1): must be a finite number >= 0",
+        "train__pert__std = -2.0 (sweep member 2): must be a finite number >= 0",
     ]
     assert isinstance(raised.value, ValueError)
 
 
 NESTED_BASE = {
-    "model": {"cell": "gru", "hidden_size": 64, "layers": [64, 64]},
+    "model": {"cell": "gru", "hidden_size": 64},
+    "task": {"n_steps": 10},
     "train": {"pert": {"type": "curl", "std": 0.0}, "seed": 0},
 }
 
@@ -160,15 +183,20 @@ def test_sweep_table_has_one_row_per_member_indexed_from_zero():
     assert list(table.columns) == [
         "model__cell",
         "model__hidden_size",
-        "model__layers",
+        "task__n_steps",
         "train__pert__type",
         "train__pert__std",
         "train__seed",
     ]
     assert table["train__pert__std"].tolist() == [0.0, 0.0, 0.5, 0.5]
     assert table["train__seed"].tolist() == [1, 2, 1, 2]
-    assert table.at[3, "model__layers"] == [64, 64]
-    assert isinstance(table.at[3, "model__layers"], list)
+
+
+def test_list_valued_hyperparameters_stay_lists():
+    base = {"model": {"kind": "sae_gru"}, "train": {"rollout_horizons": [1, 5], "seed": 0}}
+    table = sweep_table(base, {"train__seed": [0, 1]}, "data_model")
+    assert table.at[1, "train__rollout_horizons"] == [1, 5]
+    assert isinstance(table.at[1, "train__rollout_horizons"], list)
 
 
 def test_sweep_table_without_spread_is_one_row():
@@ -183,8 +211,8 @@ def test_sweep_table_reports_the_failing_member():
     assert raised.value.problems == [
         "train__pert__type = 'viscous' (sweep member 1): must be one of 'constant', 'curl'",
         "train__pert__type = 'viscous' (sweep member 3): must be one of 'constant', 'curl'",
-        "train__pert__std = -1.0 (sweep member 2): must be >= 0",
-        "train__pert__std = -1.0 (sweep member 3): must be >= 0",
+        "train__pert__std = -1.0 (sweep member 2): must be a finite number >= 0",
+        "train__pert__std = -1.0 (sweep member 3): must be a finite number >= 0",
     ]
 
 

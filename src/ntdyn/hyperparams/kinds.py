@@ -1,0 +1,127 @@
+"""The hyperparameters of each model kind: every `__`-flat name a record of that kind may
+have, and what it may hold. The one declaration of them: the pandera schemas of the sweep
+tables (`ntdyn.hyperparams.schemas`, strict) and the run's parameter check
+(`ntdyn.parameters`) are both built from it. Optional names (a sweep need not set every
+one) are listed too: a name absent here is refused.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from ntdyn.hyperparams import rules as r
+from ntdyn.hyperparams.rules import Rule
+
+# Divergence check of the training core: a loss above `divergence_factor` x the first
+# loss stops training (optional; the training core's default when absent).
+_DIVERGENCE = {"train__divergence_factor": r.positive()}
+
+# Training by batches (reaching controllers and flip-flop sources).
+_STEPS = {
+    "train__n_batches": r.count(),
+    "train__batch_size": r.count(),
+    "train__learning_rate": r.positive(),
+    "train__n_replicates": r.count(),
+    "train__seed": r.index(),
+    "train__n_std_exclude": r.positive(),
+    **_DIVERGENCE,
+}
+
+# A reaching controller (SCIENCE.md section 1; conf/base/globals.yml `reaching`).
+REACHING: dict[str, Rule] = {
+    "model__cell": r.text("gru", "rnn"),
+    "model__hidden_size": r.count(),
+    "model__sisu_input": r.flag(),
+    "task__mass": r.positive(),
+    "task__damping": r.non_negative(),
+    "task__dt": r.positive(),
+    "task__n_steps": r.count(),
+    "task__workspace": r.positive(),
+    "task__feedback__delay": r.index(),
+    "task__feedback__noise_std": r.non_negative(),
+    "task__motor__noise_std": r.non_negative(),
+    "task__motor__mult_noise_std": r.non_negative(),
+    "cost__position": r.non_negative(),
+    "cost__position_exponent": r.non_negative(),
+    "cost__final_velocity": r.non_negative(),
+    "cost__control": r.non_negative(),
+    "cost__hidden": r.non_negative(),
+    "train__method": r.text("fixed", "bcs", "dai", "pai-asf"),
+    "train__pert__type": r.text("curl", "constant"),
+    "train__pert__std": r.non_negative(),
+    "train__pert__p_active": r.fraction(),
+    **_STEPS,
+}
+
+# A flip-flop source network (task_vs_data.sources, kind flipflop).
+FLIPFLOP: dict[str, Rule] = {
+    "model__hidden_size": r.count(),
+    "model__hidden_noise_std": r.non_negative(),
+    "task__n_bits": r.count(),
+    "task__n_steps": r.count(),
+    "task__p_pulse": r.fraction(),
+    "task__input_noise_std": r.non_negative(),
+    **_STEPS,
+}
+
+# A data-trained model (task_vs_data.data_models.<name>: its `model` and `train` blocks).
+DATA_MODEL: dict[str, Rule] = {
+    "model__kind": r.text("sae_gru", "lfads", "latent_evolution"),
+    "model__encoder_size": r.count(),
+    "model__latent_size": r.count(),
+    "model__factor_size": r.count(),
+    "model__controller_size": r.count(),
+    "model__n_inferred_inputs": r.index(),
+    "model__width": r.count(),
+    "model__depth": r.count(),
+    "train__n_epochs": r.count(),
+    "train__batch_size": r.count(),
+    "train__learning_rate": r.positive(),
+    "train__n_replicates": r.count(),
+    "train__seed": r.index(),
+    "train__n_std_exclude": r.positive(),
+    "train__coordinated_dropout": r.number(ge=0, le=0.99),
+    "train__kl_weight": r.non_negative(),
+    "train__kl_ramp_epochs": r.count(),
+    "train__checkpoint_every": r.index(),
+    "train__validate_every": r.count(),
+    "train__rollout_horizons": r.list_of(r.count()),
+    "train__rollout_max_steps": r.count(),
+    "train__time_units": r.count(),
+    "train__evolve_multiple_steps": r.count(),
+    "train__intermediate_loss_steps": r.flag(),
+    "train__warmup_epochs": r.index(),
+    "train__acquisition": r.text("all_time_points", "time_aligned", "staggered_random"),
+    "train__encoder_smoothing": r.non_negative(),
+    "train__connectome__mode": r.text("none", "unconnected_to_zero"),
+    "train__connectome__density": r.fraction(),
+    "train__connectome__num_neurons": r.count(),
+    "train__connectome__loss_coeff": r.non_negative(),
+    **_DIVERGENCE,
+}
+
+# The recorded MLP of training_dynamics (its `hyperparams`: data, model, train).
+RECORDED_MLP: dict[str, Rule] = {
+    "data__name": r.text("digits", "mnist_file"),
+    "data__path": r.text(nullable=True),
+    "data__test_fraction": r.number(gt=0, le=0.99),
+    "data__seed": r.index(),
+    "model__hidden_sizes": r.list_of(r.count()),
+    "model__activation": r.text("relu", "tanh"),
+    "train__n_steps": r.count(),
+    "train__batch_size": r.count(),
+    "train__learning_rate": r.positive(),
+    "train__schedule": r.text("constant", "cosine"),
+    "train__seed": r.index(),
+    "train__record_every": r.count(),
+    "train__test_samples": r.count(),
+    "train__probe_size": r.count(),
+    "train__density_threshold": r.non_negative(),
+}
+
+HYPERPARAMETERS = MappingProxyType({
+    "reaching": MappingProxyType(REACHING),
+    "flipflop": MappingProxyType(FLIPFLOP),
+    "data_model": MappingProxyType(DATA_MODEL),
+    "recorded_mlp": MappingProxyType(RECORDED_MLP),
+})  # fmt: skip
