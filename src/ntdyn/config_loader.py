@@ -1,4 +1,5 @@
-"""The project's config loader: Kedro's OmegaConfigLoader, with project-relative sqlite URIs.
+"""The project's config loader: Kedro's OmegaConfigLoader, with project-relative sqlite URIs
+and run parameters applied after interpolation.
 
 kedro-mlflow makes a relative *path* in mlflow.yml absolute against the project, but leaves
 ``sqlite:///mlruns/mlflow.db`` relative to the working directory: a notebook started in
@@ -11,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kedro.config import OmegaConfigLoader
+from omegaconf import OmegaConf
 
 SQLITE = "sqlite:///"
 
@@ -32,6 +34,18 @@ class ProjectConfigLoader(OmegaConfigLoader):
         super().__init__(*args, **kwargs)
         # kedro-mlflow adds this pattern when a context starts; readers without one need it too
         self.config_patterns.setdefault("mlflow", ["mlflow*", "mlflow*/**", "**/mlflow*"])
+
+    def _merge_and_resolve(self, key: str, config_per_file: dict) -> dict:
+        # Kedro merges the run's --params into the parameters *before* resolving them, so an
+        # override under `${globals:reaching}` was written into the shared globals node and
+        # reached every experiment built from it. Resolve first, then apply the overrides to
+        # the resolved copy: each override changes only the key it names.
+        if key != "parameters" or not self.runtime_params or not config_per_file:
+            return super()._merge_and_resolve(key, config_per_file)
+        resolved = OmegaConf.to_container(
+            OmegaConf.unsafe_merge(*config_per_file.values()), resolve=True
+        )
+        return OmegaConf.to_container(OmegaConf.merge(resolved, self.runtime_params), resolve=True)
 
     def __getitem__(self, key: str):
         config = super().__getitem__(key)

@@ -225,3 +225,12 @@ def test_validate_parameters_raises_every_problem_at_once():
     assert len(raised.value.problems) == 2
     assert str(raised.value).startswith("2 invalid parameter(s), nothing was run:")
     validate_parameters(BASE)  # valid: no error
+
+
+def test_a_kind_that_is_not_a_name_is_refused_not_a_crash():
+    # found by the hypothesis test: `kind: [..]` raised TypeError (unhashable) in the check
+    first = next(iter(BASE["task_vs_data"]["sources"]))
+    params = with_change(f"task_vs_data.sources.{first}.kind", ["flipflop"])
+    problems = parameter_problems(params)
+    assert any(p.startswith(f"task_vs_data.sources.{first}.kind = ['flipflop']: must be one of")
+               for p in problems), problems  # fmt: skip

@@ -255,7 +255,7 @@ class ByKind:
         if not _is_mapping(value, path, report, f"{self.field} and its settings"):
             return
         kind = value.get(self.field)
-        if kind not in self.variants:
+        if not isinstance(kind, str) or kind not in self.variants:  # a list is no kind either
             allowed = ", ".join(repr(k) for k in self.variants)
             report.problems.append(f"{join(path, self.field)} = {kind!r}: must be one of {allowed}")
             known = {key for variant in self.variants.values() for key in variant}
