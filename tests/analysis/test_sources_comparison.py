@@ -15,7 +15,12 @@ from ntdyn.analysis.sources import (
     reaching_activity,
     unstack,
 )
-from ntdyn.analysis.task_vs_data import compare_pair, sample_states, system_fixed_points
+from ntdyn.analysis.task_vs_data import (
+    PairTrials,
+    compare_pair,
+    sample_states,
+    system_fixed_points,
+)
 from ntdyn.models.controller import ensemble_from_hyperparams
 from ntdyn.models.flipflop import flipflop_ensemble_from_hyperparams
 
@@ -52,65 +57,93 @@ def test_linear_system_has_its_analytic_fixed_point_and_stability():
     np.testing.assert_allclose(sorted(np.abs(fp.eigenvalues[0])), [0.3, 0.5, 0.9], atol=1e-8)
 
 
+def _trials(true, rates, spikes, inputs, inferred, inferred_rates, inferred_inputs, trials):
+    return PairTrials(
+        true_latents=true[trials], true_rates=rates[trials], spikes=spikes[trials],
+        true_inputs=inputs[trials], inferred_latents=inferred[trials],
+        inferred_log_rates=np.log(inferred_rates[trials]),
+        inferred_inputs=inferred_inputs[trials],
+    )  # fmt: skip
+
+
+N_TRIALS = 20
+TRAIN, TEST = np.arange(12), np.arange(12, N_TRIALS)  # 12 fit the maps, 8 score them
+
+
 def test_a_rotated_copy_of_the_source_matches_it_on_every_metric():
     a = np.array([[0.9, -0.3, 0.0], [0.3, 0.9, 0.0], [0.0, 0.0, 0.5]])
     c = np.array([0.2, -0.1, 0.3])
-    true = _linear_trajectories(a, c, b=8, t=60)
+    true = _linear_trajectories(a, c, b=N_TRIALS, t=60)
     q = ortho_group.rvs(3, random_state=1)
     shift = np.array([1.0, -2.0, 0.5])
     inferred = true @ q + shift  # invertible affine copy: z = h Q + s
     # the copy's own map in its coordinates: z' = Q^T A Q (z - s) + Q^T c + s
     a_z, c_z = q.T @ a @ q, q.T @ c + shift - q.T @ a @ q @ shift
-    source = system_fixed_points(Linear(a, c), true, np.zeros(1), 16, CFG, seed=0)
     rng = np.random.default_rng(0)
+    # the held-out trials' true latents find the source's fixed point, as in the pipeline
+    source = system_fixed_points(Linear(a, c), true[TEST], np.zeros(1), 16, CFG, seed=0)
     rates = np.exp(0.3 * true[..., [0, 1, 2, 0, 1]])
     spikes = rng.poisson(rates).astype(float)
+    inputs = rng.normal(size=(N_TRIALS, 60, 2))
+    # inferred inputs: an invertible affine copy of the true ones
+    inferred_inputs = inputs @ np.array([[2.0, 1.0], [-1.0, 0.5]]) + 0.3
+    arrays = (true, rates, spikes, inputs, inferred, rates, inferred_inputs)
     out = compare_pair(
-        true_latents=true, true_rates=rates, spikes=spikes, held_out=np.array([3, 4]),
-        inferred_latents=inferred, inferred_rates=rates, source_points=source,
-        model_step=Linear(a_z, c_z), model_rest_input=np.zeros(1), n_candidates=16,
-        fixed_point_config=CFG, dsa_options=dict(n_delays=3, rank=6, iters=200), seed=0,
+        train=_trials(*arrays, TRAIN), test=_trials(*arrays, TEST), held_out=np.array([3, 4]),
+        source_points=source, model_step=Linear(a_z, c_z), model_rest_input=np.zeros(1),
+        n_candidates=16, fixed_point_config=CFG, dsa_options=dict(n_delays=3, rank=6, iters=200),
+        seed=0,
     )  # fmt: skip
     m = out.metrics
     assert m["rate_r2"] == 1.0
     assert m["co_bps"] > 0
-    for key in ("state_r2_true_to_inferred", "state_r2_inferred_to_true", "cycle_consistency_r2"):
-        assert m[key] == pytest.approx(1.0, abs=1e-9)
+    # (the rates read the true latents, an invertible copy of the inferred ones: the model's
+    # log-rates are an affine function of its latents read with full rank)
+    for key in ("state_r2_true_to_inferred", "state_r2_inferred_to_true",
+                "cycle_consistency_r2", "round_trip_r2", "input_r2_true_to_inferred",
+                "input_r2_inferred_to_true"):  # fmt: skip
+        assert m[key] == pytest.approx(1.0, abs=1e-9), key
     assert (m["fp_n_source"], m["fp_n_model"], m["fp_n_matched"]) == (1, 1, 1)
     assert m["fp_mean_distance"] < 1e-6 and m["fp_same_stability"] == 1.0
     assert m["dsa_angular"] < 0.01 and m["dsa_wasserstein"] < 0.01
-    np.testing.assert_allclose(out.inferred_mapped, true, atol=1e-8)
+    np.testing.assert_allclose(out.inferred_mapped, true[TEST], atol=1e-8)
 
 
-def test_compare_pair_scores_the_inferred_rates_on_the_held_out_neurons():
+def test_compare_pair_scores_the_held_out_trials_and_fits_on_the_training_ones():
     # The latents are an exact copy; only the rates are off, by a known amount, so the rate
-    # metrics must come from the arrays the pair was given (not the true rates twice, not
-    # the held-in neurons).
+    # metrics must come from the held-out arrays the pair was given (not the true rates twice,
+    # not the held-in neurons, not the training trials).
     a = np.array([[0.9, -0.3, 0.0], [0.3, 0.9, 0.0], [0.0, 0.0, 0.5]])
     c = np.array([0.2, -0.1, 0.3])
-    true = _linear_trajectories(a, c, b=8, t=60)
-    source = system_fixed_points(Linear(a, c), true, np.zeros(1), 16, CFG, seed=0)
+    true = _linear_trajectories(a, c, b=N_TRIALS, t=60)
+    source = system_fixed_points(Linear(a, c), true[TEST], np.zeros(1), 16, CFG, seed=0)
     rng = np.random.default_rng(0)
-    rates = np.exp(np.concatenate([0.6 * true, true[..., :2]], axis=-1))  # (8, 60, 5)
+    rates = np.exp(np.concatenate([0.6 * true, true[..., :2]], axis=-1))  # (20, 60, 5)
     spikes = rng.poisson(rates).astype(float)
     held_out = np.array([3, 4])
-    # inferred rates pulled halfway to each neuron's mean: residual = deviation / 2, so the
-    # variance-weighted R^2 is 1 - 1/4 whatever the rates
-    mean = rates.reshape(-1, 5).mean(axis=0)
-    inferred = mean + 0.5 * (rates - mean)
+    # held-out inferred rates pulled halfway to each neuron's held-out mean: residual =
+    # deviation / 2, so the variance-weighted R^2 is 1 - 1/4 whatever the rates; the training
+    # trials' inferred rates are exact (a metric scored on them would read 1)
+    mean = rates[TEST].reshape(-1, 5).mean(axis=0)
+    inferred = rates.copy()
+    inferred[TEST] = mean + 0.5 * (rates[TEST] - mean)
+    none = np.zeros((N_TRIALS, 60, 0))  # a model that infers no inputs
+    arrays = (true, rates, spikes, none, true, inferred, none)
     out = compare_pair(
-        true_latents=true, true_rates=rates, spikes=spikes, held_out=held_out,
-        inferred_latents=true, inferred_rates=inferred, source_points=source,
-        model_step=Linear(a, c), model_rest_input=np.zeros(1), n_candidates=16,
-        fixed_point_config=CFG, dsa_options=dict(n_delays=3, rank=6, iters=200), seed=0,
+        train=_trials(*arrays, TRAIN), test=_trials(*arrays, TEST), held_out=held_out,
+        source_points=source, model_step=Linear(a, c), model_rest_input=np.zeros(1),
+        n_candidates=16, fixed_point_config=CFG, dsa_options=dict(n_delays=3, rank=6, iters=200),
+        seed=0,
     )  # fmt: skip
     assert out.metrics["rate_r2"] == pytest.approx(0.75, rel=1e-10)
+    assert np.isnan(out.metrics["input_r2_true_to_inferred"])
+    assert np.isnan(out.metrics["input_r2_inferred_to_true"])
 
     def bits_per_spike(neurons, predicted):
         """Independently: Poisson log pmf of the model minus that of each neuron's mean
         count over these trials, per spike, in bits."""
-        y = spikes[..., neurons].reshape(-1, len(neurons))
-        lam = predicted[..., neurons].reshape(-1, len(neurons))
+        y = spikes[TEST][..., neurons].reshape(-1, len(neurons))
+        lam = predicted[TEST][..., neurons].reshape(-1, len(neurons))
         gain = poisson.logpmf(y, lam).sum() - poisson.logpmf(y, y.mean(axis=0)).sum()
         return gain / y.sum() / np.log(2)
 

@@ -29,8 +29,9 @@ SPIKING_RECORDS = "data/03_primary/task_vs_data/spiking_records.parquet"
 ROLLOUT_ERROR = "data/08_reporting/task_vs_data/rollout_error.parquet"
 FINITE_METRICS = (
     "rate_r2", "co_bps", "state_r2_true_to_inferred", "state_r2_inferred_to_true",
-    "cycle_consistency_r2", "dsa_angular", "dsa_wasserstein",
+    "cycle_consistency_r2", "round_trip_r2", "dsa_angular", "dsa_wasserstein",
 )  # fmt: skip
+INPUT_METRICS = ("input_r2_true_to_inferred", "input_r2_inferred_to_true")
 PAIR_FIGURE_KINDS = ("tvd_latents", "tvd_rasters", "tvd_fixed_points")
 SUMMARY_FIGURE_KINDS = ("tvd_rollout_error", "tvd_metric_bars")
 N_MODELS = len(SOURCES) + len(SOURCES) * len(DATA_MODELS)
@@ -61,6 +62,12 @@ def test_comparison_has_one_valid_row_per_source_and_data_model(first_run):
     assert (table["model"] == table["model_kind"]).all()
     for metric in FINITE_METRICS:
         assert np.isfinite(table[metric].to_numpy(float)).all(), metric
+    # input R^2 for the one model that infers inputs (LFADS's controller), NaN for the others
+    infers_inputs = (table["model_kind"] == "lfads").to_numpy()
+    for metric in INPUT_METRICS:
+        values = table[metric].to_numpy(float)
+        assert np.isfinite(values[infers_inputs]).all(), metric
+        assert np.isnan(values[~infers_inputs]).all(), metric
     validate_table("comparison", table)
     # the tiny horizons fit the shortest source (reaching, 12 steps): no NaN roll-out error
     rollout = pd.read_parquet(first_run / ROLLOUT_ERROR)

@@ -205,6 +205,29 @@ def test_training_fits_the_data_and_records_its_options(extra):
     assert float(poisson_nll(jnp.asarray(inf.log_rates), y).mean()) < float(mean_nll)
 
 
+@pytest.mark.parametrize("extra", [SAE, LFADS, EVO], ids=["sae_gru", "lfads", "latent_evolution"])
+def test_infer_returns_the_inputs_the_controller_fed_the_generator(extra):
+    data, _ = _data(b=5)
+    hp = BASE | extra
+    model = data_model_from_hyperparams(hp, jax.random.PRNGKey(3))
+    inf = infer(model, hp, data.spikes, data.inputs)
+    n_u = 1 if extra is LFADS else 0  # only LFADS's controller infers inputs
+    assert inf.inferred_inputs.shape == (5, 20, n_u)
+    if extra is EVO:
+        return
+    # the generator driven by the task inputs and these inferred inputs from the posterior-mean
+    # initial state gives back the inferred latents, step by step
+    for trial in range(5):
+        _, ic = model.encode(jnp.asarray(data.spikes[trial, :, :N_IN]))
+        h = ic[: model.generator_size]
+        for t in range(20):
+            u = np.concatenate([data.inputs[trial, t], inf.inferred_inputs[trial, t]])
+            h = model.generator(jnp.asarray(u), h)
+            np.testing.assert_allclose(inf.latents[trial, t], h, rtol=1e-4, atol=1e-5)
+    if n_u:
+        assert np.abs(inf.inferred_inputs).max() > 1e-3  # not the zeros of "no inferred input"
+
+
 def test_sequential_autoencoder_rollout_error_is_the_error_at_each_time(tmp_path):
     data, _ = _data()
     hp = BASE | SAE

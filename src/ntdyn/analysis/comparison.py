@@ -1,7 +1,8 @@
 """Comparing a data-trained model with the task-trained system it was fitted to.
 
 All functions take arrays with the sample axes first and features last
-((B, T, D) or (N, D)); they are evaluated on held-out trials by the caller.
+((B, T, D) or (N, D)). Fitted maps are fitted on training trials and scored on held-out ones
+(the caller's split), as the Computation-Through-Dynamics benchmark does.
 """
 
 from __future__ import annotations
@@ -46,22 +47,103 @@ def fit_affine(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return coef[:-1], coef[-1]
 
 
-def state_r2(source: np.ndarray, target: np.ndarray) -> float:
-    """R^2 of the best affine map source -> target (variance-weighted over target dims).
+def affine_r2(
+    source_train: np.ndarray, target_train: np.ndarray, source_test: np.ndarray,
+    target_test: np.ndarray,
+) -> float:  # fmt: skip
+    """Cross-validated R^2 of an affine map source -> target (variance-weighted over target dims).
 
-    true -> inferred penalises inferred dimensions the truth cannot explain;
+    The map is fitted by least squares (with an offset) on the training trials and scored on
+    the held-out ones, as the Computation-Through-Dynamics benchmark scores state R^2 and input
+    R^2 (`get_signal_r2_linear` in ctd/comparison/metrics.py of
+    snel-repo/ComputationThruDynamicsBenchmark: sklearn's LinearRegression, r2_score with
+    multioutput="variance_weighted", no PCA first). A map fitted and scored on the same trials
+    rewards spare inferred dimensions that fit noise (see `affine_r2_in_sample`).
+
+    For latents: true -> inferred penalises inferred dimensions the truth cannot explain;
     inferred -> true measures how much of the truth the model recovered.
     """
-    W, b = fit_affine(source, target)
-    return r2_variance_weighted(target, _flat(source) @ W + b)
+    W, b = fit_affine(source_train, target_train)
+    return r2_variance_weighted(target_test, _flat(source_test) @ W + b)
 
 
-def cycle_consistency_r2(inferred: np.ndarray, true: np.ndarray) -> float:
-    """R^2 of inferred latents mapped to the true ones and back (affine both ways)."""
-    to_true = fit_affine(inferred, true)
-    back = fit_affine(true, inferred)
-    round_trip = (_flat(inferred) @ to_true[0] + to_true[1]) @ back[0] + back[1]
-    return r2_variance_weighted(inferred, round_trip)
+def affine_r2_in_sample(source: np.ndarray, target: np.ndarray) -> float:
+    """R^2 of the affine map source -> target scored on the trials it was fitted to (an upper
+    bound of `affine_r2`; what ntdyn reported as state R^2 before it was cross-validated)."""
+    return affine_r2(source, target, source, target)
+
+
+def round_trip_r2(
+    inferred_train: np.ndarray, true_train: np.ndarray, inferred_test: np.ndarray
+) -> float:
+    """R^2 of held-out inferred latents mapped to the true latents and back (ntdyn's own).
+
+    Both affine maps (inferred -> true, true -> inferred) are fitted on the training trials;
+    1 when the inferred latents are an invertible affine copy of the truth, lower by the
+    share of inferred variance the truth cannot carry. Not the benchmark's cycle consistency
+    (that is `cycle_consistency_r2`).
+    """
+    to_true = fit_affine(inferred_train, true_train)
+    back = fit_affine(true_train, inferred_train)
+    round_trip = (_flat(inferred_test) @ to_true[0] + to_true[1]) @ back[0] + back[1]
+    return r2_variance_weighted(inferred_test, round_trip)
+
+
+def principal_axes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (D,) and principal axes (D, K) of x (..., D), K = min(samples, D), every axis kept
+    (the coordinates are only rotated, none dropped)."""
+    xf = _flat(x)
+    mean = xf.mean(axis=0)
+    _, _, vt = np.linalg.svd(xf - mean, full_matrices=False)
+    return mean, vt.T
+
+
+def truncated_pinv(W: np.ndarray, variance_threshold: float) -> np.ndarray:
+    """Pseudo-inverse (Dy, Dx) of W (Dx, Dy) from its largest singular values only.
+
+    Singular values are kept, largest first, until their squares hold at least
+    1 - variance_threshold of the sum of all squares; the rest (directions the map barely
+    uses, and the round-off of a rank-deficient fit) are dropped instead of inverted.
+    A zero map has a zero pseudo-inverse.
+    """
+    U, s, Vt = np.linalg.svd(W, full_matrices=False)
+    power = s**2
+    if power.sum() == 0:
+        return np.zeros(W.T.shape)
+    held = np.cumsum(power) / power.sum()
+    k = min(int(np.sum(held < 1.0 - variance_threshold)) + 1, len(s))
+    return Vt[:k].T @ np.diag(1.0 / s[:k]) @ U[:, :k].T
+
+
+def cycle_consistency_r2(
+    latents_train: np.ndarray, log_rates_train: np.ndarray, latents_test: np.ndarray,
+    variance_threshold: float = 0.01,
+) -> float:  # fmt: skip
+    """The benchmark's cycle consistency: can a model's latents be read back from its rates?
+
+    latents (B, T, G) and log_rates (B, T, N) are the data-trained model's own (inferred;
+    log of expected counts per bin). Steps, after `get_cycle_consistency` in
+    ctd/comparison/metrics.py of snel-repo/ComputationThruDynamicsBenchmark:
+    1. latents and log-rates are put in the principal-axis coordinates of their training
+       trials (centred on the training mean, rotated, all axes kept);
+    2. an affine readout latents -> log-rates is fitted on the training trials;
+    3. the held-out latents go through it to predicted log-rates, and back to latents through
+       the readout's pseudo-inverse truncated at `variance_threshold` (1 %) of its squared
+       singular values (`truncated_pinv`), after the readout's offset is removed;
+    4. R^2 (variance-weighted) of the reconstruction against the held-out latents.
+    The held-out log-rates themselves are not used: the readout is the model's map from
+    latents to rates. Latent directions the rates do not read (extra dimensions, a readout of
+    lower rank, directions read with < 1 % of the readout's power) cannot come back and lower
+    the score by their share of the held-out latent variance.
+    """
+    z_mean, z_axes = principal_axes(latents_train)
+    r_mean, r_axes = principal_axes(log_rates_train)
+    z_train = (_flat(latents_train) - z_mean) @ z_axes
+    z_test = (_flat(latents_test) - z_mean) @ z_axes
+    W, b = fit_affine(z_train, (_flat(log_rates_train) - r_mean) @ r_axes)
+    predicted = z_test @ W + b
+    reconstructed = (predicted - b) @ truncated_pinv(W, variance_threshold)
+    return r2_variance_weighted(z_test, reconstructed)
 
 
 def compare_fixed_points(

@@ -1,8 +1,10 @@
 """Comparing a data-trained model with the task-trained source it was fitted to (one pair).
 
-Everything is computed on held-out trials: B trials, T bins, H source units,
-G inferred latent units, N neurons of which `held_out` were never read by the
-model's encoder.
+Every metric is scored on held-out trials; every fitted map (affine maps between latents or
+inputs, the cycle-consistency readout) is fitted on the training trials, as the
+Computation-Through-Dynamics benchmark does. B trials, T bins, H source units, I task inputs,
+G inferred latent units, U inferred inputs, N neurons of which `held_out` were never read by
+the model's encoder.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ntdyn.analysis.comparison import (
+    affine_r2,
     co_bps,
     compare_fixed_points,
     cycle_consistency_r2,
     fit_affine,
     r2_variance_weighted,
-    state_r2,
+    round_trip_r2,
 )
 from ntdyn.analysis.dsa import dsa
 from ntdyn.analysis.fixed_points import FixedPointConfig, FixedPoints, find_fixed_points
@@ -51,11 +54,30 @@ def _centred(x: np.ndarray) -> np.ndarray:
     return x - x.reshape(-1, x.shape[-1]).mean(axis=0)
 
 
+@dataclass(frozen=True)
+class PairTrials:
+    """One split (training or held-out trials) of a source x data-trained model pair.
+
+    true_latents (B, T, H), true_rates and spikes (B, T, N) (expected and observed counts per
+    bin), true_inputs (B, T, I); what the model inferred from the held-in spikes:
+    inferred_latents (B, T, G), inferred_log_rates (B, T, N), inferred_inputs (B, T, U)
+    (U = 0: the model infers no inputs).
+    """
+
+    true_latents: np.ndarray
+    true_rates: np.ndarray
+    spikes: np.ndarray
+    true_inputs: np.ndarray
+    inferred_latents: np.ndarray
+    inferred_log_rates: np.ndarray
+    inferred_inputs: np.ndarray
+
+
 @dataclass
 class PairComparison:
-    """metrics: one row of the comparison table; affine: (W (G, H), b (H,)) inferred -> true;
-    inferred_mapped: (B, T, H) inferred latents in the source's space; model_points: the
-    data-trained model's fixed points (in its own space)."""
+    """metrics: one row of the comparison table; affine: (W (G, H), b (H,)) inferred -> true,
+    fitted on the training trials; inferred_mapped: (B, T, H) held-out inferred latents in the
+    source's space; model_points: the data-trained model's fixed points (in its own space)."""
 
     metrics: dict[str, float]
     affine: tuple[np.ndarray, np.ndarray]
@@ -63,37 +85,69 @@ class PairComparison:
     model_points: FixedPoints
 
 
+def fitted_metrics(train: PairTrials, test: PairTrials) -> dict[str, float]:
+    """The metrics that fit a map on `train` and score it on `test` (SCIENCE.md section 4).
+
+    state R^2 both ways and input R^2 both ways (`affine_r2`; input R^2 is NaN when the model
+    infers no inputs; true -> inferred is the benchmark's direction), the benchmark's cycle
+    consistency of the model's own latents and log-rates, and ntdyn's round trip
+    inferred -> true -> inferred.
+    """
+    out = {
+        "state_r2_true_to_inferred": affine_r2(
+            train.true_latents, train.inferred_latents, test.true_latents, test.inferred_latents
+        ),
+        "state_r2_inferred_to_true": affine_r2(
+            train.inferred_latents, train.true_latents, test.inferred_latents, test.true_latents
+        ),
+        "cycle_consistency_r2": cycle_consistency_r2(
+            train.inferred_latents, train.inferred_log_rates, test.inferred_latents
+        ),
+        "round_trip_r2": round_trip_r2(
+            train.inferred_latents, train.true_latents, test.inferred_latents
+        ),
+        "input_r2_true_to_inferred": np.nan, "input_r2_inferred_to_true": np.nan,
+    }  # fmt: skip
+    if test.inferred_inputs.shape[-1] > 0:
+        out["input_r2_true_to_inferred"] = affine_r2(
+            train.true_inputs, train.inferred_inputs, test.true_inputs, test.inferred_inputs
+        )
+        out["input_r2_inferred_to_true"] = affine_r2(
+            train.inferred_inputs, train.true_inputs, test.inferred_inputs, test.true_inputs
+        )
+    return out
+
+
 def compare_pair(
-    *, true_latents: np.ndarray, true_rates: np.ndarray, spikes: np.ndarray,
-    held_out: np.ndarray, inferred_latents: np.ndarray, inferred_rates: np.ndarray,
-    source_points: FixedPoints, model_step, model_rest_input: np.ndarray, n_candidates: int,
+    *, train: PairTrials, test: PairTrials, held_out: np.ndarray, source_points: FixedPoints,
+    model_step, model_rest_input: np.ndarray, n_candidates: int,
     fixed_point_config: FixedPointConfig, dsa_options: dict, seed: int,
 ) -> PairComparison:  # fmt: skip
     """Every metric of docs/science.md §6 for one source x data-trained model pair.
 
-    true_latents (B, T, H), true_rates / spikes / inferred_rates (B, T, N) (rates are
-    expected counts per bin), inferred_latents (B, T, G). Fixed points of the model
-    are sought along its inferred latents and mapped into the source space with the
-    affine map fitted from inferred to true latents, then matched to `source_points`.
+    Scored on `test` (held-out trials), maps fitted on `train`. Rate R^2 and co-bps need no
+    map. Fixed points of the model are sought along its held-out inferred latents and mapped
+    into the source space with the affine map inferred -> true fitted on the training trials,
+    then matched to `source_points`.
     """
     held_out = np.asarray(held_out)
-    W, b = fit_affine(inferred_latents, true_latents)
-    mapped = inferred_latents @ W + b
+    W, b = fit_affine(train.inferred_latents, train.true_latents)
+    mapped = test.inferred_latents @ W + b
     model_points = system_fixed_points(
-        model_step, inferred_latents, model_rest_input, n_candidates, fixed_point_config, seed
-    )
+        model_step, test.inferred_latents, model_rest_input, n_candidates, fixed_point_config,
+        seed,
+    )  # fmt: skip
     fps = compare_fixed_points(
         model_points.h, model_points.stable, source_points.h, source_points.stable, (W, b)
     )
     # Inferred coordinates are defined only up to an affine map; DSA compares dynamics up to an
     # orthogonal one and fits linear (not affine) DMD operators, so remove each offset first.
-    sim = dsa(_centred(true_latents), _centred(inferred_latents), **dsa_options)
+    sim = dsa(_centred(test.true_latents), _centred(test.inferred_latents), **dsa_options)
+    rates = np.exp(test.inferred_log_rates)
     metrics = {
-        "rate_r2": r2_variance_weighted(true_rates, inferred_rates),
-        "co_bps": co_bps(spikes[..., held_out], inferred_rates[..., held_out]),
-        "state_r2_true_to_inferred": state_r2(true_latents, inferred_latents),
-        "state_r2_inferred_to_true": state_r2(inferred_latents, true_latents),
-        "cycle_consistency_r2": cycle_consistency_r2(inferred_latents, true_latents),
+        "rate_r2": r2_variance_weighted(test.true_rates, rates),
+        "co_bps": co_bps(test.spikes[..., held_out], rates[..., held_out]),
+        **fitted_metrics(train, test),
         # a = model, b = source in compare_fixed_points
         "fp_n_source": fps["n_b"], "fp_n_model": fps["n_a"],
         "fp_n_stable_source": fps["n_stable_b"], "fp_n_stable_model": fps["n_stable_a"],

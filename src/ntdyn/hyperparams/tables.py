@@ -110,7 +110,10 @@ COMPARISON_SCHEMA = pa.DataFrameSchema(
      "rate_r2": pa.Column(float, _r2), "co_bps": pa.Column(float, _finite),
      "state_r2_true_to_inferred": pa.Column(float, _r2),
      "state_r2_inferred_to_true": pa.Column(float, _r2),
-     "cycle_consistency_r2": pa.Column(float, _r2),
+     "cycle_consistency_r2": pa.Column(float, _r2), "round_trip_r2": pa.Column(float, _r2),
+     # NaN for models that infer no inputs
+     "input_r2_true_to_inferred": pa.Column(float, _r2, nullable=True),
+     "input_r2_inferred_to_true": pa.Column(float, _r2, nullable=True),
      "fp_n_source": pa.Column(int, pa.Check.ge(0)), "fp_n_model": pa.Column(int, pa.Check.ge(0)),
      "fp_n_stable_source": pa.Column(int, pa.Check.ge(0)),
      "fp_n_stable_model": pa.Column(int, pa.Check.ge(0)),

@@ -30,12 +30,15 @@ DATA_MODEL_KINDS = ("sae_gru", "lfads", "latent_evolution")
 
 
 class SAEOutput(eqx.Module):
-    """log_rates (T, N); factors (T, F); latents = generator states (T, G); kl: scalar (nats)."""
+    """log_rates (T, N); factors (T, F); latents = generator states (T, G); kl: scalar (nats);
+    inferred_inputs (T, U): the controller's inputs u_t fed to the generator (their posterior
+    means when no key is given; U = 0 without a controller)."""
 
     log_rates: Float[Array, "T N"]
     factors: Float[Array, "T F"]
     latents: Float[Array, "T G"]
     kl: Float[Array, ""]
+    inferred_inputs: Float[Array, "T U"]
 
 
 def _gaussian_kl(mean: Array, logvar: Array) -> Array:
@@ -130,7 +133,7 @@ class SequentialAutoencoder(eqx.Module):
         if self.controller is None:
             latents = _scan_cell(self.generator, inputs, ic)
             return SAEOutput(self._log_rates(latents), jax.vmap(self.to_factors)(latents),
-                             latents, kl)  # fmt: skip
+                             latents, kl, jnp.zeros((inputs.shape[0], 0)))  # fmt: skip
         n_u = self.n_inferred_inputs
         noise = (
             jnp.zeros((inputs.shape[0], n_u)) if key is None
@@ -146,15 +149,15 @@ class SequentialAutoencoder(eqx.Module):
             u = mean + jnp.exp(0.5 * logvar) * eps
             h = self.generator(jnp.concatenate([u_task, u]), h)
             f = self.to_factors(h)
-            return (h, c, f), (h, _gaussian_kl(mean, logvar))
+            return (h, c, f), (h, _gaussian_kl(mean, logvar), u)
 
         c0 = jnp.zeros(self.controller.hidden_size)
         f0 = self.to_factors(ic)
-        _, (latents, kls) = jax.lax.scan(
+        _, (latents, kls, inferred) = jax.lax.scan(
             step, (ic, c0, f0), (features, inputs, noise), unroll=scan_unroll()
         )
         return SAEOutput(self._log_rates(latents), jax.vmap(self.to_factors)(latents), latents,
-                         kl + kls.sum())  # fmt: skip
+                         kl + kls.sum(), inferred)  # fmt: skip
 
     def _log_rates(self, latents: Array) -> Array:
         return jax.vmap(lambda h: self.readout(self.to_factors(h)))(latents)

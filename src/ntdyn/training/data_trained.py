@@ -332,10 +332,12 @@ def train_step(params, static, opt_states, arrays, aux, idx, keys, epoch, loss, 
 
 @dataclass
 class DataModelInference:
-    """log_rates (B, T, N); latents (B, T, G): what the model infers from held-in spikes."""
+    """log_rates (B, T, N); latents (B, T, G); inferred_inputs (B, T, U), the LFADS controller's
+    (U = 0 for models without one): what the model infers from held-in spikes."""
 
     log_rates: np.ndarray
     latents: np.ndarray
+    inferred_inputs: np.ndarray
 
 
 # ----------------------------------------------------------------------------- trials in chunks
@@ -363,7 +365,7 @@ def _infer_width(hp: dict, n_neurons: int, n_inputs: int) -> int:
 
 def _sae_block(model, spikes_in, inputs):
     out = jax.vmap(model)(spikes_in, inputs)
-    return out.log_rates, out.latents
+    return out.log_rates, out.latents, out.inferred_inputs
 
 
 @eqx.filter_jit
@@ -436,17 +438,17 @@ def infer(
                 held_observations(np.asarray(spikes[index][..., :n_in]), mask_in, smoothing)
                 if held is None else held[index]
             )  # fmt: skip
-            return _infer_evolution_chunk(
+            lr, z = _infer_evolution_chunk(
                 model, jnp.asarray(h, f32), jnp.asarray(inputs[index], f32), tau, plan.block
             )
+            return lr, z, jnp.zeros((*z.shape[:2], 0), z.dtype)  # infers no inputs
     else:
 
         def compute(index):
             x_in = jnp.asarray(spikes[index][..., :n_in], f32)
             return _infer_sae_chunk(model, x_in, jnp.asarray(inputs[index], f32), plan.block)
 
-    lr, z = in_chunks(compute, plan)
-    return DataModelInference(lr, z)
+    return DataModelInference(*in_chunks(compute, plan))
 
 
 def _mask(hp: dict, n_steps: int, n_neurons: int) -> np.ndarray:

@@ -24,7 +24,7 @@ from ntdyn.analysis.sources import (
     source_step,
 )
 from ntdyn.analysis.spiking import simulate_spikes
-from ntdyn.analysis.task_vs_data import compare_pair, system_fixed_points
+from ntdyn.analysis.task_vs_data import PairTrials, compare_pair, system_fixed_points
 from ntdyn.hyperparams import (
     flatten,
     hyperparams_hash,
@@ -325,7 +325,9 @@ def compare_systems(
     source_models: dict, spiking_data: dict, data_models: dict, history: pd.DataFrame,
     comparison: dict, resources: dict | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:  # fmt: skip
-    """Every metric for every source x data model pair, on the held-out (validation) trials.
+    """Every metric for every source x data model pair, scored on the held-out (validation)
+    trials, every fitted map fitted on the training trials (the split the data models were
+    trained and validated on).
 
     Returns (comparison table, roll-out error table (source, model, horizon, error),
     fixed points table (source, model, system, point, stable; the aligned coordinates go to
@@ -356,15 +358,12 @@ def compare_systems(
             if not pair.startswith(f"{source}__"):
                 continue
             name, hp, model = pair[len(source) + 2 :], trained.hyperparams, trained.replicate()
-            inf = infer(model, hp, arrays["spikes"][v], arrays["inputs"][v], budget=budget)
-            rates = np.exp(inf.log_rates.astype(np.float64))
+            inf = infer(model, hp, arrays["spikes"], arrays["inputs"], budget=budget)
+            train, test = (_pair_trials(arrays, inf, arrays[split]) for split in ("train", "valid"))
             result = compare_pair(
-                true_latents=true_latents, true_rates=arrays["rates"][v],
-                spikes=arrays["spikes"][v],
-                held_out=arrays["held_out"], inferred_latents=inf.latents.astype(np.float64),
-                inferred_rates=rates, source_points=source_points, model_step=model.step,
-                model_rest_input=np.zeros(arrays["inputs"].shape[-1]), n_candidates=n_cand,
-                fixed_point_config=fp_cfg, dsa_options=dsa_opts, seed=seed,
+                train=train, test=test, held_out=arrays["held_out"], source_points=source_points,
+                model_step=model.step, model_rest_input=np.zeros(arrays["inputs"].shape[-1]),
+                n_candidates=n_cand, fixed_point_config=fp_cfg, dsa_options=dsa_opts, seed=seed,
             )  # fmt: skip
             valid = _last_validation(history[history["pair"] == pair], trained.selection.best)
             rows.append({
@@ -385,8 +384,9 @@ def compare_systems(
                                     result.model_points.stable)  # fmt: skip
             fig_inputs[pair] = {
                 "true_latents": true_latents, "inferred_mapped": result.inferred_mapped,
-                "spikes": arrays["spikes"][v][0], "true_rates": arrays["rates"][v][0],
-                "inferred_rates": rates[0], "held_out": arrays["held_out"],
+                "spikes": test.spikes[0], "true_rates": test.true_rates[0],
+                "inferred_rates": np.exp(test.inferred_log_rates[0]),
+                "held_out": arrays["held_out"],
                 "source_points": source_points.h, "source_stable": source_points.stable,
                 "model_points": result.model_points.h @ W + b,
                 "model_stable": result.model_points.stable,
@@ -395,6 +395,20 @@ def compare_systems(
     table = validate_table("comparison", pd.DataFrame(rows))
     fixed = pd.DataFrame(fp_rows, columns=["source", "model", "system", "point", "stable"])
     return table, pd.DataFrame(rollout_rows), fixed, fig_inputs
+
+
+def _pair_trials(arrays: dict, inf, trials: np.ndarray) -> PairTrials:
+    """The data set's and the inference's arrays of `trials` (float64 for the fits)."""
+
+    def f64(x):
+        return np.asarray(x[trials], np.float64)
+
+    return PairTrials(
+        true_latents=f64(arrays["latents"]), true_rates=f64(arrays["rates"]),
+        spikes=f64(arrays["spikes"]), true_inputs=f64(arrays["inputs"]),
+        inferred_latents=f64(inf.latents), inferred_log_rates=f64(inf.log_rates),
+        inferred_inputs=f64(inf.inferred_inputs),
+    )  # fmt: skip
 
 
 def _points_rows(source, model, system, points, stable) -> list[dict]:
@@ -410,6 +424,15 @@ def _last_validation(history: pd.DataFrame, replicate: int) -> dict[str, float]:
     return {k: float(v) for k, v in last.items()}
 
 
+# The version of the comparison's metric definitions, part of its record's identity: bump it
+# when a metric changes meaning, so the next run records the comparison anew instead of
+# finding the old one.
+# 2: state R^2 and the affine alignment fitted on the training trials and scored on the
+#    held-out ones; cycle consistency as the benchmark defines it (the old inferred -> true ->
+#    inferred round trip is round_trip_r2); input R^2 of inferred inputs.
+COMPARISON_VERSION = 2
+
+
 def record_comparison(
     comparison_table: pd.DataFrame, rollout: pd.DataFrame, comparison: dict, store: RecordStore
 ) -> dict:
@@ -419,7 +442,8 @@ def record_comparison(
         set(comparison_table["source_hash"]) | set(comparison_table["model_hash"])
     )
     params = {"comparison__" + k: v for k, v in flatten(comparison).items()}
-    h = hyperparams_hash({"analysis": "task_vs_data", "params": params, "models": model_hashes})
+    h = hyperparams_hash({"analysis": "task_vs_data", "params": params, "models": model_hashes,
+                          "version": COMPARISON_VERSION})  # fmt: skip
     rec = store.find_evaluation(h)
     status = "reused" if rec is not None else "recorded"
     if rec is None:
@@ -447,7 +471,8 @@ def record_comparison(
 
 METRIC_BARS = (
     "rate_r2", "co_bps", "state_r2_true_to_inferred", "state_r2_inferred_to_true",
-    "cycle_consistency_r2", "fp_mean_distance", "dsa_angular", "dsa_wasserstein",
+    "cycle_consistency_r2", "round_trip_r2", "input_r2_true_to_inferred", "fp_mean_distance",
+    "dsa_angular", "dsa_wasserstein",
 )  # fmt: skip
 
 
