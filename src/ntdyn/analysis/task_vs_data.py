@@ -86,7 +86,7 @@ class PairComparison:
 
 
 def fitted_metrics(train: PairTrials, test: PairTrials) -> dict[str, float]:
-    """The metrics that fit a map on `train` and score it on `test` (SCIENCE.md section 4).
+    """The metrics that fit a map on `train` and score it on `test` (docs/science.md §6).
 
     state R^2 both ways and input R^2 both ways (`affine_r2`; input R^2 is NaN when the model
     infers no inputs; true -> inferred is the benchmark's direction), the benchmark's cycle
