@@ -27,7 +27,7 @@ _STEPS = {
     **_DIVERGENCE,
 }
 
-# A reaching controller (SCIENCE.md section 1; conf/base/globals.yml `reaching`).
+# A reaching controller (docs/science.md §1–2; conf/base/globals.yml `reaching`).
 REACHING: dict[str, Rule] = {
     "model__cell": r.text("gru", "rnn"),
     "model__hidden_size": r.count(),
