@@ -38,6 +38,7 @@ from .assets import (
     plotly_version,
     write_plotly_js,
 )
+from .claims import ClaimPolicy, Claims
 from .initialise import initialise_store
 from .processes import TAG_PROCESS, this_process
 from .query import (
@@ -151,12 +152,15 @@ class RecordStore:
         experiment: str = "ntdyn",
         *,
         artifact_location: str | None = None,
+        claim_policy: ClaimPolicy | None = None,
     ) -> None:
         self.tracking_uri = tracking_uri or mlflow.get_tracking_uri()
         initialise_store(self.tracking_uri)  # a fresh sqlite store: created once, under a lock
         self.experiment = experiment
         self.client = mlflow.MlflowClient(tracking_uri=self.tracking_uri)
         self.experiment_id = self._ensure_experiment(experiment, artifact_location)
+        # who computes which hash now (see `claims`): one record per hash, however many runs
+        self.claims = Claims(self.client, self.experiment_id, self.tracking_uri, claim_policy)
         self._assets: dict[str, Record] = {}  # asset runs found or recorded, by hash
 
     def __repr__(self) -> str:
