@@ -20,5 +20,7 @@ CONFIG_LOADER_ARGS = {
 }
 
 from ntdyn.hooks import ResourceHooks, RunLifecycleHooks, RunSummaryHooks  # noqa: E402
+from ntdyn.run_folder_hooks import RunFolderHooks  # noqa: E402
 
-HOOKS = (ResourceHooks(), RunLifecycleHooks(), RunSummaryHooks())
+# RunFolderHooks: a run's outputs are its own until it succeeds (concurrent runs stay apart)
+HOOKS = (ResourceHooks(), RunLifecycleHooks(), RunSummaryHooks(), RunFolderHooks())

@@ -81,7 +81,8 @@ def train_models(
         return {h: _record(store, h, rows[h], labels[h], trained[h], options) for h in hashes}
 
     outcomes = compute_once(store, MODEL, list(rows), store.find_model, train_and_record,
-                            lambda h: f"{h} ({labels[h]})")  # fmt: skip
+                            lambda h: f"{h} ({labels[h]})",
+                            "cache hit: model %s is record %s; not training")  # fmt: skip
     models, histories, records = {}, [], []
     with tempfile.TemporaryDirectory() as tmp:
         for h in rows:
