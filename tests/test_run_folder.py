@@ -7,7 +7,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pandas as pd
 from kedro.io import DataCatalog
@@ -20,13 +19,16 @@ from ntdyn.store.gc import archive, describe, find_leftovers
 
 
 def test_private_paths_keep_the_catalog_path_under_the_run_folder(tmp_path):
-    folder = Path("data/runs/r1")
-    assert private_path("data/05_model_input/x/sweep.parquet", folder) == str(
-        folder / "05_model_input/x/sweep.parquet"
+    project = tmp_path / "project"
+    folder = project / "data/runs/r1"
+    sweep = folder / "05_model_input/x/sweep.parquet"
+    assert private_path("data/05_model_input/x/sweep.parquet", folder, project) == str(sweep)
+    assert private_path(f"{project}/data/05_model_input/x/sweep.parquet", folder, project) == str(
+        sweep
     )
-    assert private_path("other/file.json", folder) == str(folder / "other/file.json")
-    assert private_path("/abs/file.json", folder) == str(folder / "absolute/abs/file.json")
-    assert private_path("s3://bucket/file.json", folder) is None
+    assert private_path("other/file.json", folder, project) == str(folder / "other/file.json")
+    assert private_path("/abs/file.json", folder, project) == str(folder / "absolute/abs/file.json")
+    assert private_path("s3://bucket/file.json", folder, project) is None
 
 
 def test_publishing_replaces_files_and_folders_whole(tmp_path):
@@ -75,12 +77,13 @@ def test_the_hooks_redirect_the_outputs_and_publish_them_only_on_success(tmp_pat
     (tmp_path / "data/01").mkdir(parents=True)
     (tmp_path / "data/01/raw.json").write_text("[1, 2]")
     pipeline = Pipeline([node(lambda raw: pd.DataFrame({"x": raw}), "raw", "sweep")])
-    params = {"run_id": "2026-01-01T00.00.00.000Z", "pipeline_names": ["p"]}
+    params = {"run_id": "2026-01-01T00.00.00.000Z", "pipeline_names": ["p"],
+              "project_path": str(tmp_path)}  # fmt: skip
     hooks = RunFolderHooks()
     hooks.before_pipeline_run(params, pipeline, catalog)
     folder = hooks.folder.path
     private = tmp_path / catalog["sweep"]._describe()["filepath"]
-    assert private == tmp_path / folder / "05" / "sweep.csv"
+    assert private == folder / "05" / "sweep.csv"
     assert tmp_path / catalog["raw"]._describe()["filepath"] == tmp_path / "data/01/raw.json"
     catalog.save("sweep", pd.DataFrame({"x": catalog.load("raw")}))
     assert private.is_file() and not (tmp_path / "data/05/sweep.csv").exists()  # not yet seen

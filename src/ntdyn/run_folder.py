@@ -37,14 +37,16 @@ PUBLISH_LOCK = ".publish.lock"
 UNMARKED_GRACE_S = 60.0  # a folder without its marker younger than this is being created
 
 
-def private_path(path: str, folder: Path) -> str | None:
-    """Where a run writes the dataset whose catalog path is `path`; None for a remote path
-    (``s3://...``: not made private)."""
+def private_path(path: str, folder: Path, project: Path) -> str | None:
+    """Where a run writes the dataset whose catalog path is `path` (relative paths are the
+    `project`'s); None for a remote path (``s3://...``: not made private)."""
     if "://" in path:
         return None
     p = Path(path)
     if p.is_absolute():
-        return str(folder / "absolute" / p.relative_to(p.anchor))
+        if not p.is_relative_to(project):
+            return str(folder / "absolute" / p.relative_to(p.anchor))
+        p = p.relative_to(project)
     parts = p.parts[1:] if p.parts[:1] == ("data",) else p.parts
     return str(folder.joinpath(*parts))
 

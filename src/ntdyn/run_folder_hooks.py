@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
+from pathlib import Path
 
 from kedro.framework.hooks import hook_impl
 from kedro.io import AbstractDataset
@@ -46,22 +47,21 @@ class RunFolderHooks:
 
     @hook_impl
     def before_pipeline_run(self, run_params, pipeline, catalog):
+        project = Path(run_params["project_path"])
         pipelines = list(run_params.get("pipeline_names") or ["__default__"])
-        self.folder = RunFolder.start(RUNS_DIR, str(run_params["run_id"]), pipelines)
+        self.folder = RunFolder.start(project / RUNS_DIR, str(run_params["run_id"]), pipelines)
         self.outputs = {}
-        names = [n for n in sorted(pipeline.all_outputs()) if catalog.get(n) is not None]
-        configs, _, load_versions, save_version = catalog.to_config()
+        save_version = run_params["run_id"]
         with _no_replacing_warnings():
-            for name in names:
-                config = dict(configs.get(name) or {})
+            for name in sorted(pipeline.all_outputs()):
+                # the catalog's entry (Kedro made its relative paths the project's)
+                config = dict(catalog.config_resolver.resolve_pattern(name) or {})
                 key = next((k for k in PATH_KEYS if isinstance(config.get(k), str)), None)
-                private = key and private_path(config[key], self.folder.path)
+                private = key and private_path(config[key], self.folder.path, project)
                 if not private:
                     continue
                 self.outputs[private], config[key] = config[key], private
-                catalog[name] = AbstractDataset.from_config(
-                    name, config, load_versions.get(name), save_version
-                )
+                catalog[name] = AbstractDataset.from_config(name, config, None, save_version)
         log.info("this run writes its outputs under %s; they are published when it succeeds",
                  self.folder.path)  # fmt: skip
 

@@ -236,20 +236,21 @@ def compute_once(
     find: Callable[[str], Record | None],
     compute: Callable[[list[str]], Mapping[str, Record]],
     describe: Callable[[str], str] = str,
-    reused_message: str = "reusing %s from record %s",
+    reused_message: str | None = "reusing %s from record %s",
 ) -> dict[str, tuple[Record, str]]:
     """The record of every hash, `(record, RECORDED | REUSED)`: found, waited for while another
     live run computes it, or computed here (`compute(hashes) -> {hash: record}`, one call per
     batch this process won) — never two records of one hash.
 
     describe(hash): how log lines name it; reused_message: the line logged for each record
-    reused, with describe(hash) and the record's run id."""
+    reused, with describe(hash) and the record's run id (None: not logged)."""
     out: dict[str, tuple[Record, str]] = {}
 
     def reuse(records: Mapping[str, Record | None]) -> list[str]:
         for h, record in records.items():
             if record is not None:
-                log.info(reused_message, describe(h), record.run_id)
+                if reused_message:
+                    log.info(reused_message, describe(h), record.run_id)
                 out[h] = (record, REUSED)
         return [h for h, record in records.items() if record is None]
 
