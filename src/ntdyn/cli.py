@@ -127,8 +127,10 @@ def models_of(store: RecordStore, evaluation_hash: str):
               help="where archived files go")  # fmt: skip
 @click.option("--models-dir", default="data/06_models", show_default=True,
               help="local model files <models-dir>/<experiment>/<hash>.eqx to check")  # fmt: skip
+@click.option("--runs-dir", default="data/runs", show_default=True,
+              help="the folders of runs (outputs before they are published) to check")  # fmt: skip
 @click.pass_context
-def gc(ctx, apply: bool, archive_dir: str, models_dir: str):
+def gc(ctx, apply: bool, archive_dir: str, models_dir: str, runs_dir: str):
     """Files whose record is gone and records whose files are gone (a dry run by default).
 
     --apply moves such files under --archive-dir and soft-deletes such records in MLflow
@@ -138,7 +140,7 @@ def gc(ctx, apply: bool, archive_dir: str, models_dir: str):
 
     store, project = ctx.obj, ctx.meta["ntdyn.project"]
     models = project / models_dir  # relative folders are the project's
-    report = find_leftovers(store, models if models.is_dir() else None)
+    report = find_leftovers(store, models if models.is_dir() else None, project / runs_dir)
     for line in describe(report):
         click.echo(line)
     n_files, n_records = len(report.orphan_files), len(report.records_without_files)

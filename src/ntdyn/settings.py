@@ -21,7 +21,10 @@ CONFIG_LOADER_ARGS = {
 
 from ntdyn.hooks import ResourceHooks, RunLifecycleHooks, RunSummaryHooks  # noqa: E402
 from ntdyn.parameters.hook import ParameterHooks  # noqa: E402
+from ntdyn.run_folder_hooks import RunFolderHooks  # noqa: E402
 
+# RunFolderHooks: a run's outputs are its own until it succeeds (concurrent runs stay apart).
 # ParameterHooks last: of the tryfirst hooks, pluggy calls the last registered first, so the
 # parameters are checked before anything (store, kedro-mlflow's run, nodes) is written.
-HOOKS = (ResourceHooks(), RunLifecycleHooks(), RunSummaryHooks(), ParameterHooks())
+HOOKS = (ResourceHooks(), RunLifecycleHooks(), RunSummaryHooks(), RunFolderHooks(),
+         ParameterHooks())  # fmt: skip

@@ -12,6 +12,9 @@ Leftovers (``kedro ntdyn gc`` lists them; ``--apply`` archives them):
   staged beside the artifacts (``.staging/<hash>-<pid>-<id>``) by a process that is gone
   (killed before its record took them; a live process's are left alone). Archiving moves
   them under the archive folder, keeping their relative path; nothing is deleted.
+- **run folders no run will publish** (``data/runs/<run id>``, see `ntdyn.run_folder`): the
+  outputs of a run that failed or whose process is gone; archived like the files above. A
+  live run's folder is left alone.
 - **records whose file is gone**: a finished record whose files are missing (a model
   without its model file or history, a figure without its JSON, an evaluation without one
   of the artifacts it listed, the plotly.js asset run without its bundle). Archiving
@@ -137,7 +140,8 @@ def _present(root: Path, artifact: str) -> bool:
     return path.is_file() or (path.is_dir() and any(p.is_file() for p in path.rglob("*")))
 
 
-def find_leftovers(store, models_dir: str | Path | None = None) -> GcReport:
+def find_leftovers(store, models_dir: str | Path | None = None,
+                   runs_dir: str | Path | None = None) -> GcReport:  # fmt: skip
     """What `archive` would archive (see the module docstring); changes nothing."""
     report = GcReport(abandoned_runs=abandoned_runs(store.client, store.experiment_id))
     runs = _all_runs(store)
@@ -174,6 +178,10 @@ def find_leftovers(store, models_dir: str | Path | None = None) -> GcReport:
         for path in sorted(Path(models_dir).rglob("*.eqx")):
             if _MODEL_HASH.match(path.stem) and path.stem not in model_hashes:
                 report.orphan_files.append(OrphanFile(path, "no model record with this hash"))
+    if runs_dir is not None:
+        from ntdyn.run_folder import leftovers
+
+        report.orphan_files += [OrphanFile(p, why) for p, why in leftovers(Path(runs_dir))]
     return report
 
 

@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
@@ -38,6 +39,7 @@ from .assets import (
     plotly_version,
     write_plotly_js,
 )
+from .claims import RECORDED, ClaimPolicy, Claims, compute_once
 from .initialise import initialise_store
 from .processes import TAG_PROCESS, this_process
 from .query import (
@@ -151,12 +153,15 @@ class RecordStore:
         experiment: str = "ntdyn",
         *,
         artifact_location: str | None = None,
+        claim_policy: ClaimPolicy | None = None,
     ) -> None:
         self.tracking_uri = tracking_uri or mlflow.get_tracking_uri()
         initialise_store(self.tracking_uri)  # a fresh sqlite store: created once, under a lock
         self.experiment = experiment
         self.client = mlflow.MlflowClient(tracking_uri=self.tracking_uri)
         self.experiment_id = self._ensure_experiment(experiment, artifact_location)
+        # who computes which hash now (see `claims`): one record per hash, however many runs
+        self.claims = Claims(self.client, self.experiment_id, self.tracking_uri, claim_policy)
         self._assets: dict[str, Record] = {}  # asset runs found or recorded, by hash
 
     def __repr__(self) -> str:
@@ -504,8 +509,8 @@ class RecordStore:
         cached = self._assets.get(hash)
         if cached is not None:
             return cached
-        record = self._find(ASSET, hash)
-        if record is None:
+
+        def record_bundle(_: list[str]) -> dict[str, Record]:
             path = plotly_asset_path(version)
             tags = {TAG_ASSET: PLOTLY_JS, TAG_PLOTLY_JS_VERSION: version,
                     TAG_PLOTLY_VERSION: plotly_version(), TAG_ARTIFACTS: path}  # fmt: skip
@@ -514,7 +519,12 @@ class RecordStore:
                 bundle = write_plotly_js(Path(tmp) / name)
                 with self._new_run(ASSET, hash, ASSET_RUN_NAME, {}, tags, child=False) as run_id:
                     self.client.log_artifact(run_id, str(bundle), artifact_path=folder)
-            record = self._find(ASSET, hash) or self.get_record(run_id)
+            return {hash: self.get_record(run_id)}
+
+        find = partial(self._find, ASSET)
+        [(record, _)] = compute_once(
+            self, ASSET, [hash], find, record_bundle, reused_message=None
+        ).values()
         self._assets[hash] = record
         return record
 
@@ -559,10 +569,6 @@ class RecordStore:
         figure code's `version`. `figure` may be a loader (called only to record a new one).
         """
         hash = figure_hash(kind, params, evaluation_hash, sources=sources, version=version)
-        existing = self.find_figure(hash)
-        if existing is not None:
-            return existing, False
-        figure = figure() if callable(figure) else figure
         tags = {TAG_FIGURE_KIND: kind}
         if evaluation_hash is not None:
             tags[TAG_EVALUATION] = evaluation_hash
@@ -578,15 +584,22 @@ class RecordStore:
                 values = ""
             run_name = " ".join(filter(None, ["figure", kind, values, f"· {hash[:8]}"]))
 
-        asset = self.plotly_asset()
-        with tempfile.TemporaryDirectory() as tmp:
-            (Path(tmp) / FIGURE_JSON).write_text(figure.to_json(), encoding="utf-8")
-            # plotly.js from the asset run, through the MLflow server (else the CDN)
-            html = figure_html(figure, asset.run_id, asset.tags[TAG_PLOTLY_JS_VERSION])
-            (Path(tmp) / FIGURE_HTML).write_text(html, encoding="utf-8")
-            with self._new_run(FIGURE, hash, run_name, params, tags) as run_id:
-                self.client.log_artifacts(run_id, tmp, artifact_path=FIGURE_ARTIFACT_DIR)
-        return self.get_record(run_id), True
+        def draw_and_record(_: list[str]) -> dict[str, Record]:
+            drawn = figure() if callable(figure) else figure
+            asset = self.plotly_asset()
+            with tempfile.TemporaryDirectory() as tmp:
+                (Path(tmp) / FIGURE_JSON).write_text(drawn.to_json(), encoding="utf-8")
+                # plotly.js from the asset run, through the MLflow server (else the CDN)
+                html = figure_html(drawn, asset.run_id, asset.tags[TAG_PLOTLY_JS_VERSION])
+                (Path(tmp) / FIGURE_HTML).write_text(html, encoding="utf-8")
+                with self._new_run(FIGURE, hash, run_name, params, tags) as run_id:
+                    self.client.log_artifacts(run_id, tmp, artifact_path=FIGURE_ARTIFACT_DIR)
+            return {hash: self.get_record(run_id)}
+
+        found = compute_once(self, FIGURE, [hash], self.find_figure, draw_and_record,
+                             reused_message=None)  # fmt: skip
+        [(record, status)] = found.values()
+        return record, status == RECORDED
 
     def query_figures(self, kind: str | None = None, **where: Any) -> list[Record]:
         conditions = [] if kind is None else [f'tags."{TAG_FIGURE_KIND}" = {_quote(kind)}']

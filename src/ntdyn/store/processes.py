@@ -20,12 +20,18 @@ TAG_PROCESS = "ntdyn.process"  # "<host>:<pid>:<start time>" of the process that
 TAG_ABANDONED = "ntdyn.abandoned"  # why a RUNNING run was ended as KILLED
 
 
+def _stat(pid: int) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name (Linux); [] where unknown."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
 def _start_time(pid: int) -> str:
     """The process's start time in clock ticks since boot (Linux), or "" where unknown."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return ""
+    fields = _stat(pid)
+    return fields[19] if len(fields) > 19 else ""
 
 
 def this_process() -> str:
@@ -47,6 +53,9 @@ def process_alive(tag: str) -> bool | None:
         return False
     except PermissionError:
         pass
+    fields = _stat(pid)
+    if fields[:1] == ["Z"]:  # a zombie: dead, not yet reaped by its parent
+        return False
     return not started or _start_time(pid) in ("", started)
 
 

@@ -3,7 +3,8 @@
 Evaluations, population analyses and comparisons all follow it: the caller computes the
 hash of every input (model hashes, the records it reads, its parameters and seeds); if a
 FINISHED record has that hash, its artifacts are read back and nothing is computed;
-otherwise the work runs, its artifacts are written to a temporary folder and recorded.
+otherwise the work runs, its artifacts are written to a temporary folder and recorded. While
+one run computes a hash, another run that needs it waits for its record (see `claims`).
 """
 
 from __future__ import annotations
@@ -15,14 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
 
+from .claims import RECORDED, REUSED, compute_once
 from .mlflow_store import RecordStore
-from .records import Record
+from .records import EVALUATION, Record
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-RECORDED = "recorded"
-REUSED = "reused"
 
 
 @dataclass(frozen=True)
@@ -57,15 +57,21 @@ def reuse_or_compute(
     write(value, folder) -> the artifact paths it wrote into `folder`;
     read(artifact) -> the value, where artifact(name) is the local path of one artifact.
     """
-    record = store.find_evaluation(hash)
-    if record is not None:
-        log.info("reusing %s %s from record %s", analysis, hash, record.run_id)
-        return Outcome(read(lambda name: store.download_artifact(record, name)), record, REUSED)
-    value = compute()
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = write(value, Path(tmp))
-        record = store.record_evaluation(
-            hash=hash, analysis=analysis, params=params, model_hashes=model_hashes,
-            metrics=metrics(value), artifacts=paths, run_name=run_name,
-        )  # fmt: skip
-    return Outcome(value, record, RECORDED)
+    computed: list[T] = []
+
+    def compute_and_record(hashes: list[str]) -> dict[str, Record]:
+        computed.append(compute())
+        with tempfile.TemporaryDirectory() as tmp:
+            paths = write(computed[0], Path(tmp))
+            record = store.record_evaluation(
+                hash=hash, analysis=analysis, params=params, model_hashes=model_hashes,
+                metrics=metrics(computed[0]), artifacts=paths, run_name=run_name,
+            )  # fmt: skip
+        return {hash: record}
+
+    describe = lambda h: f"{analysis} {h}"  # noqa: E731
+    [(record, status)] = compute_once(store, EVALUATION, [hash], store.find_evaluation,
+                                      compute_and_record, describe).values()  # fmt: skip
+    if status == RECORDED:
+        return Outcome(computed[0], record, RECORDED)
+    return Outcome(read(lambda name: store.download_artifact(record, name)), record, REUSED)

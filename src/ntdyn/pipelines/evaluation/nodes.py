@@ -33,7 +33,9 @@ from ntdyn.analysis.unit_stim import (
 )
 from ntdyn.hyperparams import flatten, hash_of, validate_measures_table, varying_columns
 from ntdyn.resources import ResourceBudget
-from ntdyn.store import RecordStore
+from ntdyn.store import Record, RecordStore
+from ntdyn.store.claims import compute_once
+from ntdyn.store.records import EVALUATION
 from ntdyn.tasks.reaching import Trial
 from ntdyn.training import TrainedEnsemble
 
@@ -148,12 +150,8 @@ def run_analysis(
     model_hashes = sorted(models)
     h = evaluation_hash(analysis, evaluation, model_hashes)
     keys = ["label", *ANALYSES[analysis].summary_by]
-    record, status = store.find_evaluation(h), "reused"
-    if record is not None:
-        log.info("reusing evaluation %s (%s) from record %s", h, analysis, record.run_id)
-        folder = store.download_artifact(record, EVALUATION_ARTIFACT)
-        summary = pd.read_parquet(folder / SUMMARY_TABLE)
-    else:
+
+    def evaluate_and_record(hashes: list[str]) -> dict[str, Record]:
         records, members = model_records.set_index("hash"), _member_columns(sweep)
         # named by the process, so `gc` can tell a killed run's leftovers from live work
         staged = f"{h}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -183,7 +181,7 @@ def run_analysis(
         table.to_parquet(folder / MEASURES_TABLE, index=False)
         pd.concat(tables, ignore_index=True).to_parquet(folder / CONDITIONS, index=False)
         summary = _summary(table, keys)
-        summary.to_parquet(folder / SUMMARY_TABLE, index=False)  # read back as is on reuse
+        summary.to_parquet(folder / SUMMARY_TABLE, index=False)  # read back as is
         metrics = {
             "/".join([*(f"{k}_{row[k]}" for k in keys), c]): float(row[c])
             for _, row in summary.iterrows()
@@ -197,8 +195,14 @@ def run_analysis(
             metrics=metrics, artifacts=[folder], move_artifacts=True,
         )  # fmt: skip
         shutil.rmtree(folder.parent, ignore_errors=True)
-        folder = store.download_artifact(record, EVALUATION_ARTIFACT)
-        status = "recorded"
+        return {h: record}
+
+    # another run evaluating the same hash is waited for (see `compute_once`)
+    [(record, status)] = compute_once(store, EVALUATION, [h], store.find_evaluation,
+                                      evaluate_and_record, lambda _: f"{h} ({analysis})",
+                                      "reusing evaluation %s from record %s").values()  # fmt: skip
+    folder = store.download_artifact(record, EVALUATION_ARTIFACT)
+    summary = pd.read_parquet(folder / SUMMARY_TABLE)
     pointer = {"folder": str(Path(folder).resolve()), "hash": h, "run_id": record.run_id}
     info = {"analysis": analysis, "hash": h, "run_id": record.run_id, "status": status,
             "models": model_hashes}  # fmt: skip

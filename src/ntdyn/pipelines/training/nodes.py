@@ -17,7 +17,9 @@ from ntdyn.hyperparams import (
     unflatten,
     varying_columns,
 )
-from ntdyn.store import RecordStore
+from ntdyn.store import Record, RecordStore
+from ntdyn.store.claims import RECORDED, compute_once
+from ntdyn.store.records import MODEL
 from ntdyn.training import TrainedEnsemble, train_sweep
 from ntdyn.training.ensemble_io import load_trained, save_trained
 
@@ -65,55 +67,57 @@ def train_models(
 ) -> tuple[dict[str, TrainedEnsemble], pd.DataFrame, pd.DataFrame]:
     """Reuse recorded models by hash, train the others (one program per shape), record them.
 
+    A model another live run is training is waited for, then reused (`compute_once`).
     Returns (models by hash, training history, model records table).
     """
     rows = dict(zip(sweep["hash"], sweep_rows(sweep), strict=True))
     labels = dict(zip(sweep["hash"], sweep["label"], strict=True))
-    found = {h: store.find_model(h) for h in rows}
-    missing = [h for h, rec in found.items() if rec is None]
-    for h, rec in found.items():
-        if rec is not None:
-            log.info(
-                "cache hit: model %s (%s) is record %s; not training", h, labels[h], rec.run_id
-            )
-    record_every = int(options.get("record_every", 0))
-    trained = {
-        t.hash: t
-        for t in train_sweep(
-            [rows[h] for h in missing], progress=options["progress"], record_every=record_every
-        )
-    }
+    trained: dict[str, TrainedEnsemble] = {}
 
+    def train_and_record(hashes: list[str]) -> dict[str, Record]:
+        for t in train_sweep([rows[h] for h in hashes], progress=options["progress"],
+                             record_every=int(options.get("record_every", 0))):  # fmt: skip
+            trained[t.hash] = t
+        return {h: _record(store, h, rows[h], labels[h], trained[h], options) for h in hashes}
+
+    outcomes = compute_once(store, MODEL, list(rows), store.find_model, train_and_record,
+                            lambda h: f"{h} ({labels[h]})",
+                            "cache hit: model %s is record %s; not training")  # fmt: skip
     models, histories, records = {}, [], []
     with tempfile.TemporaryDirectory() as tmp:
         for h in rows:
-            if h in trained:
-                ensemble = trained[h]
-                path = Path(tmp) / f"{h}.eqx"
-                save_trained(path, ensemble)
-                extra = [_write_trace(ensemble.trace, Path(tmp) / h)] if ensemble.trace else []
-                rec = store.record_model(
-                    hash=h,
-                    params=rows[h],
-                    history=ensemble.history,
-                    metric_every=int(options["metric_every"]),
-                    model_file=path,
-                    extra_artifacts=extra,
-                    tags={
-                        "ntdyn.label": labels[h],
-                        "ntdyn.best_replicate": str(ensemble.selection.best),
-                        "ntdyn.excluded_replicates": str(list(ensemble.selection.excluded)),
-                    },
-                )
-                history, status = ensemble.history, "trained"
+            rec, status = outcomes[h]
+            if status == RECORDED:
+                ensemble, history, status = trained[h], trained[h].history, "trained"
             else:
-                rec = found[h]
                 ensemble = load_trained(store.download_model_file(rec, tmp))
-                history, status = store.download_history(rec), "reused"
+                history = store.download_history(rec)
             models[h] = ensemble
             histories.append(history.assign(hash=h, label=labels[h]))
             records.append(_record_row(h, labels[h], rec.run_id, status, ensemble))
     return models, pd.concat(histories, ignore_index=True), pd.DataFrame(records)
+
+
+def _record(store: RecordStore, h: str, row: dict, label: str, ensemble: TrainedEnsemble,
+            options: dict) -> Record:  # fmt: skip
+    """Record one trained ensemble: its model file, history and trace."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{h}.eqx"
+        save_trained(path, ensemble)
+        extra = [_write_trace(ensemble.trace, Path(tmp) / h)] if ensemble.trace else []
+        return store.record_model(
+            hash=h,
+            params=row,
+            history=ensemble.history,
+            metric_every=int(options["metric_every"]),
+            model_file=path,
+            extra_artifacts=extra,
+            tags={
+                "ntdyn.label": label,
+                "ntdyn.best_replicate": str(ensemble.selection.best),
+                "ntdyn.excluded_replicates": str(list(ensemble.selection.excluded)),
+            },
+        )
 
 
 def _write_trace(trace: dict[str, pd.DataFrame], folder: Path) -> Path:
