@@ -8,7 +8,9 @@ import pytest
 FORBIDDEN = {"kedro", "kedro_datasets", "kedro_mlflow", "mlflow", "pandera"}
 
 
-@pytest.mark.parametrize("package", ["tasks", "models", "training", "analysis", "plots"])
+@pytest.mark.parametrize(
+    "package", ["tasks", "tasks.multitask", "models", "training", "analysis", "plots"]
+)
 def test_science_package_imports_no_framework(package):
     code = (
         f"import sys, ntdyn.{package}\n"
