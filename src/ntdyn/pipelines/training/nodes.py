@@ -18,7 +18,8 @@ from ntdyn.hyperparams import (
     varying_columns,
 )
 from ntdyn.store import RecordStore
-from ntdyn.training import TrainedEnsemble, train_sweep
+from ntdyn.training import CheckpointConfig, TrainedEnsemble, train_sweep
+from ntdyn.training.checkpoint import remove as remove_checkpoint
 from ntdyn.training.ensemble_io import load_trained, save_trained
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,22 @@ def plan_sweep(training: dict) -> pd.DataFrame:
     return table.assign(hash=hashes, label=labels)[["hash", "label", *[c for c in table.columns]]]
 
 
+def checkpoint_config(store: RecordStore, options: dict) -> CheckpointConfig | None:
+    """Checkpoints in the store's checkpoint folder, paced by `options["checkpoint"]`
+    (min_interval_s, max_overhead; null: no checkpoints)."""
+    pacing = options.get("checkpoint", {})
+    return None if pacing is None else CheckpointConfig(store.checkpoint_dir(), **pacing)
+
+
+def training_tags(trained) -> dict[str, str]:
+    """What a model record says about its training: selection and diverged replicates."""
+    return {
+        "ntdyn.best_replicate": str(trained.selection.best),
+        "ntdyn.excluded_replicates": str(list(trained.selection.excluded)),
+        "ntdyn.diverged_replicates": "; ".join(map(str, trained.diverged)) or "none",
+    }
+
+
 def train_models(
     sweep: pd.DataFrame, store: RecordStore, options: dict
 ) -> tuple[dict[str, TrainedEnsemble], pd.DataFrame, pd.DataFrame]:
@@ -77,12 +94,14 @@ def train_models(
                 "cache hit: model %s (%s) is record %s; not training", h, labels[h], rec.run_id
             )
     record_every = int(options.get("record_every", 0))
+    checkpoint = checkpoint_config(store, options)
     trained = {
         t.hash: t
         for t in train_sweep(
-            [rows[h] for h in missing], progress=options["progress"], record_every=record_every
+            [rows[h] for h in missing], progress=options["progress"], record_every=record_every,
+            checkpoint=checkpoint, labels=[labels[h] for h in missing],
         )
-    }
+    }  # fmt: skip
 
     models, histories, records = {}, [], []
     with tempfile.TemporaryDirectory() as tmp:
@@ -99,12 +118,10 @@ def train_models(
                     metric_every=int(options["metric_every"]),
                     model_file=path,
                     extra_artifacts=extra,
-                    tags={
-                        "ntdyn.label": labels[h],
-                        "ntdyn.best_replicate": str(ensemble.selection.best),
-                        "ntdyn.excluded_replicates": str(list(ensemble.selection.excluded)),
-                    },
+                    tags={"ntdyn.label": labels[h], **training_tags(ensemble)},
                 )
+                if checkpoint is not None:  # the record holds the model now
+                    remove_checkpoint(checkpoint, h)
                 history, status = ensemble.history, "trained"
             else:
                 rec = found[h]
