@@ -62,7 +62,8 @@ def select_replicate(
     finite[list(diverged)] = False
     if not finite.any():
         raise ValueError(
-            f"no replicate to select: validation losses {loss.tolist()}, diverged {list(diverged)}"
+            f"no replicate to select: every validation loss is non-finite or its replicate "
+            f"diverged (losses {loss.tolist()}, diverged {list(diverged)})"
         )
     excluded = ~finite
     if finite.sum() >= 3:
