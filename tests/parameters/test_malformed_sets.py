@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from ntdyn.hyperparams.rules import Rule
 from ntdyn.parameters import parameter_problems
 from ntdyn.parameters.spec import PARAMETERS
-from ntdyn.parameters.tree import ByKind, Hyperparams, Named, Spread
+from ntdyn.parameters.tree import ByKind, Hyperparams, Named, OrNull, Spread
 
 BASE = conf_parameters()
 PIPELINES = ("analysis_part1", "analysis_part2", "task_vs_data", "training_dynamics")
@@ -32,6 +32,8 @@ def rule_at(node, keys: list[str]) -> Rule | None:
         return None
     if isinstance(node, Named):
         return rule_at(node.node, keys[1:])
+    if isinstance(node, OrNull):
+        return rule_at(node.node, keys)
     if isinstance(node, ByKind):
         return None if not keys else rule_at(node.variants["flipflop"], keys)
     return rule_at(node[keys[0]], keys[1:]) if keys and keys[0] in node else None

@@ -30,7 +30,7 @@ BASE = dict(
     train__n_epochs=6, train__batch_size=8, train__learning_rate=0.02, train__n_replicates=2,
     train__seed=0, train__validate_every=3, train__checkpoint_every=2,
     train__rollout_horizons=[1, 2, 4], train__rollout_max_steps=30,
-    train__divergence_factor=5.0, model__latent_size=4,
+    train__rollout_divergence_factor=5.0, model__latent_size=4,
 )  # fmt: skip
 SAE = dict(model__kind="sae_gru", model__encoder_size=8, model__factor_size=3,
            model__controller_size=4, model__n_inferred_inputs=0)  # fmt: skip

@@ -31,7 +31,7 @@ LARGE = ResourceBudget(trial_block=BLOCK)
 BASE = dict(
     data__n_held_in=N_IN, data__n_held_out=N_OUT, data__n_inputs=N_INPUTS,
     train__seed=0, train__rollout_horizons=[1, 2, 4], train__rollout_max_steps=10,
-    train__divergence_factor=5.0, model__latent_size=4,
+    train__rollout_divergence_factor=5.0, model__latent_size=4,
 )  # fmt: skip
 SAE = dict(model__kind="sae_gru", model__encoder_size=8, model__factor_size=3,
            model__controller_size=4, model__n_inferred_inputs=0)  # fmt: skip

@@ -13,11 +13,8 @@ import pytest
 
 from ntdyn.hyperparams.tables import validate_table
 from ntdyn.tasks.digits import load_classification_data, load_digits, load_mnist_file
-from ntdyn.training.recording import (
-    STREAM_PROBE,
-    parameter_trajectory,
-    train_recorded,
-)
+from ntdyn.training.keys import STREAM_PROBE
+from ntdyn.training.recording import parameter_trajectory, train_recorded
 
 TABLES = ("scalars", "layers", "weights", "activations")
 HP = {

@@ -30,6 +30,7 @@ def test_an_outlier_is_excluded_and_recorded():
         "best_replicate": 2,
         "excluded_replicates": [4],
         "n_std_exclude": 1.5,
+        "diverged_replicates": [],
     }
 
 

@@ -97,6 +97,8 @@ DATA_MODEL: dict[str, Rule] = {
     "train__connectome__density": r.fraction(),
     "train__connectome__num_neurons": r.count(),
     "train__connectome__loss_coeff": r.non_negative(),
+    # roll-out stability during validation: a ball of this x the largest latent norm
+    "train__rollout_divergence_factor": r.positive(),
     **_DIVERGENCE,
 }
 
@@ -117,6 +119,7 @@ RECORDED_MLP: dict[str, Rule] = {
     "train__test_samples": r.count(),
     "train__probe_size": r.count(),
     "train__density_threshold": r.non_negative(),
+    **_DIVERGENCE,
 }
 
 HYPERPARAMETERS = MappingProxyType({

@@ -27,7 +27,7 @@ from ntdyn.hyperparams.rules import (
     positive,
     text,
 )
-from ntdyn.parameters.tree import ByKind, Hyperparams, Named, Spread
+from ntdyn.parameters.tree import ByKind, Hyperparams, Named, OrNull, Spread
 
 # --- shared pieces
 _numbers = list_of(number())
@@ -128,7 +128,10 @@ FIGURES = {
     "dose_measures": list_of(text(*_measures)),
 }
 
-TRAINING_OPTIONS = {"progress": flag(), "metric_every": count(), "record_every": index()}
+# Training state saved for resume (`ntdyn.training.checkpoint.CheckpointConfig`); null: none.
+CHECKPOINT = OrNull({"min_interval_s": non_negative(), "max_overhead": number(gt=0, le=1)})
+TRAINING_OPTIONS = {"progress": flag(), "metric_every": count(), "record_every": index(),
+                    "checkpoint": CHECKPOINT}  # fmt: skip
 
 
 def experiment(analyses: tuple[str, ...], population: tuple[str, ...] = ()) -> dict:
@@ -154,7 +157,7 @@ def _source(kind: str) -> dict:
 
 
 TASK_VS_DATA = {
-    "training_options": {"progress": flag(), "metric_every": count()},
+    "training_options": {"progress": flag(), "metric_every": count(), "checkpoint": CHECKPOINT},
     "sources": Named(ByKind("kind", {"flipflop": _source("flipflop"),
                                      "reaching": _source("reaching")})),  # fmt: skip
     "spiking": {

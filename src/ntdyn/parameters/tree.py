@@ -272,3 +272,17 @@ class ByKind:
                 if name not in seen:
                     seen.add(name)
                     yield name
+
+
+@dataclass(frozen=True)
+class OrNull:
+    """A `node` that may also be null (e.g. `checkpoint: null` turns checkpoints off)."""
+
+    node: Any
+
+    def check(self, value: Any, path: str, report: Report) -> None:
+        if value is not None:
+            check(self.node, value, path, report)
+
+    def names(self, path: str) -> Iterator[str]:
+        return names(self.node, path)

@@ -10,7 +10,12 @@ Leftovers (``kedro ntdyn gc`` lists them; ``--apply`` archives them):
   queries never return it); and a local model file ``<models dir>/**/<hash>.eqx`` (named
   by a 16-digit model hash) whose hash has no model record; and an evaluation's arrays
   staged beside the artifacts (``.staging/<hash>-<pid>-<id>``) by a process that is gone
-  (killed before its record took them; a live process's are left alone). Archiving moves
+  (killed before its record took them; a live process's are left alone); a training
+  checkpoint (``.checkpoints/<hash>.eqx``) whose model has a finished record (the record
+  holds the model; the checkpoint is normally removed then, but a run killed in between
+  leaves it), and a checkpoint's temporary file (``<hash>.eqx.tmp-<pid>``) whose writing
+  process is gone. A checkpoint of an unfinished model is kept: the next run resumes from
+  it. Archiving moves
   them under the archive folder, keeping their relative path; nothing is deleted.
 - **run folders no run will publish** (``data/runs/<run id>``, see `ntdyn.run_folder`): the
   outputs of a run that failed or whose process is gone; archived like the files above. A
@@ -40,7 +45,7 @@ from pathlib import Path
 from mlflow.entities import ViewType
 
 from .assets import ASSET
-from .mlflow_store import STAGING, local_path
+from .mlflow_store import CHECKPOINTS, STAGING, local_path
 from .processes import TAG_PROCESS, abandoned_runs, mark_abandoned
 from .records import (
     EVALUATION,
@@ -112,6 +117,20 @@ def _staged_leftovers(root: Path) -> list[OrphanFile]:
     return out
 
 
+def _checkpoint_leftovers(folder: Path, recorded: set[str]) -> list[OrphanFile]:
+    """Checkpoints of recorded models, and temporary files of writers that are gone."""
+    out = []
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        stem, _, tmp = path.name.partition(".eqx.tmp-")
+        if tmp:
+            if not (tmp.isdigit() and _process_alive(int(tmp))):
+                out.append(OrphanFile(path, f"checkpoint being written by process {tmp}, "
+                                            "which is gone"))  # fmt: skip
+        elif path.suffix == ".eqx" and path.stem in recorded:
+            out.append(OrphanFile(path, "checkpoint of a model that is recorded"))
+    return out
+
+
 def _all_runs(store) -> dict[str, object]:
     """Every run of the store's experiment, deleted ones included, by run id."""
     runs, token = {}, None
@@ -172,8 +191,10 @@ def find_leftovers(store, models_dir: str | Path | None = None,
         if missing:
             report.records_without_files.append(MissingFiles(record, missing))
 
+    model_hashes = {r.hash for r in live.values() if r.kind == MODEL}
+    if root is not None:
+        report.orphan_files.extend(_checkpoint_leftovers(root / CHECKPOINTS, model_hashes))
     if models_dir is not None:
-        model_hashes = {r.hash for r in live.values() if r.kind == MODEL}
         # only files named by a model hash (the training outputs); others are named by role
         for path in sorted(Path(models_dir).rglob("*.eqx")):
             if _MODEL_HASH.match(path.stem) and path.stem not in model_hashes:

@@ -91,6 +91,7 @@ _SAFE_HASH = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _FINISHED = "FINISHED"
 _LOOKUP_BY_HASH_MAX = 25  # above this many hashes, scan all models once instead
 STAGING = ".staging"  # large artifacts being written, beside the experiment's artifacts
+CHECKPOINTS = ".checkpoints"  # training state of unfinished models (<hash>.eqx), beside them
 
 
 def _quote(value: str) -> str:
@@ -317,6 +318,15 @@ class RecordStore:
         folder = (local / STAGING) if local is not None else Path(tempfile.gettempdir()) / STAGING
         folder.mkdir(parents=True, exist_ok=True)
         return folder
+
+    def checkpoint_dir(self) -> Path:
+        """Where training checkpoints live (`<model hash>.eqx`): beside the artifacts on a local
+        store, so every run of the project sharing this store finds them after a crash (and
+        `kedro ntdyn gc` lists those whose model is recorded); else the temporary folder."""
+        location = self.client.get_experiment(self.experiment_id).artifact_location
+        local = local_path(location)
+        root = local if local is not None else Path(tempfile.gettempdir())
+        return root / CHECKPOINTS
 
     @staticmethod
     def _check_paths(paths: Sequence[str | Path]) -> None:

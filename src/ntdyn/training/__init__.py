@@ -1,10 +1,11 @@
 """Optax training loops: replicates and spread members vmapped in one compiled program."""
 
+from ntdyn.training.checkpoint import CheckpointConfig
+from ntdyn.training.core import TRACE_COUNTS, history_table
+from ntdyn.training.divergence import DivergenceConfig, DivergenceError
 from ntdyn.training.loop import (
-    TRACE_COUNTS,
     TrainedEnsemble,
     batch_loss,
-    history_table,
     model_data,
     static_signature,
     train_group,
@@ -14,6 +15,9 @@ from ntdyn.training.selection import ReplicateSelection, select_replicate
 
 __all__ = [
     "TRACE_COUNTS",
+    "CheckpointConfig",
+    "DivergenceConfig",
+    "DivergenceError",
     "ReplicateSelection",
     "TrainedEnsemble",
     "batch_loss",

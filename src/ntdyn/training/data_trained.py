@@ -22,11 +22,11 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pandas as pd
 from tqdm.auto import tqdm
 
 from ntdyn.analysis.chunks import in_chunks, over_blocks, plan_trials
-from ntdyn.hyperparams.hashing import hyperparams_hash
 from ntdyn.models.data_trained import (
     DATA_MODEL_KINDS,
     LatentEvolution,
@@ -35,8 +35,11 @@ from ntdyn.models.data_trained import (
 )
 from ntdyn.models.stacking import unstack
 from ntdyn.resources import ChunkPlan, ResourceBudget
-from ntdyn.training.loop import STREAM_BATCHES, STREAM_INIT, make_optimizer
-from ntdyn.training.selection import ReplicateSelection, select_replicate
+from ntdyn.training import divergence
+from ntdyn.training.core import Member, check_divergence, make_optimizer, select_member
+from ntdyn.training.divergence import Divergence
+from ntdyn.training.keys import KeyStreams
+from ntdyn.training.selection import ReplicateSelection
 
 Array = jax.Array
 
@@ -309,25 +312,32 @@ def epoch_batches(keys, epoch, train_idx, batch_size: int):
 
 
 @eqx.filter_jit
-def train_step(params, static, opt_states, arrays, aux, idx, keys, epoch, loss, opts):
-    """One Adam step of every replicate on its own minibatch idx (R, batch_size).
+def train_step(params, static, opt_states, div, arrays, aux, idx, keys, step, epoch, loss, opts):
+    """One Adam step (number `step`) of every replicate on its own minibatch idx (R, batch_size).
 
     arrays: (spikes (B, T, N), inputs (B, T, I), held observations (B, T, N_in)),
-    shared by the replicates. Returns (params, opt states, terms (R, 4)).
+    shared by the replicates. A replicate that diverges keeps its last finite state
+    (`ntdyn.training.divergence`). Returns (params, opt states, divergence state, terms (R, 4)).
     One step per call, not a scan over the epoch: XLA compiles a while loop around
     the recurrent models' gradient several times more slowly than the step itself,
     and an epoch has few minibatches, so the Python loop costs little.
     """
     TRACE_COUNTS["train_step"] += 1
 
-    def one_replicate(p, opt_state, i, key):
+    def one_replicate(p, opt_state, dv, i, key):
         batch = tuple(a[i] for a in arrays)
         model = eqx.combine(p, static)
-        grads, terms = eqx.filter_grad(loss, has_aux=True)(model, batch, key, epoch, opts, aux)
-        updates, opt_state = make_optimizer(0.0).update(grads, opt_state, p)
-        return eqx.apply_updates(p, updates), opt_state, terms
+        (total, terms), grads = eqx.filter_value_and_grad(loss, has_aux=True)(
+            model, batch, key, epoch, opts, aux
+        )
+        dv = divergence.check(dv, step, total, optax.tree.norm(grads))
+        updates, new_opt = make_optimizer(0.0).update(grads, opt_state, p)
+        new_p, new_opt = divergence.keep_if_alive(
+            dv.alive, (eqx.apply_updates(p, updates), new_opt), (p, opt_state)
+        )
+        return new_p, new_opt, dv, terms
 
-    return jax.vmap(one_replicate)(params, opt_states, idx, keys)
+    return jax.vmap(one_replicate)(params, opt_states, div, idx, keys)
 
 
 @dataclass
@@ -613,7 +623,7 @@ def validation_metrics(
         inputs,
         held_v,
         int(hp["train__rollout_max_steps"]),
-        float(hp["train__divergence_factor"]),
+        float(hp["train__rollout_divergence_factor"]),
         latents=inf.latents,
     )
     return {"valid_nll": nll, "rollout_steps_stable": stable} | {
@@ -639,6 +649,7 @@ class TrainedDataModel:
     history: pd.DataFrame
     selection: ReplicateSelection
     checkpoints: dict[int, eqx.Module] = field(default_factory=dict)
+    diverged: tuple[Divergence, ...] = ()
 
     def replicate(self, r: int | None = None) -> eqx.Module:
         """One replicate (the selected one by default), unstacked."""
@@ -652,13 +663,16 @@ def train_data_model(
     connected: np.ndarray | None = None,
     progress: bool = True,
     budget: ResourceBudget | None = None,
+    label: str = "",
 ) -> TrainedDataModel:
     """Fit `train__n_replicates` replicates of the data model `hp` to `data`.
 
     connected: (N, N_in) bool known connectivity, needed by the `unconnected_to_zero`
     connectome constraint (rate of neuron i at t+1 may depend on held-in neuron j at t).
     budget: the memory budget of the validation metrics (they run over the validation trials
-    in chunks; default `ResourceBudget()`); the results do not depend on it.
+    in chunks; default `ResourceBudget()`); the results do not depend on it. label: the
+    model's name in errors. Raises `DivergenceError` once every replicate has diverged
+    (`train__divergence_factor`).
     """
     check_data_model_hyperparams(hp)
     kind = hp["model__kind"]
@@ -688,15 +702,15 @@ def train_data_model(
         pairs = np.zeros((1, 2), np.int32)
     aux = {"mask": jnp.asarray(mask, jnp.float32), "pairs": jnp.asarray(pairs)}
 
-    n_rep = int(hp["train__n_replicates"])
-    root = jax.random.PRNGKey(int(hp["train__seed"]))
-    reps = jnp.arange(n_rep)
-    fold = jax.vmap(jax.random.fold_in, (None, 0))
-    models = data_models_from_hyperparams(hp, fold(jax.random.fold_in(root, STREAM_INIT), reps))
+    member = Member.from_hyperparams(hp, label)
+    n_rep = member.n_replicates
+    streams = KeyStreams(int(hp["train__seed"]))
+    models = data_models_from_hyperparams(hp, streams.init(n_rep))
     params, static = eqx.partition(models, eqx.is_array)
-    lr = jnp.full(n_rep, float(hp["train__learning_rate"]), jnp.float32)
+    lr = jnp.full(n_rep, member.learning_rate, jnp.float32)
     opt_states = jax.vmap(lambda p, r: make_optimizer(r).init(p))(params, lr)
-    keys = fold(jax.random.fold_in(root, STREAM_BATCHES), reps)
+    div = divergence.initial_state(jnp.full(n_rep, member.divergence.factor))
+    keys = streams.batches(n_rep)
     arrays = tuple(jnp.asarray(a, jnp.float32) for a in (data.spikes, data.inputs, held))
     train_idx = jnp.asarray(data.train)
 
@@ -711,14 +725,15 @@ def train_data_model(
         for epoch in range(n_epochs):
             batches, step_keys = epoch_batches(keys, jnp.asarray(epoch), train_idx, batch_size)
             terms = []
+            step0 = epoch * n_batches
             for i in range(n_batches):
-                params, opt_states, t_i = train_step(
-                    params, static, opt_states, arrays, aux, batches[i], step_keys[i],
-                    jnp.asarray(epoch), LOSSES[kind], opts,
+                params, opt_states, div, t_i = train_step(
+                    params, static, opt_states, div, arrays, aux, batches[i], step_keys[i],
+                    jnp.asarray(step0 + i), jnp.asarray(epoch), LOSSES[kind], opts,
                 )  # fmt: skip
                 terms.append(t_i)
             terms = np.asarray(jnp.stack(terms))  # (n_batches, R, 4)
-            step0 = epoch * n_batches
+            check_divergence(div, [member])
             for i, term in enumerate(TRAIN_TERMS):
                 for r in range(n_rep):
                     rows.append(
@@ -755,9 +770,9 @@ def train_data_model(
             bar.set_postfix(loss=f"{float(np.median(terms[-1, :, 0])):.4g}")
     history = pd.concat(rows, ignore_index=True)
     history["value"] = history["value"].astype(float)
-    selection = select_replicate(
-        np.array([m["valid_nll"] for m in last_valid]), float(hp.get("train__n_std_exclude", 2.0))
-    )
-    return TrainedDataModel(
-        dict(hp), hyperparams_hash(hp), eqx.combine(params, static), history, selection, checkpoints
-    )
+    selection, diverged = select_member(
+        np.array([m["valid_nll"] for m in last_valid]), div, slice(0, n_rep),
+        float(hp.get("train__n_std_exclude", 2.0)),
+    )  # fmt: skip
+    return TrainedDataModel(dict(hp), member.hash, eqx.combine(params, static), history,
+                            selection, checkpoints, diverged)  # fmt: skip

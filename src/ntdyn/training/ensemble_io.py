@@ -53,5 +53,6 @@ def load_trained(path: str | Path):
             best=sel["best_replicate"],
             excluded=tuple(sel["excluded_replicates"]),
             n_std_exclude=sel["n_std_exclude"],
+            diverged=tuple(sel.get("diverged_replicates", ())),
         ),
     )

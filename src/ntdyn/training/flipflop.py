@@ -8,21 +8,22 @@ from typing import NamedTuple
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 import pandas as pd
 
-from ntdyn.hyperparams.hashing import hyperparams_hash
 from ntdyn.models.flipflop import FlipFlopRNN, flipflop_ensemble_from_hyperparams
 from ntdyn.tasks.flipflop import sample_flipflop
-from ntdyn.training.loop import (
-    STREAM_BATCHES,
-    STREAM_INIT,
-    STREAM_VALIDATION,
+from ntdyn.training.checkpoint import CheckpointConfig
+from ntdyn.training.core import (
+    Member,
+    TrainingRun,
     history_table,
-    make_optimizer,
-    run_chunks,
+    run_training,
+    select_member,
+    validation_losses,
 )
-from ntdyn.training.selection import ReplicateSelection, select_replicate
+from ntdyn.training.divergence import Divergence
+from ntdyn.training.keys import KeyStreams
+from ntdyn.training.selection import ReplicateSelection
 
 FLIPFLOP_TERMS = ("total",)
 
@@ -44,6 +45,8 @@ class TrainedFlipFlop:
     model: FlipFlopRNN
     history: pd.DataFrame
     selection: ReplicateSelection
+    diverged: tuple[Divergence, ...] = ()
+    resumed_at: int = 0
 
 
 def flipflop_loss(model, data: FlipFlopData, key, batch_size, n_steps, n_bits, p_pulse, noise):
@@ -57,42 +60,42 @@ def flipflop_loss(model, data: FlipFlopData, key, batch_size, n_steps, n_bits, p
     return mse, mse[None]
 
 
-def train_flipflop(hp: dict, *, progress: bool = True) -> TrainedFlipFlop:
+def train_flipflop(
+    hp: dict, *, progress: bool = True, checkpoint: CheckpointConfig | None = None,
+    label: str = "",
+) -> TrainedFlipFlop:  # fmt: skip
     """Train `train__n_replicates` flip-flop GRUs on flattened hyperparameters `hp`.
 
     Keys: model__hidden_size, model__hidden_noise_std, task__n_bits, task__n_steps,
     task__p_pulse, task__input_noise_std, train__batch_size, train__n_batches,
-    train__learning_rate, train__n_replicates, train__seed.
+    train__learning_rate, train__n_replicates, train__seed (train__divergence_factor,
+    train__n_std_exclude: optional). checkpoint: where training state is saved and resumed
+    from; label: the source's name in errors.
     """
-    n_rep = int(hp["train__n_replicates"])
-    root = jax.random.PRNGKey(int(hp["train__seed"]))
-    reps = jnp.arange(n_rep)
-    init_keys = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.fold_in(root, STREAM_INIT), reps)
-    models = flipflop_ensemble_from_hyperparams(hp, init_keys)
-    params, static = eqx.partition(models, eqx.is_array)
+    member = Member.from_hyperparams(hp, label)
+    n_rep = member.n_replicates
+    streams = KeyStreams(int(hp["train__seed"]))
+    params, static = eqx.partition(flipflop_ensemble_from_hyperparams(hp, streams.init(n_rep)),
+                                   eqx.is_array)  # fmt: skip
     data = FlipFlopData(
         jnp.full(n_rep, hp["model__hidden_noise_std"], jnp.float32),
         jnp.full(n_rep, hp["train__learning_rate"], jnp.float32),
     )
-    opt_states = jax.vmap(lambda p, lr: make_optimizer(lr).init(p))(params, data.learning_rate)
-    keys = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.fold_in(root, STREAM_BATCHES), reps)
     options = (
         int(hp["train__batch_size"]), int(hp["task__n_steps"]), int(hp["task__n_bits"]),
         float(hp["task__p_pulse"]), float(hp["task__input_noise_std"]),
     )  # fmt: skip
-    params, _, history = run_chunks(
-        params, static, opt_states, data, keys, n_batches=int(hp["train__n_batches"]),
-        n_terms=len(FLIPFLOP_TERMS), loss=flipflop_loss, loss_options=options,
-        progress=progress, desc=f"flip-flop x {n_rep} replicates",
-    )  # fmt: skip
-    history = history_table(history, FLIPFLOP_TERMS)
+    run = TrainingRun(int(hp["train__n_batches"]), progress=progress, checkpoint=checkpoint,
+                      desc=f"flip-flop x {n_rep} replicates")  # fmt: skip
+    result = run_training(params, static, data, streams.batches(n_rep), [member], run,
+                          n_terms=len(FLIPFLOP_TERMS), loss=flipflop_loss, loss_options=options,
+                          learning_rates=data.learning_rate)  # fmt: skip
     # Every replicate on the same validation batch, from its own stream.
-    k_valid = jax.random.fold_in(root, STREAM_VALIDATION)
-    valid = eqx.filter_jit(
-        lambda p, d: jax.vmap(lambda pi, di: flipflop_loss(eqx.combine(pi, static), di, k_valid,
-                                                           *options)[0])(p, d)
-    )(params, data)  # fmt: skip
-    selection = select_replicate(np.asarray(valid), float(hp.get("train__n_std_exclude", 2.0)))
+    valid = validation_losses(result.params, static, data, streams.validation(), flipflop_loss,
+                              options)  # fmt: skip
+    selection, diverged = select_member(valid, result.divergence, slice(0, n_rep),
+                                        float(hp.get("train__n_std_exclude", 2.0)))  # fmt: skip
     return TrainedFlipFlop(
-        dict(hp), hyperparams_hash(hp), eqx.combine(params, static), history, selection
-    )
+        dict(hp), member.hash, eqx.combine(result.params, static),
+        history_table(result.history, FLIPFLOP_TERMS), selection, diverged, result.resumed_at,
+    )  # fmt: skip

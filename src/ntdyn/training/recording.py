@@ -36,9 +36,17 @@ from tqdm.auto import tqdm
 from ntdyn.hyperparams.hashing import hyperparams_hash
 from ntdyn.models.mlp import MLPClassifier, mlp_from_hyperparams
 from ntdyn.tasks.digits import ClassificationData
-from ntdyn.training.loop import STREAM_BATCHES, STREAM_INIT, chunk_size
+from ntdyn.training.core import chunk_size
+from ntdyn.training.divergence import (
+    NON_FINITE,
+    REASONS,
+    TOO_LARGE,
+    Divergence,
+    DivergenceConfig,
+    DivergenceError,
+)
+from ntdyn.training.keys import STREAM_BATCHES, STREAM_INIT, KeyStreams
 
-STREAM_PROBE = 3
 SCHEDULES = ("constant", "cosine")
 
 
@@ -202,9 +210,9 @@ def train_recorded(
     baseline of the recording-cost benchmark); the tables are then empty.
     """
     check_recording_hyperparams(hp)
-    root = jax.random.PRNGKey(int(hp["train__seed"]))
+    streams = KeyStreams(int(hp["train__seed"]))
     model = mlp_from_hyperparams(hp, data.n_features, data.n_classes,
-                                 jax.random.fold_in(root, STREAM_INIT))  # fmt: skip
+                                 streams.stream(STREAM_INIT))  # fmt: skip
     params, static = eqx.partition(model, eqx.is_array)
     k, n_steps = int(hp["train__record_every"]), int(hp["train__n_steps"])
     n_probe = int(hp["train__probe_size"])
@@ -220,18 +228,30 @@ def train_recorded(
         raise ValueError(
             f"train__probe_size = {n_probe}: must be <= the test images used, {n_test}"
         )
-    test_idx = np.asarray(
-        jax.random.permutation(jax.random.fold_in(root, STREAM_PROBE), len(data.y_test))
-    )[:n_test]
+    test_idx = np.asarray(jax.random.permutation(streams.probe(), len(data.y_test)))[:n_test]
     test = (jnp.asarray(data.x_test[test_idx]), jnp.asarray(data.y_test[test_idx]))
     probe_idx = test_idx[:n_probe]
-    key = jax.random.fold_in(root, STREAM_BATCHES)
+    key = streams.stream(STREAM_BATCHES)
 
     n_records = n_steps // k
     per_block = chunk_size(n_records, block_target)
 
+    factor = DivergenceConfig(float(hp.get("train__divergence_factor", 1000.0))).factor
+    first_loss: list[float] = []
+
     def file_block(start: int, out: dict) -> None:
         done = jax.device_get(out)  # waits for this block only
+        # Divergence, checked per block on the records' mean training loss (one model: a
+        # diverged run has nothing to select from, so it stops here).
+        loss = np.asarray(done["train_loss"], float)
+        first_loss[:] = first_loss or [loss[0]]
+        bad = ~np.isfinite(loss) | (loss > factor * abs(first_loss[0]))
+        if bad.any():
+            i = int(np.argmax(bad))
+            reason = REASONS[NON_FINITE if not np.isfinite(loss[i]) else TOO_LARGE]
+            raise DivergenceError(f"model {hyperparams_hash(hp)} (MLP)",
+                                  (Divergence(0, int((start + i + 1) * k), reason),),
+                                  float(hp["train__learning_rate"]))  # fmt: skip
         if record:
             tables.result().fill(start, done)
         bar.update(per_block * k)
@@ -422,9 +442,9 @@ def controller_trace(snapshots: list[tuple[int, object, np.ndarray]], static, hp
         density.append(above / n_entries)  # whole network, as for the MLP
     layers = pd.concat(layers, ignore_index=True)
 
-    root = jax.random.PRNGKey(int(hp["train__seed"]))
+    streams = KeyStreams(int(hp["train__seed"]))
     probe = sample_training_trials(
-        jax.random.fold_in(root, STREAM_PROBE), pert_params(hp), batch_size=PROBE_TRIALS,
+        streams.probe(), pert_params(hp), batch_size=PROBE_TRIALS,
         n_steps=int(hp["task__n_steps"]), workspace=jnp.asarray(hp["task__workspace"], jnp.float32),
     )  # fmt: skip
     cost = jax.vmap(jax.vmap(reach_cost, (0, 0, 0, 0, 0, None)), (0, 0, 0, 0, None, None))

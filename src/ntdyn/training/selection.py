@@ -15,13 +15,15 @@ class ReplicateSelection:
     whose loss is non-finite, or (with at least 3 finite losses) more than
     `n_std_exclude` robust standard deviations above the median: the median plus
     `n_std_exclude` x 1.4826 x the median absolute deviation (`select_replicate`).
-    best: replicate with the lowest loss among those kept.
+    best: replicate with the lowest loss among those kept. diverged: replicates whose
+    training diverged (`ntdyn.training.divergence`), excluded whatever their loss.
     """
 
     validation_loss: tuple[float, ...]
     best: int
     excluded: tuple[int, ...]
     n_std_exclude: float
+    diverged: tuple[int, ...] = ()
 
     def as_dict(self) -> dict:
         return {
@@ -29,6 +31,7 @@ class ReplicateSelection:
             "best_replicate": self.best,
             "excluded_replicates": list(self.excluded),
             "n_std_exclude": self.n_std_exclude,
+            "diverged_replicates": list(self.diverged),
         }
 
 
@@ -36,7 +39,9 @@ class ReplicateSelection:
 MAD_TO_STD = 1.4826
 
 
-def select_replicate(validation_loss: np.ndarray, n_std_exclude: float) -> ReplicateSelection:
+def select_replicate(
+    validation_loss: np.ndarray, n_std_exclude: float, diverged: tuple[int, ...] = ()
+) -> ReplicateSelection:
     """Pick the best replicate and list the excluded ones (docs/science.md §3.6).
 
     A replicate is excluded when its loss lies more than `n_std_exclude` standard
@@ -45,7 +50,8 @@ def select_replicate(validation_loss: np.ndarray, n_std_exclude: float) -> Repli
     and "standard deviation", made robust). With the plain mean and std, an outlier inflates the std
     it is measured against: no loss can exceed the mean by more than sqrt(R - 1)
     stds, so with 5 replicates and a threshold of 2 nothing could ever be excluded.
-    Needs R >= 3 finite losses; non-finite losses are always excluded.
+    Needs R >= 3 finite losses; non-finite losses are always excluded, and so are the
+    `diverged` replicates (they take no part in the centre and the spread either).
     """
     loss = np.asarray(validation_loss, dtype=float)
     if loss.ndim != 1 or loss.size == 0:
@@ -53,8 +59,12 @@ def select_replicate(validation_loss: np.ndarray, n_std_exclude: float) -> Repli
     if not n_std_exclude > 0:
         raise ValueError(f"train__n_std_exclude = {n_std_exclude}: must be > 0")
     finite = np.isfinite(loss)
+    finite[list(diverged)] = False
     if not finite.any():
-        raise ValueError(f"every replicate's validation loss is non-finite ({loss.tolist()})")
+        raise ValueError(
+            f"no replicate to select: every validation loss is non-finite or its replicate "
+            f"diverged (losses {loss.tolist()}, diverged {list(diverged)})"
+        )
     excluded = ~finite
     if finite.sum() >= 3:
         centre = np.median(loss[finite])
@@ -67,4 +77,5 @@ def select_replicate(validation_loss: np.ndarray, n_std_exclude: float) -> Repli
         best=best,
         excluded=tuple(int(i) for i in np.where(excluded)[0]),
         n_std_exclude=float(n_std_exclude),
+        diverged=tuple(int(i) for i in diverged),
     )

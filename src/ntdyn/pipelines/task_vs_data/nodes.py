@@ -35,10 +35,16 @@ from ntdyn.hyperparams import (
 )
 from ntdyn.hyperparams.tables import validate_table
 from ntdyn.models.stacking import unstack
-from ntdyn.pipelines.training.nodes import member_label, with_overrides
+from ntdyn.pipelines.training.nodes import (
+    checkpoint_config,
+    member_label,
+    training_tags,
+    with_overrides,
+)
 from ntdyn.resources import ResourceBudget
 from ntdyn.store import RecordStore, record_figure_set
 from ntdyn.training import train_sweep
+from ntdyn.training.checkpoint import remove as remove_checkpoint
 from ntdyn.training.data_trained import (
     SpikeTrainingData,
     check_data_model_hyperparams,
@@ -118,18 +124,25 @@ def train_sources(
                 log.info("cache hit: source %s is record %s; not training", row.source, rec.run_id)
                 trained, status = load_trained(store.download_model_file(rec, tmp)), "reused"
             else:
+                checkpoint = checkpoint_config(store, options)
                 if row.kind == "flipflop":
-                    trained = train_flipflop(row.hp, progress=options["progress"])
+                    trained = train_flipflop(row.hp, progress=options["progress"],
+                                             checkpoint=checkpoint, label=row.source)  # fmt: skip
                 else:
-                    (trained,) = train_sweep([row.hp], progress=options["progress"])
+                    (trained,) = train_sweep(
+                        [row.hp], progress=options["progress"], checkpoint=checkpoint,
+                        labels=[row.source],
+                    )  # fmt: skip
                 path = Path(tmp) / f"{row.hash}.eqx"
                 save_trained(path, trained)
                 rec = store.record_model(
                     hash=row.hash, params=row.hp, history=trained.history, model_file=path,
                     metric_every=int(options["metric_every"]),
                     tags={"ntdyn.label": row.source, TAG_ROLE: f"source:{row.kind}",
-                          "ntdyn.best_replicate": str(trained.selection.best)},
+                          **training_tags(trained)},
                 )  # fmt: skip
+                if checkpoint is not None:  # the record holds the model now
+                    remove_checkpoint(checkpoint, row.hash)
                 status = "trained"
             models[row.source] = trained
             records.append({"source": row.source, "kind": row.kind, "hash": row.hash,
@@ -314,7 +327,7 @@ def _record_data_model(store: RecordStore, trained, pair: str, tmp: str, options
         hash=trained.hash, params=trained.hyperparams, history=trained.history, model_file=path,
         metric_every=int(options["metric_every"]), extra_artifacts=extra,
         tags={"ntdyn.label": pair, TAG_ROLE: f"data_model:{trained.hyperparams['model__kind']}",
-              "ntdyn.best_replicate": str(trained.selection.best)},
+              **training_tags(trained)},
     )  # fmt: skip
 
 

@@ -20,7 +20,8 @@ from ntdyn.hyperparams import (
 from ntdyn.store import Record, RecordStore
 from ntdyn.store.claims import RECORDED, compute_once
 from ntdyn.store.records import MODEL
-from ntdyn.training import TrainedEnsemble, train_sweep
+from ntdyn.training import CheckpointConfig, TrainedEnsemble, train_sweep
+from ntdyn.training.checkpoint import remove as remove_checkpoint
 from ntdyn.training.ensemble_io import load_trained, save_trained
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,22 @@ def plan_sweep(training: dict) -> pd.DataFrame:
     return table.assign(hash=hashes, label=labels)[["hash", "label", *[c for c in table.columns]]]
 
 
+def checkpoint_config(store: RecordStore, options: dict) -> CheckpointConfig | None:
+    """Checkpoints in the store's checkpoint folder, paced by `options["checkpoint"]`
+    (min_interval_s, max_overhead; null: no checkpoints)."""
+    pacing = options.get("checkpoint", {})
+    return None if pacing is None else CheckpointConfig(store.checkpoint_dir(), **pacing)
+
+
+def training_tags(trained) -> dict[str, str]:
+    """What a model record says about its training: selection and diverged replicates."""
+    return {
+        "ntdyn.best_replicate": str(trained.selection.best),
+        "ntdyn.excluded_replicates": str(list(trained.selection.excluded)),
+        "ntdyn.diverged_replicates": "; ".join(map(str, trained.diverged)) or "none",
+    }
+
+
 def train_models(
     sweep: pd.DataFrame, store: RecordStore, options: dict
 ) -> tuple[dict[str, TrainedEnsemble], pd.DataFrame, pd.DataFrame]:
@@ -73,12 +90,21 @@ def train_models(
     rows = dict(zip(sweep["hash"], sweep_rows(sweep), strict=True))
     labels = dict(zip(sweep["hash"], sweep["label"], strict=True))
     trained: dict[str, TrainedEnsemble] = {}
+    checkpoint = checkpoint_config(store, options)
 
     def train_and_record(hashes: list[str]) -> dict[str, Record]:
-        for t in train_sweep([rows[h] for h in hashes], progress=options["progress"],
-                             record_every=int(options.get("record_every", 0))):  # fmt: skip
+        for t in train_sweep(
+            [rows[h] for h in hashes], progress=options["progress"],
+            record_every=int(options.get("record_every", 0)), checkpoint=checkpoint,
+            labels=[labels[h] for h in hashes],
+        ):  # fmt: skip
             trained[t.hash] = t
-        return {h: _record(store, h, rows[h], labels[h], trained[h], options) for h in hashes}
+        records = {}
+        for h in hashes:
+            records[h] = _record(store, h, rows[h], labels[h], trained[h], options)
+            if checkpoint is not None:  # the record holds the model now
+                remove_checkpoint(checkpoint, h)
+        return records
 
     outcomes = compute_once(store, MODEL, list(rows), store.find_model, train_and_record,
                             lambda h: f"{h} ({labels[h]})",
@@ -112,11 +138,7 @@ def _record(store: RecordStore, h: str, row: dict, label: str, ensemble: Trained
             metric_every=int(options["metric_every"]),
             model_file=path,
             extra_artifacts=extra,
-            tags={
-                "ntdyn.label": label,
-                "ntdyn.best_replicate": str(ensemble.selection.best),
-                "ntdyn.excluded_replicates": str(list(ensemble.selection.excluded)),
-            },
+            tags={"ntdyn.label": label, **training_tags(ensemble)},
         )
 
 
