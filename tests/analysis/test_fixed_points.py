@@ -6,6 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ntdyn.analysis.fixed_points import FixedPointConfig, find_fixed_points
 
@@ -226,3 +228,34 @@ def test_point_jacobians_in_blocks_equal_one_call(monkeypatch):
         assert _point_jacobians(tanh_map, h[:3], u[:3]).shape == (3, 3, 3)  # padded to 4
     assert blocks.shape == (11, 3, 3) and blocks.dtype == np.float64
     np.testing.assert_allclose(blocks, whole, rtol=1e-14, atol=1e-15)
+
+
+def _kept_greedy(h, q, h0, cfg, cloud=None):
+    """Reference: the plain greedy pass, each candidate against every point kept so far."""
+    from ntdyn.analysis.fixed_points import _inliers
+
+    inlier = _inliers(h, q, h0 if cloud is None else cloud, cfg)
+    kept: list[int] = []
+    for i in np.where(inlier)[0][np.argsort(q[inlier], kind="stable")]:
+        if not kept or not np.any(np.all(np.abs(h[kept] - h[i]) < cfg.unique_tol, axis=1)):
+            kept.append(int(i))
+    return np.asarray(kept, dtype=int)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n_points=st.integers(1, 40), dim=st.integers(1, 6))
+def test_duplicates_from_the_tree_are_the_plain_greedy_ones(seed, n_points, dim):
+    """Exact and near duplicates (inside, at and just outside unique_tol), chains a-b-c where
+    c is near b but not a, ties in q and non-finite q: the k-d tree's pairs give the same
+    kept set, in the same order, as comparing each candidate with every kept point."""
+    from ntdyn.analysis.fixed_points import _kept
+
+    rng = np.random.default_rng(seed)
+    cfg = FixedPointConfig()
+    n = 150
+    base = rng.normal(size=(n_points, dim))
+    steps = rng.choice([0.0, 4e-4, 8e-4, 1e-3, 1.2e-3, 2e-3], size=(n, 1))
+    h = base[rng.integers(0, n_points, n)] + steps * rng.choice([-1, 1], (n, dim))
+    q = rng.choice([1e-15, 1e-13, 1e-6], size=n)
+    q[rng.random(n) < 0.05] = np.nan
+    np.testing.assert_array_equal(_kept(h, q, h, cfg), _kept_greedy(h, q, h, cfg))

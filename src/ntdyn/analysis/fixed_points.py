@@ -39,6 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pandas as pd
+from scipy.spatial import cKDTree
 from threadpoolctl import ThreadpoolController
 
 from ntdyn.analysis.dynamics import jacobians_along
@@ -293,11 +294,22 @@ def _kept(h, q, h0, cfg: FixedPointConfig, cloud=None) -> np.ndarray:
     candidates were sampled from.
     """
     inlier = _inliers(h, q, h0 if cloud is None else cloud, cfg)
-    kept: list[int] = []
-    for i in np.where(inlier)[0][np.argsort(q[inlier], kind="stable")]:
-        if not kept or not np.any(np.all(np.abs(h[kept] - h[i]) < cfg.unique_tol, axis=1)):
-            kept.append(int(i))
-    return np.asarray(kept, dtype=int)
+    order = np.flatnonzero(inlier)[np.argsort(q[inlier], kind="stable")]
+    # Greedy in order of q: keep a candidate no kept point is near (|x - y| < unique_tol in
+    # every dimension), then drop every candidate near it, found by a k-d tree in the max
+    # norm: one query per kept point. Comparing each candidate with every kept point
+    # (O(N^2 H)) was the largest host cost of fps_steady once trained networks had many
+    # distinct slow points. The radius is just below unique_tol because the tree counts
+    # distance <= r as near.
+    points = h[order]
+    tree = cKDTree(points)
+    radius = np.nextafter(cfg.unique_tol, 0)
+    kept_rank, dropped = np.zeros(len(order), bool), np.zeros(len(order), bool)
+    for rank in range(len(order)):
+        if not dropped[rank]:
+            kept_rank[rank] = True
+            dropped[tree.query_ball_point(points[rank], radius, p=np.inf)] = True
+    return order[kept_rank].astype(int)
 
 
 def _kept_in_groups(h, q, h0, groups: np.ndarray, cfg: FixedPointConfig) -> np.ndarray:
