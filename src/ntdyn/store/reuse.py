@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
 
+import pandas as pd
+
 from .claims import RECORDED, REUSED, compute_once
 from .mlflow_store import RecordStore
 from .records import EVALUATION, Record
@@ -75,3 +77,10 @@ def reuse_or_compute(
     if status == RECORDED:
         return Outcome(computed[0], record, RECORDED)
     return Outcome(read(lambda name: store.download_artifact(record, name)), record, REUSED)
+
+
+def write_parquet_tables(tables: Mapping[str, pd.DataFrame], folder: Path) -> list[Path]:
+    """A `write` for `reuse_or_compute` whose value is named tables: `<folder>/<name>.parquet`."""
+    for name, table in tables.items():
+        table.to_parquet(folder / f"{name}.parquet", index=False)
+    return [folder / f"{name}.parquet" for name in tables]

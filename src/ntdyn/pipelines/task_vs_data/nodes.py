@@ -42,7 +42,10 @@ from ntdyn.pipelines.training.nodes import (
     with_overrides,
 )
 from ntdyn.resources import ResourceBudget
-from ntdyn.store import RecordStore, record_figure_set
+from ntdyn.store import Record, RecordStore, record_figure_set, reuse_or_compute
+from ntdyn.store.claims import RECORDED, REUSED, compute_once
+from ntdyn.store.records import MODEL
+from ntdyn.store.reuse import write_parquet_tables
 from ntdyn.training import train_sweep
 from ntdyn.training.checkpoint import remove as remove_checkpoint
 from ntdyn.training.data_trained import (
@@ -116,39 +119,54 @@ def train_sources(
     _data_model_rows(data_models)
     _check_spiking(spiking)
     plan = plan_sources(sources)
+    rows = {row.hash: row for row in plan.itertuples()}  # one source of each hash trains
+    trained_now: dict[str, object] = {}
+
+    def train_and_record(hashes: list[str]) -> dict[str, Record]:
+        with tempfile.TemporaryDirectory() as tmp:
+            return {h: _train_source(store, rows[h], trained_now, tmp, options) for h in hashes}
+
+    outcomes = compute_once(store, MODEL, list(rows), store.find_model, train_and_record,
+                            lambda h: rows[h].source,
+                            "cache hit: source %s is record %s; not training")  # fmt: skip
     models, records = {}, []
     with tempfile.TemporaryDirectory() as tmp:
         for row in plan.itertuples():
-            rec = store.find_model(row.hash)
-            if rec is not None:
-                log.info("cache hit: source %s is record %s; not training", row.source, rec.run_id)
-                trained, status = load_trained(store.download_model_file(rec, tmp)), "reused"
+            rec, status = outcomes[row.hash]
+            if status == RECORDED:
+                trained, status = trained_now[row.hash], "trained"
             else:
-                checkpoint = checkpoint_config(store, options)
-                if row.kind == "flipflop":
-                    trained = train_flipflop(row.hp, progress=options["progress"],
-                                             checkpoint=checkpoint, label=row.source)  # fmt: skip
-                else:
-                    (trained,) = train_sweep(
-                        [row.hp], progress=options["progress"], checkpoint=checkpoint,
-                        labels=[row.source],
-                    )  # fmt: skip
-                path = Path(tmp) / f"{row.hash}.eqx"
-                save_trained(path, trained)
-                rec = store.record_model(
-                    hash=row.hash, params=row.hp, history=trained.history, model_file=path,
-                    metric_every=int(options["metric_every"]),
-                    tags={"ntdyn.label": row.source, TAG_ROLE: f"source:{row.kind}",
-                          **training_tags(trained)},
-                )  # fmt: skip
-                if checkpoint is not None:  # the record holds the model now
-                    remove_checkpoint(checkpoint, row.hash)
-                status = "trained"
+                trained = load_trained(store.download_model_file(rec, tmp))
             models[row.source] = trained
             records.append({"source": row.source, "kind": row.kind, "hash": row.hash,
                             "run_id": rec.run_id, "status": status,
                             "best_replicate": trained.selection.best})  # fmt: skip
     return models, pd.DataFrame(records)
+
+
+def _train_source(store: RecordStore, row, trained_now: dict, tmp: str, options: dict) -> Record:
+    """Train one source network (into `trained_now`) and record it."""
+    checkpoint = checkpoint_config(store, options)
+    if row.kind == "flipflop":
+        trained = train_flipflop(row.hp, progress=options["progress"],
+                                 checkpoint=checkpoint, label=row.source)  # fmt: skip
+    else:
+        (trained,) = train_sweep(
+            [row.hp], progress=options["progress"], checkpoint=checkpoint,
+            labels=[row.source],
+        )  # fmt: skip
+    trained_now[row.hash] = trained
+    path = Path(tmp) / f"{row.hash}.eqx"
+    save_trained(path, trained)
+    rec = store.record_model(
+        hash=row.hash, params=row.hp, history=trained.history, model_file=path,
+        metric_every=int(options["metric_every"]),
+        tags={"ntdyn.label": row.source, TAG_ROLE: f"source:{row.kind}",
+              **training_tags(trained)},
+    )  # fmt: skip
+    if checkpoint is not None:  # the record holds the model now
+        remove_checkpoint(checkpoint, row.hash)
+    return rec
 
 
 def _check_spiking(spiking: dict) -> None:
@@ -218,19 +236,15 @@ def simulate_spiking_data(
             "source": name, "source_hash": trained.hash
         }  # fmt: skip
         data_hash = hyperparams_hash(params)
-        rec = store.find_evaluation(data_hash)
-        status = "reused" if rec is not None else "recorded"
-        if rec is None:
-            with tempfile.TemporaryDirectory() as tmp:
-                path = Path(tmp) / "spiking_data.npz"
-                np.savez(path, **arrays)
-                rec = store.record_evaluation(
-                    hash=data_hash, analysis="spiking_dataset", params=params,
-                    model_hashes=[trained.hash], artifacts=[path],
-                    metrics={"mean_rate_per_bin": float(sim.rates.mean()),
-                             "mean_count_per_bin": float(sim.spikes.mean())},
-                    run_name=f"spiking data {name}",
-                )  # fmt: skip
+        metrics = {"mean_rate_per_bin": float(sim.rates.mean()),
+                   "mean_count_per_bin": float(sim.spikes.mean())}  # fmt: skip
+        outcome = reuse_or_compute(  # the arrays are made again either way: nothing to read
+            store, hash=data_hash, analysis="spiking_dataset", compute=lambda a=arrays: a,
+            write=_write_spiking_data, read=lambda artifact, a=arrays: a, params=params,
+            model_hashes=[trained.hash], run_name=f"spiking data {name}",
+            metrics=lambda _, m=metrics: m,
+        )  # fmt: skip
+        rec, status = outcome.record, outcome.status
         data[name] = arrays | {"dataset_hash": np.array(data_hash)}
         records.append({"source": name, "source_hash": trained.hash, "dataset_hash": data_hash,
                         "run_id": rec.run_id, "n_trials": len(sim.spikes),
@@ -238,6 +252,11 @@ def simulate_spiking_data(
                         "mean_count_per_bin": float(sim.spikes.mean()),
                         "record": "evaluation", "status": status})  # fmt: skip
     return data, pd.DataFrame(records)
+
+
+def _write_spiking_data(arrays: dict, folder: Path) -> list[Path]:
+    np.savez(folder / "spiking_data.npz", **arrays)
+    return [folder / "spiking_data.npz"]
 
 
 def _loaded(value):
@@ -273,44 +292,58 @@ def train_data_models(
     budget; it changes no number).
     """
     budget = ResourceBudget.from_conf(resources)
-    models, records, histories = {}, [], []
     source_models = _all_loaded(source_models)
+    plan = []  # (source, name, pair, hp, hash, arrays)
+    for source, arrays in spiking_data.items():
+        arrays = _loaded(arrays)
+        for name, spec_hp in _data_model_rows(data_models):
+            hp = data_model_hyperparams(
+                spec_hp, n_held_in=len(arrays["held_in"]), n_held_out=len(arrays["held_out"]),
+                n_inputs=arrays["inputs"].shape[-1], dataset_hash=str(arrays["dataset_hash"]),
+            )  # fmt: skip
+            plan.append((source, name, _pair_name(source, name), hp, hyperparams_hash(hp), arrays))
+    first = {}  # hash -> the first pair with it (the one that trains)
+    for entry in plan:
+        first.setdefault(entry[4], entry)
+    trained_now: dict[str, object] = {}
+
+    def train_and_record(hashes: list[str]) -> dict[str, Record]:
+        records = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            for h in hashes:
+                source, _, pair, hp, _, arrays = first[h]
+                connected = None
+                if hp.get("train__connectome__mode") == "unconnected_to_zero":
+                    src = source_models[source]
+                    connected = source_connectivity(
+                        source_step(_kind(src), _best(src)), arrays["latents"],
+                        arrays["rest_input"], arrays["readout"], arrays["held_in"],
+                        float(hp["train__connectome__density"]),
+                    )  # fmt: skip
+                trained = train_data_model(hp, _training_data(arrays), connected=connected,
+                                           progress=options["progress"], budget=budget)  # fmt: skip
+                trained_now[h] = trained
+                records[h] = _record_data_model(store, trained, pair, tmp, options)
+        return records
+
+    outcomes = compute_once(store, MODEL, list(first), store.find_model, train_and_record,
+                            lambda h: first[h][2],
+                            "cache hit: data model %s is record %s; not training")  # fmt: skip
+    models, records, histories = {}, [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for source, arrays in spiking_data.items():
-            arrays = _loaded(arrays)
-            for name, spec_hp in _data_model_rows(data_models):
-                hp = data_model_hyperparams(
-                    spec_hp, n_held_in=len(arrays["held_in"]), n_held_out=len(arrays["held_out"]),
-                    n_inputs=arrays["inputs"].shape[-1], dataset_hash=str(arrays["dataset_hash"]),
-                )  # fmt: skip
-                h, pair = hyperparams_hash(hp), _pair_name(source, name)
-                rec = store.find_model(h)
-                if rec is not None:
-                    log.info(
-                        "cache hit: data model %s is record %s; not training", pair, rec.run_id
-                    )
-                    trained = load_trained(store.download_model_file(rec, tmp))
-                    history, status = store.download_history(rec), "reused"
-                else:
-                    connected = None
-                    if hp.get("train__connectome__mode") == "unconnected_to_zero":
-                        src = source_models[source]
-                        connected = source_connectivity(
-                            source_step(_kind(src), _best(src)), arrays["latents"],
-                            arrays["rest_input"], arrays["readout"], arrays["held_in"],
-                            float(hp["train__connectome__density"]),
-                        )  # fmt: skip
-                    trained = train_data_model(hp, _training_data(arrays), connected=connected,
-                                               progress=options["progress"],
-                                               budget=budget)  # fmt: skip
-                    rec = _record_data_model(store, trained, pair, tmp, options)
-                    history, status = trained.history, "trained"
-                models[pair] = trained
-                histories.append(history.assign(pair=pair, source=source, model=name))
-                records.append({"pair": pair, "source": source, "model": name,
-                                "model_kind": hp["model__kind"], "hash": h, "run_id": rec.run_id,
-                                "status": status, "dataset_hash": hp["data__dataset_hash"],
-                                "best_replicate": trained.selection.best})  # fmt: skip
+        for source, name, pair, hp, h, _ in plan:
+            rec, status = outcomes[h]
+            if status == RECORDED:
+                trained, history, status = trained_now[h], trained_now[h].history, "trained"
+            else:
+                trained = load_trained(store.download_model_file(rec, tmp))
+                history = store.download_history(rec)
+            models[pair] = trained
+            histories.append(history.assign(pair=pair, source=source, model=name))
+            records.append({"pair": pair, "source": source, "model": name,
+                            "model_kind": hp["model__kind"], "hash": h, "run_id": rec.run_id,
+                            "status": status, "dataset_hash": hp["data__dataset_hash"],
+                            "best_replicate": trained.selection.best})  # fmt: skip
     return models, pd.DataFrame(records), pd.concat(histories, ignore_index=True)
 
 
@@ -457,24 +490,21 @@ def record_comparison(
     params = {"comparison__" + k: v for k, v in flatten(comparison).items()}
     h = hyperparams_hash({"analysis": "task_vs_data", "params": params, "models": model_hashes,
                           "version": COMPARISON_VERSION})  # fmt: skip
-    rec = store.find_evaluation(h)
-    status = "reused" if rec is not None else "recorded"
-    if rec is None:
-        numeric = comparison_table.select_dtypes("number").columns
-        metrics = {
-            f"{row.source}.{row.model}.{col}": float(getattr(row, col))
-            for row in comparison_table.itertuples() for col in numeric
-            if np.isfinite(getattr(row, col))
-        }  # fmt: skip
-        with tempfile.TemporaryDirectory() as tmp:
-            paths = [Path(tmp) / "comparison.parquet", Path(tmp) / "rollout_error.parquet"]
-            comparison_table.to_parquet(paths[0], index=False)
-            rollout.to_parquet(paths[1], index=False)
-            rec = store.record_evaluation(
-                hash=h, analysis="task_vs_data", params=params, model_hashes=model_hashes,
-                metrics=metrics, artifacts=paths,
-            )  # fmt: skip
-    else:
+    numeric = comparison_table.select_dtypes("number").columns
+    metrics = {
+        f"{row.source}.{row.model}.{col}": float(getattr(row, col))
+        for row in comparison_table.itertuples() for col in numeric
+        if np.isfinite(getattr(row, col))
+    }  # fmt: skip
+
+    outcome = reuse_or_compute(
+        store, hash=h, analysis="task_vs_data", read=lambda artifact: None,
+        compute=lambda: {"comparison": comparison_table, "rollout_error": rollout},
+        write=write_parquet_tables,
+        params=params, model_hashes=model_hashes, metrics=lambda tables: metrics,
+    )  # fmt: skip
+    rec, status = outcome.record, outcome.status
+    if status == REUSED:
         log.info("comparison %s is already recorded (run %s)", h, rec.run_id)
     return {"hash": h, "run_id": rec.run_id, "analysis": "task_vs_data",
             "model_hashes": model_hashes, "status": status}  # fmt: skip

@@ -18,7 +18,10 @@ from ntdyn.analysis import learning
 from ntdyn.hyperparams import flatten, hyperparams_hash
 from ntdyn.hyperparams.tables import validate_table
 from ntdyn.models.serialisation import save_model
-from ntdyn.store import RecordStore, record_figure_set
+from ntdyn.store import Record, RecordStore, record_figure_set, reuse_or_compute
+from ntdyn.store.claims import RECORDED, compute_once
+from ntdyn.store.records import MODEL
+from ntdyn.store.reuse import write_parquet_tables
 from ntdyn.tasks.digits import load_classification_data
 from ntdyn.training.recording import (
     check_recording_hyperparams,
@@ -44,42 +47,52 @@ def record_training(
     data = load_classification_data(hp)
     hp |= {"data__n_features": data.n_features, "data__n_classes": data.n_classes}
     h = hyperparams_hash(hp)
-    rec = store.find_model(h)
-    if rec is not None:
-        log.info("cache hit: recorded training %s is record %s; not training", h, rec.run_id)
+    traced: list[list[pd.DataFrame]] = []
+
+    def train_and_record(hashes: list[str]) -> dict[str, Record]:
+        trace = train_recorded(hp, data, progress=options["progress"])
+        traced.append([trace.scalars, trace.layers, trace.weights, trace.activations])
+        return {h: _record_trace(store, h, hp, trace, traced[0], options)}
+
+    [(rec, status)] = compute_once(store, MODEL, [h], store.find_model, train_and_record,
+                                   lambda h: f"recorded training {h}",
+                                   "cache hit: %s is record %s; not training").values()  # fmt: skip
+    if status == RECORDED:
+        tables, status = traced[0], "trained"
+    else:
         with tempfile.TemporaryDirectory() as tmp:
             folder = store.download_artifact(rec, TRACE_DIR, tmp)
             tables = [pd.read_parquet(Path(folder) / f"{name}.parquet") for name in TRACE_TABLES]
-        status = "reused"
-    else:
-        trace = train_recorded(hp, data, progress=options["progress"])
-        tables = [trace.scalars, trace.layers, trace.weights, trace.activations]
-        for name, table in zip(TRACE_TABLES, tables, strict=True):
-            validate_table(f"trace_{name}", table)
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp) / TRACE_DIR
-            folder.mkdir()
-            for name, table in zip(TRACE_TABLES, tables, strict=True):
-                table.to_parquet(folder / f"{name}.parquet", index=False)
-            path = Path(tmp) / f"{h}.eqx"
-            save_model(
-                path,
-                trace.model,
-                {"kind": "mlp_classifier", "hash": h, "hyperparams": hp, "n_replicates": 1},
-            )
-            scalars = trace.scalars
-            history = scalars.melt(id_vars="step", var_name="term", value_name="value")
-            rec = store.record_model(
-                hash=h,
-                params=hp,
-                history=history.assign(replicate=0),
-                model_file=path,
-                metric_every=int(options["metric_every"]),
-                extra_artifacts=[folder],
-                tags={"ntdyn.label": "training_dynamics mlp"},
-            )
-        status = "trained"
     return (*tables, {"hash": h, "run_id": rec.run_id, "status": status})
+
+
+def _record_trace(store: RecordStore, h: str, hp: dict, trace, tables: list[pd.DataFrame],
+                  options: dict) -> Record:  # fmt: skip
+    """Record the recorded MLP: its model file, step metrics and the validated trace tables."""
+    for name, table in zip(TRACE_TABLES, tables, strict=True):
+        validate_table(f"trace_{name}", table)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / TRACE_DIR
+        folder.mkdir()
+        for name, table in zip(TRACE_TABLES, tables, strict=True):
+            table.to_parquet(folder / f"{name}.parquet", index=False)
+        path = Path(tmp) / f"{h}.eqx"
+        save_model(
+            path,
+            trace.model,
+            {"kind": "mlp_classifier", "hash": h, "hyperparams": hp, "n_replicates": 1},
+        )
+        scalars = trace.scalars
+        history = scalars.melt(id_vars="step", var_name="term", value_name="value")
+        return store.record_model(
+            hash=h,
+            params=hp,
+            history=history.assign(replicate=0),
+            model_file=path,
+            metric_every=int(options["metric_every"]),
+            extra_artifacts=[folder],
+            tags={"ntdyn.label": "training_dynamics mlp"},
+        )
 
 
 # ----------------------------------------------------------------------------- analyses
@@ -274,47 +287,15 @@ def record_analyses(
     h = hyperparams_hash(
         {"analysis": "training_dynamics", "params": params, "model": record["hash"]}
     )
-    rec = store.find_evaluation(h)
-    status = "reused" if rec is not None else "recorded"
-    if rec is None:
-        metrics = {
-            f"pca.evr_pc{int(c) + 1}": v
-            for c, v in zip(
-                pca_variance["component"], pca_variance["explained_variance_ratio"], strict=True
-            )
-            if c < 5
-        }
-        last = ccm_table.sort_values("library_size").groupby("pair").last()
-        for pair, row in last.iterrows():
-            tag = pair.replace(" / ", "_vs_")
-            metrics[f"ccm.{tag}.x_xmap_y"] = float(row["x_xmap_y"])
-            metrics[f"ccm.{tag}.y_xmap_x"] = float(row["y_xmap_x"])
-        metrics |= {
-            "ar.rmse": float(ar_table["rmse"].iloc[0]),
-            "ar.naive_rmse": float(ar_table["naive_rmse"].iloc[0]),
-            "states.n_states": int(states_table["state"].nunique()),
-        }
-        for layer, rho in correlation_table.groupby("layer")["spearman_rho"].first().items():
-            if np.isfinite(rho):
-                metrics[f"correlation.{layer}.spearman_rho"] = float(rho)
-        with tempfile.TemporaryDirectory() as tmp:
-            paths = []
-            for name, table in (
-                ("pca", pca_variance),
-                ("ccm", ccm_table),
-                ("ar", ar_table),
-                ("states", states_table),
-            ):
-                paths.append(Path(tmp) / f"{name}.parquet")
-                table.to_parquet(paths[-1], index=False)
-            rec = store.record_evaluation(
-                hash=h,
-                analysis="training_dynamics",
-                params=params,
-                model_hashes=[record["hash"]],
-                metrics=metrics,
-                artifacts=paths,
-            )
+    tables = {"pca": pca_variance, "ccm": ccm_table, "ar": ar_table, "states": states_table}
+
+    outcome = reuse_or_compute(
+        store, hash=h, analysis="training_dynamics", compute=lambda: tables,
+        write=write_parquet_tables,
+        read=lambda artifact: None, params=params, model_hashes=[record["hash"]],
+        metrics=lambda tables: _analysis_metrics(*tables.values(), correlation_table),
+    )  # fmt: skip
+    rec, status = outcome.record, outcome.status
     return {
         "hash": h,
         "run_id": rec.run_id,
@@ -322,6 +303,37 @@ def record_analyses(
         "model_hashes": [record["hash"]],
         "status": status,
     }
+
+
+def _analysis_metrics(
+    pca_variance: pd.DataFrame,
+    ccm_table: pd.DataFrame,
+    ar_table: pd.DataFrame,
+    states_table: pd.DataFrame,
+    correlation_table: pd.DataFrame,
+) -> dict:
+    """The summary metrics of the analyses record."""
+    metrics = {
+        f"pca.evr_pc{int(c) + 1}": v
+        for c, v in zip(
+            pca_variance["component"], pca_variance["explained_variance_ratio"], strict=True
+        )
+        if c < 5
+    }
+    last = ccm_table.sort_values("library_size").groupby("pair").last()
+    for pair, row in last.iterrows():
+        tag = pair.replace(" / ", "_vs_")
+        metrics[f"ccm.{tag}.x_xmap_y"] = float(row["x_xmap_y"])
+        metrics[f"ccm.{tag}.y_xmap_x"] = float(row["y_xmap_x"])
+    metrics |= {
+        "ar.rmse": float(ar_table["rmse"].iloc[0]),
+        "ar.naive_rmse": float(ar_table["naive_rmse"].iloc[0]),
+        "states.n_states": int(states_table["state"].nunique()),
+    }
+    for layer, rho in correlation_table.groupby("layer")["spearman_rho"].first().items():
+        if np.isfinite(rho):
+            metrics[f"correlation.{layer}.spearman_rho"] = float(rho)
+    return metrics
 
 
 FIGURE_KINDS = (
