@@ -190,8 +190,10 @@ def _with(block: str, key: str, value) -> dict:
     [
         ("train", "record_every", 7,
          r"train__n_steps = 400: must be a multiple of train__record_every = 7"),
-        ("data", "name", "cifar", r"data__name = 'cifar'"),
-        ("train", "schedule", "linear", r"train__schedule = 'linear'"),
+        # refused by the parameter check, before the session does anything
+        ("data", "name", "cifar", r"training_dynamics\.hyperparams\.data\.name = 'cifar'"),
+        ("train", "schedule", "linear",
+         r"training_dynamics\.hyperparams\.train\.schedule = 'linear'"),
     ],
 )  # fmt: skip
 def test_bad_options_are_refused_before_any_record(tmp_path, monkeypatch, block, key, value, match):
