@@ -84,3 +84,16 @@ def write_parquet_tables(tables: Mapping[str, pd.DataFrame], folder: Path) -> li
     for name, table in tables.items():
         table.to_parquet(folder / f"{name}.parquet", index=False)
     return [folder / f"{name}.parquet" for name in tables]
+
+
+def model_of(
+    store: RecordStore, outcome: tuple[Record, str], trained_now: Mapping, h: str, folder: str
+) -> tuple[object, pd.DataFrame, str]:
+    """(model, training history, status) of hash `h` after `compute_once`: the one this run
+    trained ("trained") or the record's, downloaded into `folder` and loaded (its status)."""
+    from ntdyn.training.ensemble_io import load_trained  # Equinox: loaded only when needed
+
+    rec, status = outcome
+    if status == RECORDED:
+        return trained_now[h], trained_now[h].history, "trained"
+    return load_trained(store.download_model_file(rec, folder)), store.download_history(rec), status

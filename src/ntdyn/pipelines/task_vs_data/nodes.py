@@ -45,7 +45,7 @@ from ntdyn.resources import ResourceBudget
 from ntdyn.store import Record, RecordStore, record_figure_set, reuse_or_compute
 from ntdyn.store.claims import RECORDED, REUSED, compute_once
 from ntdyn.store.records import MODEL
-from ntdyn.store.reuse import write_parquet_tables
+from ntdyn.store.reuse import model_of, write_parquet_tables
 from ntdyn.training import train_sweep
 from ntdyn.training.checkpoint import remove as remove_checkpoint
 from ntdyn.training.data_trained import (
@@ -332,12 +332,8 @@ def train_data_models(
     models, records, histories = {}, [], []
     with tempfile.TemporaryDirectory() as tmp:
         for source, name, pair, hp, h, _ in plan:
-            rec, status = outcomes[h]
-            if status == RECORDED:
-                trained, history, status = trained_now[h], trained_now[h].history, "trained"
-            else:
-                trained = load_trained(store.download_model_file(rec, tmp))
-                history = store.download_history(rec)
+            rec = outcomes[h][0]
+            trained, history, status = model_of(store, outcomes[h], trained_now, h, tmp)
             models[pair] = trained
             histories.append(history.assign(pair=pair, source=source, model=name))
             records.append({"pair": pair, "source": source, "model": name,

@@ -18,11 +18,12 @@ from ntdyn.hyperparams import (
     varying_columns,
 )
 from ntdyn.store import Record, RecordStore
-from ntdyn.store.claims import RECORDED, compute_once
+from ntdyn.store.claims import compute_once
 from ntdyn.store.records import MODEL
+from ntdyn.store.reuse import model_of
 from ntdyn.training import CheckpointConfig, TrainedEnsemble, train_sweep
 from ntdyn.training.checkpoint import remove as remove_checkpoint
-from ntdyn.training.ensemble_io import load_trained, save_trained
+from ntdyn.training.ensemble_io import save_trained
 
 log = logging.getLogger(__name__)
 
@@ -112,12 +113,8 @@ def train_models(
     models, histories, records = {}, [], []
     with tempfile.TemporaryDirectory() as tmp:
         for h in rows:
-            rec, status = outcomes[h]
-            if status == RECORDED:
-                ensemble, history, status = trained[h], trained[h].history, "trained"
-            else:
-                ensemble = load_trained(store.download_model_file(rec, tmp))
-                history = store.download_history(rec)
+            rec = outcomes[h][0]
+            ensemble, history, status = model_of(store, outcomes[h], trained, h, tmp)
             models[h] = ensemble
             histories.append(history.assign(hash=h, label=labels[h]))
             records.append(_record_row(h, labels[h], rec.run_id, status, ensemble))
