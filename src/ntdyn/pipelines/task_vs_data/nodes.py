@@ -300,10 +300,13 @@ def train_data_models(
                             arrays["rest_input"], arrays["readout"], arrays["held_in"],
                             float(hp["train__connectome__density"]),
                         )  # fmt: skip
+                    checkpoint = checkpoint_config(store, options)
                     trained = train_data_model(hp, _training_data(arrays), connected=connected,
-                                               progress=options["progress"],
-                                               budget=budget)  # fmt: skip
+                                               progress=options["progress"], budget=budget,
+                                               checkpoint=checkpoint)  # fmt: skip
                     rec = _record_data_model(store, trained, pair, tmp, options)
+                    if checkpoint is not None:  # the record holds the model now
+                        remove_checkpoint(checkpoint, h)
                     history, status = trained.history, "trained"
                 models[pair] = trained
                 histories.append(history.assign(pair=pair, source=source, model=name))

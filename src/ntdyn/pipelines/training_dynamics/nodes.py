@@ -18,8 +18,10 @@ from ntdyn.analysis import learning
 from ntdyn.hyperparams import flatten, hyperparams_hash
 from ntdyn.hyperparams.tables import validate_table
 from ntdyn.models.serialisation import save_model
+from ntdyn.pipelines.training.nodes import checkpoint_config
 from ntdyn.store import RecordStore, record_figure_set
 from ntdyn.tasks.digits import load_classification_data
+from ntdyn.training.checkpoint import remove as remove_checkpoint
 from ntdyn.training.recording import (
     check_recording_hyperparams,
     parameter_trajectory,
@@ -52,7 +54,8 @@ def record_training(
             tables = [pd.read_parquet(Path(folder) / f"{name}.parquet") for name in TRACE_TABLES]
         status = "reused"
     else:
-        trace = train_recorded(hp, data, progress=options["progress"])
+        checkpoint = checkpoint_config(store, options)
+        trace = train_recorded(hp, data, progress=options["progress"], checkpoint=checkpoint)
         tables = [trace.scalars, trace.layers, trace.weights, trace.activations]
         for name, table in zip(TRACE_TABLES, tables, strict=True):
             validate_table(f"trace_{name}", table)
@@ -78,6 +81,8 @@ def record_training(
                 extra_artifacts=[folder],
                 tags={"ntdyn.label": "training_dynamics mlp"},
             )
+        if checkpoint is not None:  # the record holds the model and its trace now
+            remove_checkpoint(checkpoint, h)
         status = "trained"
     return (*tables, {"hash": h, "run_id": rec.run_id, "status": status})
 
