@@ -173,7 +173,7 @@ TASK_VS_DATA = {
 }  # fmt: skip
 
 TRAINING_DYNAMICS = {
-    "training_options": {"progress": flag(), "metric_every": count()},
+    "training_options": {"progress": flag(), "metric_every": count(), "checkpoint": CHECKPOINT},
     "hyperparams": Hyperparams("recorded_mlp"),
     "analyses": {
         "pca": {"n_components": count()},

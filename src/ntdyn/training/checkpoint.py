@@ -86,7 +86,8 @@ def read(path: Path, like) -> tuple[dict, object] | None:
 class Checkpointer:
     """Saves and restores the slices of a stacked training state that belong to each model.
 
-    hashes / slices: each model's hash and its models on the leading axis of the state.
+    hashes / slices: each model's hash and its models on the leading axis of the state
+    (`slice(None)`: one model's unstacked state, 0-d leaves included).
     `chunk` is the compiled chunk's length; a checkpoint taken with another chunk length
     is not resumed (a different program need not give the same bits).
     """
@@ -109,7 +110,7 @@ class Checkpointer:
         t0 = time.perf_counter()
         host = jax.device_get(state)
         for h, sl in zip(self.hashes, self.slices, strict=True):
-            member = jax.tree.map(lambda x: np.asarray(x[sl]), host)  # noqa: B023
+            member = jax.tree.map(lambda x: _part(x, sl), host)  # noqa: B023
             header = {"format": FORMAT, "hash": h, "step": int(step), "chunk": self.chunk}
             write_atomic(self.config.path(h), header, member)
         self._last_end = time.perf_counter()
@@ -121,7 +122,7 @@ class Checkpointer:
         """(step, state) when every model has a checkpoint at the same step, else None."""
         found = []
         for h, sl in zip(self.hashes, self.slices, strict=True):
-            member_like = jax.tree.map(lambda x: np.asarray(x[sl]), like)  # noqa: B023
+            member_like = jax.tree.map(lambda x: _part(x, sl), like)  # noqa: B023
             got = read(self.config.path(h), member_like)
             if got is None or got[0]["chunk"] != self.chunk or got[0]["hash"] != h:
                 return None
@@ -132,8 +133,15 @@ class Checkpointer:
                         ", ".join(self.hashes), sorted(steps))  # fmt: skip
             return None
         trees = [tree for _, tree in found]
+        if len(trees) == 1:
+            return steps.pop(), trees[0]
         state = jax.tree.map(lambda *xs: np.concatenate(xs), *trees)
         return steps.pop(), state
+
+
+def _part(x, sl: slice) -> np.ndarray:
+    """One model's part of a state leaf (the whole leaf for an unstacked state)."""
+    return np.asarray(x) if sl == slice(None) else np.asarray(x[sl])
 
 
 def remove(config: CheckpointConfig, hash: str) -> None:

@@ -106,7 +106,7 @@ class TrainState(eqx.Module):
     opt_states: PyTree
     divergence: DivergenceState
     keys: Key[Array, " M"]
-    history: Float[Array, "M n_batches n_terms"]
+    history: Float[np.ndarray, "M n_batches n_terms"]  # host: filled chunk by chunk
 
 
 @dataclass
@@ -119,6 +119,25 @@ class TrainResult:
     history: np.ndarray
     divergence: DivergenceState
     resumed_at: int
+
+
+def optax_step(
+    p: PyTree, static: PyTree, opt_state: PyTree, dv: DivergenceState, step: Int[Array, ""],
+    loss: Callable, *loss_args, optimizer: optax.GradientTransformation | None = None,
+):  # fmt: skip
+    """One optax step of one model (inside jit): loss(model, *loss_args) -> (total, terms),
+    its gradient, the divergence check (`ntdyn.training.divergence`) and the update by
+    `optimizer` (default `make_optimizer`'s, its learning rate in the state). A model that
+    has diverged keeps its last finite parameters and optimiser state, so no NaN flows into
+    later steps. Returns (params, opt state, divergence state, terms, gradients)."""
+    model = eqx.combine(p, static)
+    (total, terms), grads = eqx.filter_value_and_grad(loss, has_aux=True)(model, *loss_args)
+    dv = divergence.check(dv, step, total, optax.tree.norm(grads))
+    optimizer = make_optimizer(0.0) if optimizer is None else optimizer
+    updates, new_opt = optimizer.update(grads, opt_state, p)
+    new_p = eqx.apply_updates(p, updates)
+    new_p, new_opt = divergence.keep_if_alive(dv.alive, (new_p, new_opt), (p, opt_state))
+    return new_p, new_opt, dv, terms, grads
 
 
 @eqx.filter_jit
@@ -139,15 +158,8 @@ def train_chunk(
     TRACE_COUNTS["train_chunk"] += 1
 
     def one_model(p, opt_state, d, key, dv, step):
-        model = eqx.combine(p, static)
-        (total, terms), grads = eqx.filter_value_and_grad(loss, has_aux=True)(
-            model, d, key, *loss_options
-        )
-        dv = divergence.check(dv, step, total, optax.tree.norm(grads))
-        updates, new_opt = make_optimizer(0.0).update(grads, opt_state, p)
-        new_p = eqx.apply_updates(p, updates)
-        # a diverged model stays at its last finite state: no NaN flows into later steps
-        new_p, new_opt = divergence.keep_if_alive(dv.alive, (new_p, new_opt), (p, opt_state))
+        new_p, new_opt, dv, terms, grads = optax_step(p, static, opt_state, dv, step, loss,
+                                                      d, key, *loss_options)  # fmt: skip
         leaf_norms = jnp.stack([optax.tree.norm(g) for g in jax.tree.leaves(grads)])
         return new_p, new_opt, dv, terms, leaf_norms
 
@@ -182,6 +194,51 @@ def check_divergence(div: DivergenceState, members: list[Member]) -> None:
                                   member.learning_rate)  # fmt: skip
 
 
+def run_chunks(
+    state: PyTree, members: list[Member], run: TrainingRun, n_inner: int,
+    advance: Callable[[PyTree, int], tuple[PyTree, float]],
+    divergence_of: Callable[[PyTree], DivergenceState], *, resumable: bool = True,
+    stacked: bool = True,
+) -> tuple[PyTree, int]:  # fmt: skip
+    """The loop every trainer shares: chunks of `n_inner` steps up to run.n_batches, with
+    resume, divergence checks, checkpoints and progress. Returns (final state, step resumed
+    from (0: fresh)).
+
+    state: everything the next chunk and the result depend on (parameters, optimiser and
+    divergence state, history so far, ...), a pytree of arrays with the model axis first
+    when `stacked` (members occupy its slices in order), else one member's unstacked state.
+    advance(state, first) runs steps first .. first + n_inner - 1 and returns (state, loss
+    shown on the progress bar); divergence_of(state) is the divergence state checked after
+    every chunk (`DivergenceError` once a member has no replicate left). When
+    run.checkpoint is set and `resumable`, the state is resumed from the members'
+    checkpoints (logging `resumed <hash> at batch k`; restored leaves are writable host
+    arrays) and written after a chunk when due and at the end.
+    """
+    if run.n_batches % n_inner:
+        raise ValueError(f"chunks of {n_inner} steps do not divide {run.n_batches} steps")
+    ckpt = None
+    if run.checkpoint is not None and resumable:
+        slices = member_slices(members) if stacked else [slice(None)] * len(members)
+        ckpt = Checkpointer(run.checkpoint, [m.hash for m in members], slices, n_inner)
+    start = 0
+    if ckpt is not None and (found := ckpt.load(state)) is not None:
+        start, restored = found
+        state = jax.tree.map(np.array, restored)
+        for m in members:
+            log.info("resumed %s at batch %d", m.hash, start)
+    with tqdm(total=run.n_batches, initial=start, desc=run.desc, unit="batch",
+              disable=not run.progress) as bar:  # fmt: skip
+        for first in range(start, run.n_batches, n_inner):
+            state, shown = advance(state, first)
+            done = first + n_inner
+            check_divergence(divergence_of(state), members)
+            if ckpt is not None and (done == run.n_batches or ckpt.due()):
+                ckpt.save(done, state)
+            bar.update(n_inner)
+            bar.set_postfix(loss=f"{shown:.3g}")
+    return state, start
+
+
 def run_training(
     params: PyTree, static: PyTree, data: PyTree, keys: Key[Array, " M"], members: list[Member],
     run: TrainingRun, *, n_terms: int, loss: Callable, loss_options: tuple,
@@ -203,39 +260,24 @@ def run_training(
         raise ValueError(f"members hold {factors.shape[0]} models, keys {keys.shape[0]}")
     opt_states = jax.vmap(lambda p, lr: make_optimizer(lr).init(p))(params, learning_rates)
     state = TrainState(params, opt_states, divergence.initial_state(factors), keys,
-                       jnp.zeros((keys.shape[0], run.n_batches, n_terms), jnp.float32))  # fmt: skip
+                       np.zeros((keys.shape[0], run.n_batches, n_terms), np.float32))  # fmt: skip
 
-    ckpt = None
-    if run.checkpoint is not None and on_chunk is None:
-        ckpt = Checkpointer(run.checkpoint, [m.hash for m in members], member_slices(members),
-                            n_inner)  # fmt: skip
-    start = 0
-    if ckpt is not None and (found := ckpt.load(state)) is not None:
-        start, restored = found
-        state = jax.tree.map(jnp.asarray, restored)
-        for m in members:
-            log.info("resumed %s at batch %d", m.hash, start)
-    history = np.array(jnp.swapaxes(state.history, 0, 1))  # (n_batches, M, n_terms)
-    params, opt_states, div = state.params, state.opt_states, state.divergence
+    def advance(state: TrainState, first: int) -> tuple[TrainState, float]:
+        params, opt_states, div, terms, grad_norms = train_chunk(
+            state.params, static, state.opt_states, state.divergence, data, state.keys,
+            jnp.asarray(first), n_inner, loss, loss_options,
+        )  # fmt: skip
+        done = first + n_inner
+        state.history[:, first:done] = np.swapaxes(np.asarray(terms), 0, 1)  # host, in place
+        if on_chunk is not None:
+            on_chunk(done, params, grad_norms)
+        state = TrainState(params, opt_states, div, state.keys, state.history)
+        return state, float(np.nanmedian(state.history[:, done - 1, 0]))
 
-    with tqdm(total=run.n_batches, initial=start, desc=run.desc, unit="batch",
-              disable=not run.progress) as bar:  # fmt: skip
-        for first in range(start, run.n_batches, n_inner):
-            params, opt_states, div, terms, grad_norms = train_chunk(
-                params, static, opt_states, div, data, state.keys, jnp.asarray(first), n_inner,
-                loss, loss_options,
-            )  # fmt: skip
-            done = first + n_inner
-            history[first:done] = np.asarray(terms)
-            check_divergence(div, members)
-            if on_chunk is not None:
-                on_chunk(done, params, grad_norms)
-            if ckpt is not None and (done == run.n_batches or ckpt.due()):
-                ckpt.save(done, TrainState(params, opt_states, div, state.keys,
-                                           jnp.swapaxes(jnp.asarray(history), 0, 1)))  # fmt: skip
-            bar.update(n_inner)
-            bar.set_postfix(loss=f"{float(np.nanmedian(history[done - 1, :, 0])):.3g}")
-    return TrainResult(params, opt_states, history, div, start)
+    state, start = run_chunks(state, members, run, n_inner, advance, lambda s: s.divergence,
+                              resumable=on_chunk is None)  # fmt: skip
+    history = np.swapaxes(state.history, 0, 1)  # (n_batches, M, n_terms)
+    return TrainResult(state.params, state.opt_states, history, state.divergence, start)
 
 
 def history_table(history: np.ndarray, terms: tuple[str, ...]) -> pd.DataFrame:

@@ -7,9 +7,10 @@ held-out neurons get a readout that is judged on validation trials (co-bps).
 
 Training is epoch-based: each epoch walks minibatches of a per-replicate
 permutation of the training trials, one compiled step for all replicates (one
-`vmap`); Python advances the progress bar, writes checkpoints every
-`checkpoint_every` epochs and computes validation metrics (Poisson NLL, roll-out
-error vs horizon, roll-out stability) every `validate_every` epochs.
+`vmap`). The epochs run as the training core's chunks (`ntdyn.training.core.run_chunks`:
+progress, divergence checks, resumable checkpoints of the whole training state); after an
+epoch the replicates are snapshotted every `checkpoint_every` epochs and validated
+(Poisson NLL, roll-out error vs horizon, roll-out stability) every `validate_every` epochs.
 """
 
 from __future__ import annotations
@@ -22,9 +23,8 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pandas as pd
-from tqdm.auto import tqdm
+from jaxtyping import Float, PyTree
 
 from ntdyn.analysis.chunks import in_chunks, over_blocks, plan_trials
 from ntdyn.models.data_trained import (
@@ -36,7 +36,15 @@ from ntdyn.models.data_trained import (
 from ntdyn.models.stacking import unstack
 from ntdyn.resources import ChunkPlan, ResourceBudget
 from ntdyn.training import divergence
-from ntdyn.training.core import Member, check_divergence, make_optimizer, select_member
+from ntdyn.training.checkpoint import CheckpointConfig
+from ntdyn.training.core import (
+    Member,
+    TrainingRun,
+    make_optimizer,
+    optax_step,
+    run_chunks,
+    select_member,
+)
 from ntdyn.training.divergence import Divergence
 from ntdyn.training.keys import KeyStreams
 from ntdyn.training.selection import ReplicateSelection
@@ -326,15 +334,8 @@ def train_step(params, static, opt_states, div, arrays, aux, idx, keys, step, ep
 
     def one_replicate(p, opt_state, dv, i, key):
         batch = tuple(a[i] for a in arrays)
-        model = eqx.combine(p, static)
-        (total, terms), grads = eqx.filter_value_and_grad(loss, has_aux=True)(
-            model, batch, key, epoch, opts, aux
-        )
-        dv = divergence.check(dv, step, total, optax.tree.norm(grads))
-        updates, new_opt = make_optimizer(0.0).update(grads, opt_state, p)
-        new_p, new_opt = divergence.keep_if_alive(
-            dv.alive, (eqx.apply_updates(p, updates), new_opt), (p, opt_state)
-        )
+        new_p, new_opt, dv, terms, _ = optax_step(p, static, opt_state, dv, step, loss, batch,
+                                                  key, epoch, opts, aux)  # fmt: skip
         return new_p, new_opt, dv, terms
 
     return jax.vmap(one_replicate)(params, opt_states, div, idx, keys)
@@ -603,6 +604,12 @@ def _steps_before_divergence(model, z0, n_inputs: int, max_steps: int, radius):
     return jax.vmap(one)(z0)
 
 
+def validation_terms(hp: dict) -> list[str]:
+    """Names of the validation metrics, in the order `validation_metrics` returns them."""
+    horizons = [int(h) for h in hp["train__rollout_horizons"]]
+    return ["valid_nll", "rollout_steps_stable", *(f"rollout_error_h{h}" for h in horizons)]
+
+
 def validation_metrics(
     model, hp, data: SpikeTrainingData, held: np.ndarray, budget: ResourceBudget | None = None
 ) -> dict[str, float]:
@@ -664,6 +671,7 @@ def train_data_model(
     progress: bool = True,
     budget: ResourceBudget | None = None,
     label: str = "",
+    checkpoint: CheckpointConfig | None = None,
 ) -> TrainedDataModel:
     """Fit `train__n_replicates` replicates of the data model `hp` to `data`.
 
@@ -671,8 +679,10 @@ def train_data_model(
     connectome constraint (rate of neuron i at t+1 may depend on held-in neuron j at t).
     budget: the memory budget of the validation metrics (they run over the validation trials
     in chunks; default `ResourceBudget()`); the results do not depend on it. label: the
-    model's name in errors. Raises `DivergenceError` once every replicate has diverged
-    (`train__divergence_factor`).
+    model's name in errors. checkpoint: where the training state (parameters, optimiser and
+    divergence state, history, validation metrics and snapshots so far) is saved after
+    epochs and resumed from (`ntdyn.training.core.run_chunks`). Raises `DivergenceError`
+    once every replicate has diverged (`train__divergence_factor`).
     """
     check_data_model_hyperparams(hp)
     kind = hp["model__kind"]
@@ -708,71 +718,114 @@ def train_data_model(
     models = data_models_from_hyperparams(hp, streams.init(n_rep))
     params, static = eqx.partition(models, eqx.is_array)
     lr = jnp.full(n_rep, member.learning_rate, jnp.float32)
-    opt_states = jax.vmap(lambda p, r: make_optimizer(r).init(p))(params, lr)
-    div = divergence.initial_state(jnp.full(n_rep, member.divergence.factor))
     keys = streams.batches(n_rep)
     arrays = tuple(jnp.asarray(a, jnp.float32) for a in (data.spikes, data.inputs, held))
     train_idx = jnp.asarray(data.train)
 
     n_epochs = int(hp["train__n_epochs"])
-    every_ckpt = int(hp.get("train__checkpoint_every", 0))
-    every_valid = int(hp.get("train__validate_every", n_epochs))
     n_batches = len(data.train) // batch_size
-    rows, checkpoints, last_valid = [], {}, None
-    with tqdm(
-        total=n_epochs, desc=f"{kind} x {n_rep} replicates", unit="epoch", disable=not progress
-    ) as bar:
-        for epoch in range(n_epochs):
-            batches, step_keys = epoch_batches(keys, jnp.asarray(epoch), train_idx, batch_size)
-            terms = []
-            step0 = epoch * n_batches
-            for i in range(n_batches):
-                params, opt_states, div, t_i = train_step(
-                    params, static, opt_states, div, arrays, aux, batches[i], step_keys[i],
-                    jnp.asarray(step0 + i), jnp.asarray(epoch), LOSSES[kind], opts,
-                )  # fmt: skip
-                terms.append(t_i)
-            terms = np.asarray(jnp.stack(terms))  # (n_batches, R, 4)
-            check_divergence(div, [member])
-            for i, term in enumerate(TRAIN_TERMS):
-                for r in range(n_rep):
-                    rows.append(
-                        pd.DataFrame(
-                            {
-                                "step": step0 + np.arange(n_batches),
-                                "replicate": r,
-                                "term": term,
-                                "value": terms[:, r, i],
-                            }
-                        )
-                    )
-            done = epoch + 1
-            if every_ckpt and done % every_ckpt == 0:
-                checkpoints[done] = eqx.combine(params, static)
-            if done % every_valid == 0 or done == n_epochs:
-                model = eqx.combine(params, static)
-                last_valid = [
-                    validation_metrics(unstack(model, r), hp, data, held, budget)
-                    for r in range(n_rep)
-                ]
-                for r, metrics in enumerate(last_valid):
-                    rows.append(
-                        pd.DataFrame(
-                            {
-                                "step": step0 + n_batches - 1,
-                                "replicate": r,
-                                "term": list(metrics),
-                                "value": list(metrics.values()),
-                            }
-                        )
-                    )
-            bar.update(1)
-            bar.set_postfix(loss=f"{float(np.median(terms[-1, :, 0])):.4g}")
-    history = pd.concat(rows, ignore_index=True)
-    history["value"] = history["value"].astype(float)
+    plan = EpochPlan.from_hyperparams(hp, n_epochs)
+    names = validation_terms(hp)
+    state = DataTrainState(
+        params, jax.vmap(lambda p, r: make_optimizer(r).init(p))(params, lr),
+        divergence.initial_state(jnp.full(n_rep, member.divergence.factor)),
+        np.zeros((n_rep, n_epochs * n_batches, len(TRAIN_TERMS)), np.float32),
+        np.zeros((n_rep, len(plan.validated), len(names)), np.float64),
+        jax.tree.map(lambda x: np.zeros((n_rep, len(plan.snapshots), *x.shape[1:]), x.dtype),
+                     params),
+    )  # fmt: skip
+
+    def advance(state: DataTrainState, first: int) -> tuple[DataTrainState, float]:
+        """One epoch: its minibatch steps, then its snapshot and validation when due."""
+        epoch = first // n_batches
+        batches, step_keys = epoch_batches(keys, jnp.asarray(epoch), train_idx, batch_size)
+        p, o, div = state.params, state.opt_states, state.divergence
+        for i in range(n_batches):
+            p, o, div, terms = train_step(
+                p, static, o, div, arrays, aux, batches[i], step_keys[i],
+                jnp.asarray(first + i), jnp.asarray(epoch), LOSSES[kind], opts,
+            )  # fmt: skip
+            state.history[:, first + i] = np.asarray(terms)  # host arrays, filled in place
+        done = epoch + 1
+        if done in plan.snapshots:
+            j = plan.snapshots.index(done)
+            jax.tree.map(lambda s, x: s.__setitem__((slice(None), j), np.asarray(x)),
+                         state.snapshots, p)  # fmt: skip
+        if done in plan.validated:
+            model = eqx.combine(p, static)
+            for r in range(n_rep):
+                metrics = validation_metrics(unstack(model, r), hp, data, held, budget)
+                state.validation[r, plan.validated.index(done)] = [metrics[t] for t in names]
+        state = DataTrainState(p, o, div, state.history, state.validation, state.snapshots)
+        return state, float(np.nanmedian(state.history[:, first + n_batches - 1, 0]))
+
+    run = TrainingRun(n_epochs * n_batches, progress=progress, checkpoint=checkpoint,
+                      desc=f"{kind} x {n_rep} replicates")  # fmt: skip
+    state, _ = run_chunks(state, [member], run, n_batches, advance, lambda s: s.divergence)
+    history = _history_table(state, plan, names, n_batches)
     selection, diverged = select_member(
-        np.array([m["valid_nll"] for m in last_valid]), div, slice(0, n_rep),
+        state.validation[:, -1, 0], state.divergence, slice(0, n_rep),
         float(hp.get("train__n_std_exclude", 2.0)),
     )  # fmt: skip
-    return TrainedDataModel(dict(hp), member.hash, eqx.combine(params, static), history,
+    checkpoints = {
+        epoch: eqx.combine(jax.tree.map(lambda x: jnp.asarray(x[:, j]), state.snapshots), static)  # noqa: B023
+        for j, epoch in enumerate(plan.snapshots)
+    }
+    return TrainedDataModel(dict(hp), member.hash, eqx.combine(state.params, static), history,
                             selection, checkpoints, diverged)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class EpochPlan:
+    """The epochs (1-based, counted when done) after which the replicates are snapshotted
+    (every `train__checkpoint_every`) and validated (every `train__validate_every`, and
+    after the last)."""
+
+    snapshots: tuple[int, ...]
+    validated: tuple[int, ...]
+
+    @classmethod
+    def from_hyperparams(cls, hp: dict, n_epochs: int) -> EpochPlan:
+        every_snap = int(hp.get("train__checkpoint_every", 0))
+        every_valid = int(hp.get("train__validate_every", n_epochs))
+        done = range(1, n_epochs + 1)
+        return cls(tuple(e for e in done if every_snap and e % every_snap == 0),
+                   tuple(e for e in done if e % every_valid == 0 or e == n_epochs))  # fmt: skip
+
+
+class DataTrainState(eqx.Module):
+    """What the next epoch and the result depend on, replicates first: params, optimiser and
+    divergence state; history: per-step terms (R, steps, TRAIN_TERMS); validation: metrics
+    (R, validated epochs, validation_terms) (float64, as computed); snapshots: parameters
+    (R, snapshot epochs, ...). The history arrays live on the host, filled epoch by epoch."""
+
+    params: PyTree
+    opt_states: PyTree
+    divergence: divergence.DivergenceState
+    history: Float[np.ndarray, "R steps terms"]
+    validation: Float[np.ndarray, "R validated metrics"]
+    snapshots: PyTree
+
+
+def _history_table(state: DataTrainState, plan: EpochPlan, metric_names: list[str],
+                   n_batches: int) -> pd.DataFrame:  # fmt: skip
+    """Long table (step, replicate, term, value): per epoch the training terms of its steps,
+    then, after a validated epoch, the validation metrics at its last step."""
+    n_rep, n_steps, _ = state.history.shape
+    rows = []
+    for step0 in range(0, n_steps, n_batches):
+        for i, term in enumerate(TRAIN_TERMS):
+            for r in range(n_rep):
+                values = state.history[r, step0 : step0 + n_batches, i]
+                steps = step0 + np.arange(n_batches)
+                rows.append(pd.DataFrame({"step": steps, "replicate": r, "term": term,
+                                          "value": values}))  # fmt: skip
+        if (done := step0 // n_batches + 1) in plan.validated:
+            j = plan.validated.index(done)
+            for r in range(n_rep):
+                rows.append(pd.DataFrame({"step": step0 + n_batches - 1, "replicate": r,
+                                          "term": metric_names,
+                                          "value": list(state.validation[r, j])}))  # fmt: skip
+    history = pd.concat(rows, ignore_index=True)
+    history["value"] = history["value"].astype(float)
+    return history

@@ -9,8 +9,9 @@ density (share of |w| above a threshold) and every unit's activation on a fixed
 probe batch (the first images of the test subset). The record is computed inside
 the compiled program (a scan over records, each a scan over k steps), so recording
 costs one forward pass of the test subset per record and one transfer per block of
-records; a host thread files each block's records into the tables while the next blocks
-train.
+records. Blocks run as the training core's chunks (`ntdyn.training.core.run_chunks`):
+after each, its records are filed into the tables' preallocated arrays, which a checkpoint
+keeps with the training state, so an interrupted run resumes with its trace so far.
 
 The trace is returned as long tables (pandas), indexed by (step, layer, unit):
 `scalars` (one row per record), `layers` (record x layer), `weights`
@@ -21,7 +22,6 @@ The trace is returned as long tables (pandas), indexed by (step, layer, unit):
 from __future__ import annotations
 
 import functools
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -31,20 +31,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pandas as pd
-from tqdm.auto import tqdm
+from jaxtyping import Array, Int, Key, PyTree
 
 from ntdyn.hyperparams.hashing import hyperparams_hash
 from ntdyn.models.mlp import MLPClassifier, mlp_from_hyperparams
 from ntdyn.tasks.digits import ClassificationData
-from ntdyn.training.core import chunk_size
-from ntdyn.training.divergence import (
-    NON_FINITE,
-    REASONS,
-    TOO_LARGE,
-    Divergence,
-    DivergenceConfig,
-    DivergenceError,
-)
+from ntdyn.training import divergence
+from ntdyn.training.checkpoint import CheckpointConfig
+from ntdyn.training.core import Member, TrainingRun, chunk_size, optax_step, run_chunks
+from ntdyn.training.divergence import DivergenceConfig, DivergenceState
 from ntdyn.training.keys import STREAM_BATCHES, STREAM_INIT, KeyStreams
 
 SCHEDULES = ("constant", "cosine")
@@ -107,9 +102,15 @@ def cross_entropy(model: MLPClassifier, x: jax.Array, y: jax.Array) -> tuple[jax
     return loss, jnp.mean(jnp.argmax(logits, -1) == y)
 
 
+def _loss_terms(model: MLPClassifier, x: jax.Array, y: jax.Array):
+    """(loss, (loss, accuracy)): `cross_entropy` as the training core's step takes it."""
+    loss, acc = cross_entropy(model, x, y)
+    return loss, (loss, acc)
+
+
 def _layer_norms(tree_layers) -> jax.Array:
     """Per-layer Euclidean norm of weights and bias together, (L,)."""
-    return jnp.stack([jnp.sqrt(jnp.sum(l.weight**2) + jnp.sum(l.bias**2)) for l in tree_layers])
+    return jnp.stack([optax.tree.norm((l.weight, l.bias)) for l in tree_layers])
 
 
 @dataclass
@@ -126,29 +127,30 @@ class TrainingTrace:
     probe_labels: np.ndarray
 
 
-# jax.jit, not eqx.filter_jit: the latter waits for the result (to surface Equinox's runtime
-# errors), and the host must be free to file the previous block's records meanwhile.
 @functools.partial(jax.jit, static_argnames=("static", "opts"))
-def record_block(params, opt_state, data, test, key, first_steps, static, opts: BlockOptions):
+def record_block(
+    params: PyTree, opt_state: PyTree, div: DivergenceState, data: tuple, test: tuple,
+    key: Key[Array, ""], first_steps: Int[Array, " records"], static, opts: BlockOptions,
+):  # fmt: skip
     """len(first_steps) records, each `opts.k` Adam steps then (if `opts.record`) a record.
 
-    `static` is the model's non-array part (hashable). One compiled program per block
-    shape, reused across blocks and calls; it returns before it has run.
+    `static` is the model's non-array part (hashable); div: the model's divergence state
+    with a model axis of 1 (`ntdyn.training.divergence`, checked at every step). One
+    compiled program per block shape, reused across blocks and calls. Returns
+    ((params, opt state, divergence state), records).
     """
     optimizer = _optimizer(opts)
     schedule = _schedule(opts.learning_rate, opts.schedule, opts.n_steps)
     k, batch_size, threshold, record = opts.k, opts.batch_size, opts.threshold, opts.record
 
-    def train_steps(params, opt_state, data, key, first_step):
+    def train_steps(params, opt_state, dv, data, key, first_step):
         def step(carry, s):
-            p, o = carry
+            p, o, dv = carry
             idx = jax.random.randint(jax.random.fold_in(key, s), (batch_size,), 0, data[0].shape[0])
-            model = eqx.combine(p, static)
-            (loss, acc), grads = eqx.filter_value_and_grad(cross_entropy, has_aux=True)(
-                model, data[0][idx], data[1][idx]
-            )
-            updates, o = optimizer.update(grads, o, p)
-            return (eqx.apply_updates(p, updates), o), (loss, acc, grads)
+            p, o, dv, (loss, acc), grads = optax_step(p, static, o, dv, s, _loss_terms,
+                                                      data[0][idx], data[1][idx],
+                                                      optimizer=optimizer)  # fmt: skip
+            return (p, o, dv), (loss, acc, grads)
 
         # k - 1 steps in the scan, the last outside it: only its gradient is kept, and
         # stacking k gradients in the scan's output would cost k copies of the parameters
@@ -156,21 +158,20 @@ def record_block(params, opt_state, data, test, key, first_steps, static, opts: 
             carry, (loss, acc, _) = step(carry, s)
             return carry, (loss, acc)
 
-        (params, opt_state), (loss, acc) = jax.lax.scan(
-            step_without_grads, (params, opt_state), first_step + jnp.arange(k - 1)
+        carry, (loss, acc) = jax.lax.scan(
+            step_without_grads, (params, opt_state, dv), first_step + jnp.arange(k - 1)
         )
-        (params, opt_state), (last_loss, last_acc, last_grads) = step(
-            (params, opt_state), first_step + k - 1
-        )
+        carry, (last_loss, last_acc, last_grads) = step(carry, first_step + k - 1)
         loss = jnp.append(loss, last_loss)
         acc = jnp.append(acc, last_acc)
-        return params, opt_state, loss, acc, last_grads
+        return *carry, loss, acc, last_grads
 
     def one_record(carry, first_step, data, test, key):
-        params, opt_state = carry
-        params, opt_state, loss, acc, grads = train_steps(params, opt_state, data, key, first_step)
+        params, opt_state, dv = carry
+        params, opt_state, dv, loss, acc, grads = train_steps(params, opt_state, dv, data, key,
+                                                              first_step)  # fmt: skip
         if not record:
-            return (params, opt_state), {"train_loss": loss.mean()}
+            return (params, opt_state, dv), {"train_loss": loss.mean()}
         model = eqx.combine(params, static)
         # one forward pass of the test subset gives the test metrics and the probe activity
         acts = jax.vmap(model.layer_activity)(test[0])
@@ -182,18 +183,31 @@ def record_block(params, opt_state, data, test, key, first_steps, static, opts: 
         out = {
             "train_loss": loss.mean(), "train_accuracy": acc.mean(), "test_loss": test_loss,
             "test_accuracy": test_acc, "learning_rate": schedule(first_step + k - 1),
-            "grad_norm": jnp.sqrt(jnp.sum(grad_layers**2)),
+            "grad_norm": optax.tree.norm(grad_layers),
             "weight_density": jnp.sum(layer_density * n_w) / jnp.sum(n_w),
             "layer_grad_norm": grad_layers, "layer_weight_norm": _layer_norms(model.layers),
             "layer_weight_density": layer_density,
             "weight": [l.weight for l in model.layers], "bias": [l.bias for l in model.layers],
             "activations": [a[: opts.n_probe] for a in acts],
         }  # fmt: skip
-        return (params, opt_state), out
+        return (params, opt_state, dv), out
 
-    return jax.lax.scan(
-        lambda c, s: one_record(c, s, data, test, key), (params, opt_state), first_steps
+    dv = jax.tree.map(lambda x: x[0], div)  # the one model's state, unstacked in the steps
+    (params, opt_state, dv), out = jax.lax.scan(
+        lambda c, s: one_record(c, s, data, test, key), (params, opt_state, dv), first_steps
     )
+    return (params, opt_state, jax.tree.map(lambda x: x[None], dv)), out
+
+
+class RecordState(eqx.Module):
+    """What the next block and the trace depend on: the MLP's parameters and optimiser state,
+    its divergence state (a model axis of 1) and the trace's arrays filled so far (host;
+    `TraceTables.values`, empty without records)."""
+
+    params: PyTree
+    opt_state: PyTree
+    divergence: DivergenceState
+    trace: dict
 
 
 def train_recorded(
@@ -203,11 +217,16 @@ def train_recorded(
     record: bool = True,
     progress: bool = True,
     block_target: int = 50,
+    checkpoint: CheckpointConfig | None = None,
 ) -> TrainingTrace:
     """Train one MLP (`model__*`, `train__*`) on `data`, recording every k steps.
 
     With `record=False` the same compiled loop runs without the records (the
-    baseline of the recording-cost benchmark); the tables are then empty.
+    baseline of the recording-cost benchmark); the tables are then empty. Blocks of
+    records run as the training core's chunks (`ntdyn.training.core.run_chunks`): progress,
+    divergence checks (`train__divergence_factor`, `DivergenceError`) and, with
+    `checkpoint` and records, checkpoints of the training state and the trace so far,
+    resumed by the next identical call.
     """
     check_recording_hyperparams(hp)
     streams = KeyStreams(int(hp["train__seed"]))
@@ -220,7 +239,6 @@ def train_recorded(
                         float(hp["train__density_threshold"]), record,
                         float(hp["train__learning_rate"]), hp["train__schedule"],
                         n_steps)  # fmt: skip
-    opt_state = _optimizer(opts).init(params)
     train = (jnp.asarray(data.x_train), jnp.asarray(data.y_train))
     # A fixed random test subset for the test metrics; the probe is its first images.
     n_test = min(int(hp.get("train__test_samples", len(data.y_test))), len(data.y_test))
@@ -235,44 +253,33 @@ def train_recorded(
 
     n_records = n_steps // k
     per_block = chunk_size(n_records, block_target)
+    factor = DivergenceConfig(float(hp.get("train__divergence_factor", 1000.0)))
+    member = Member(hyperparams_hash(hp), "MLP", 1, opts.learning_rate, factor)
+    tables = TraceTables(model, n_records, k, n_probe) if record else None
+    state = RecordState(params, _optimizer(opts).init(params),
+                        divergence.initial_state(jnp.full(1, member.divergence.factor)),
+                        tables.values if record else {})  # fmt: skip
 
-    factor = DivergenceConfig(float(hp.get("train__divergence_factor", 1000.0))).factor
-    first_loss: list[float] = []
-
-    def file_block(start: int, out: dict) -> None:
-        done = jax.device_get(out)  # waits for this block only
-        # Divergence, checked per block on the records' mean training loss (one model: a
-        # diverged run has nothing to select from, so it stops here).
-        loss = np.asarray(done["train_loss"], float)
-        first_loss[:] = first_loss or [loss[0]]
-        bad = ~np.isfinite(loss) | (loss > factor * abs(first_loss[0]))
-        if bad.any():
-            i = int(np.argmax(bad))
-            reason = REASONS[NON_FINITE if not np.isfinite(loss[i]) else TOO_LARGE]
-            raise DivergenceError(f"model {hyperparams_hash(hp)} (MLP)",
-                                  (Divergence(0, int((start + i + 1) * k), reason),),
-                                  float(hp["train__learning_rate"]))  # fmt: skip
+    def advance(state: RecordState, first: int) -> tuple[RecordState, float]:
+        start = first // k
+        first_steps = jnp.arange(start, start + per_block) * k
+        carry, out = record_block(state.params, state.opt_state, state.divergence, train, test,
+                                  key, first_steps, static, opts)  # fmt: skip
+        out = jax.device_get(out)
         if record:
-            tables.result().fill(start, done)
-        bar.update(per_block * k)
-        bar.set_postfix(loss=f"{float(done['train_loss'][-1]):.3g}")
+            tables.use(state.trace)  # the restored arrays, after a resume
+            tables.fill(start, out)
+        return RecordState(*carry, state.trace), float(out["train_loss"][-1])
 
-    with tqdm(total=n_steps, desc="MLP (recording)" if record else "MLP", unit="step",
-              disable=not progress) as bar, ThreadPoolExecutor(max_workers=1) as host:  # fmt: skip
-        # Dispatch is asynchronous: every block is queued on the device at once, while one
-        # host thread allocates the tables and files each block's records as it finishes.
-        tables = host.submit(TraceTables, model, n_records, k, n_probe) if record else None
-        filed = []
-        for start in range(0, n_records, per_block):
-            first_steps = jnp.arange(start, start + per_block) * k
-            (params, opt_state), out = record_block(params, opt_state, train, test, key,
-                                                   first_steps, static, opts)  # fmt: skip
-            filed.append(host.submit(file_block, start, out))
-        for job in filed:
-            job.result()  # in order; re-raises a failure of the host thread
-    model = eqx.combine(params, static)
-    frames = tables.result().frames() if record else (pd.DataFrame(),) * 4
-    return TrainingTrace(dict(hp), hyperparams_hash(hp), model, *frames, data.y_test[probe_idx])
+    run = TrainingRun(n_steps, progress=progress, checkpoint=checkpoint,
+                      desc="MLP (recording)" if record else "MLP")  # fmt: skip
+    state, _ = run_chunks(state, [member], run, per_block * k, advance, lambda s: s.divergence,
+                          resumable=record, stacked=False)  # fmt: skip
+    model = eqx.combine(state.params, static)
+    if record:
+        tables.use(state.trace)
+    frames = tables.frames() if record else (pd.DataFrame(),) * 4
+    return TrainingTrace(dict(hp), member.hash, model, *frames, data.y_test[probe_idx])
 
 
 SCALARS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "learning_rate",
@@ -308,7 +315,20 @@ class TraceTables:
              "probe": np.repeat(np.arange(n_probe), n_out)} for n_out, _ in shapes
         ])  # fmt: skip
         self.shapes, self.n_probe = shapes, n_probe
-        self.scalars: list[dict] = []
+        n_layers = len(shapes)
+        self.per_record = {c: np.zeros((n_records,) if c in SCALARS else (n_records, n_layers),
+                                       np.float32) for c in PER_RECORD}  # fmt: skip
+
+    @property
+    def values(self) -> dict[str, np.ndarray]:
+        """The arrays the records fill (what a checkpoint keeps of the trace)."""
+        return {"weights": self.weights["value"], "activations": self.activations["value"],
+                **self.per_record}  # fmt: skip
+
+    def use(self, values: dict[str, np.ndarray]) -> None:
+        """Fill these arrays from now on (`values` as returned by `values`, e.g. restored)."""
+        self.weights["value"], self.activations["value"] = values["weights"], values["activations"]
+        self.per_record = {c: values[c] for c in PER_RECORD}
 
     def _index(self, rows_per_record: list[int], per_layer: list[dict]) -> dict:
         r = len(self.steps)
@@ -320,13 +340,14 @@ class TraceTables:
         }  # fmt: skip
         for name in per_layer[0]:
             cols[name] = np.concatenate([np.tile(c[name].astype(np.int32), r) for c in per_layer])
-        cols["value"] = np.empty(r * sum(rows_per_record), np.float32)
+        cols["value"] = np.zeros(r * sum(rows_per_record), np.float32)
         return cols
 
     def fill(self, start: int, out: dict) -> None:
         """File the records start, start + 1, ... of one block's host output."""
         r, n_rec = len(out["train_loss"]), len(self.steps)
-        self.scalars.append({c: out[c] for c in PER_RECORD} | {"step": self.steps[start:][:r]})
+        for c in PER_RECORD:
+            self.per_record[c][start : start + r] = out[c]
         w_at = a_at = 0
         for layer, (n_out, n_in) in enumerate(self.shapes):
             m = self.weight_rows[layer]
@@ -343,8 +364,8 @@ class TraceTables:
 
     def frames(self) -> tuple[pd.DataFrame, ...]:
         """(scalars, layers, weights, activations); the big two share the filled arrays."""
-        trace = {c: np.concatenate([b[c] for b in self.scalars]) for c in ("step", *PER_RECORD)}
-        steps, n_layers = trace["step"].astype(np.int64), len(self.names)
+        trace = self.per_record
+        steps, n_layers = self.steps.astype(np.int64), len(self.names)
         scalars = pd.DataFrame({"step": steps, **{c: trace[c].astype(float) for c in SCALARS}})
         layers = pd.DataFrame({
             "step": np.repeat(steps, n_layers), "layer": np.tile(self.names, len(steps)),

@@ -306,6 +306,7 @@ def train_data_models(
     for entry in plan:
         first.setdefault(entry[4], entry)
     trained_now: dict[str, object] = {}
+    checkpoint = checkpoint_config(store, options)
 
     def train_and_record(hashes: list[str]) -> dict[str, Record]:
         records = {}
@@ -321,9 +322,12 @@ def train_data_models(
                         float(hp["train__connectome__density"]),
                     )  # fmt: skip
                 trained = train_data_model(hp, _training_data(arrays), connected=connected,
-                                           progress=options["progress"], budget=budget)  # fmt: skip
+                                           progress=options["progress"], budget=budget,
+                                           checkpoint=checkpoint)  # fmt: skip
                 trained_now[h] = trained
                 records[h] = _record_data_model(store, trained, pair, tmp, options)
+                if checkpoint is not None:  # the record holds the model now
+                    remove_checkpoint(checkpoint, h)
         return records
 
     outcomes = compute_once(store, MODEL, list(first), store.find_model, train_and_record,

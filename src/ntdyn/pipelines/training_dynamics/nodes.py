@@ -18,11 +18,13 @@ from ntdyn.analysis import learning
 from ntdyn.hyperparams import flatten, hyperparams_hash
 from ntdyn.hyperparams.tables import validate_table
 from ntdyn.models.serialisation import save_model
+from ntdyn.pipelines.training.nodes import checkpoint_config
 from ntdyn.store import Record, RecordStore, record_figure_set, reuse_or_compute
 from ntdyn.store.claims import RECORDED, compute_once
 from ntdyn.store.records import MODEL
 from ntdyn.store.reuse import write_parquet_tables
 from ntdyn.tasks.digits import load_classification_data
+from ntdyn.training.checkpoint import remove as remove_checkpoint
 from ntdyn.training.recording import (
     check_recording_hyperparams,
     parameter_trajectory,
@@ -49,10 +51,15 @@ def record_training(
     h = hyperparams_hash(hp)
     traced: list[list[pd.DataFrame]] = []
 
+    checkpoint = checkpoint_config(store, options)
+
     def train_and_record(hashes: list[str]) -> dict[str, Record]:
-        trace = train_recorded(hp, data, progress=options["progress"])
+        trace = train_recorded(hp, data, progress=options["progress"], checkpoint=checkpoint)
         traced.append([trace.scalars, trace.layers, trace.weights, trace.activations])
-        return {h: _record_trace(store, h, hp, trace, traced[0], options)}
+        record = _record_trace(store, h, hp, trace, traced[0], options)
+        if checkpoint is not None:  # the record holds the model and its trace now
+            remove_checkpoint(checkpoint, h)
+        return {h: record}
 
     [(rec, status)] = compute_once(store, MODEL, [h], store.find_model, train_and_record,
                                    lambda h: f"recorded training {h}",
