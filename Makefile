@@ -7,7 +7,7 @@ export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 
-.PHONY: run test install lint clean browser
+.PHONY: run test install lint clean browser postgresql
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -22,7 +22,7 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/kedro run
 
-test: $(STAMP) browser
+test: $(STAMP) browser postgresql
 	$(BIN)/python -m pytest -q
 
 # Chromium and its driver from the distribution's packages, for the browser tests (which
@@ -35,6 +35,18 @@ browser:
 	      --no-install-recommends chromium chromium-driver >/dev/null) \
 	      || echo "could not install Chromium: the browser tests will be skipped"; \
 	  else echo "no Chromium (apt-get install chromium chromium-driver): browser tests skip"; fi; \
+	fi
+
+# PostgreSQL from the distribution's packages, for the tracking-server tests (a PostgreSQL
+# server and `mlflow server` on loopback; they skip, saying why, where it is missing).
+postgresql:
+	@if ! command -v pg_ctl >/dev/null && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing postgresql (apt-get) for the tracking-server tests"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends postgresql >/dev/null) \
+	      || echo "could not install PostgreSQL: the tracking-server tests will be skipped"; \
+	  else echo "no PostgreSQL (apt-get install postgresql): tracking-server tests skip"; fi; \
 	fi
 
 lint: $(STAMP)

@@ -3,6 +3,8 @@
 import mlflow
 import pytest
 
+from servers import mlflow_auth_server, mlflow_server, postgres  # noqa: F401 (fixtures)
+
 
 @pytest.fixture(autouse=True)
 def _private_tracking_uri(monkeypatch):

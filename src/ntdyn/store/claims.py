@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mlflow.entities import Run, ViewType
+from mlflow.exceptions import MlflowException
 
 from .initialise import sqlite_path
 from .processes import TAG_PROCESS, mark_abandoned, process_alive, this_process
@@ -100,6 +101,7 @@ class Claims:
         self.policy = policy or ClaimPolicy()
         db = sqlite_path(tracking_uri)
         self._lock_path = None if db is None else db.with_name(db.name + ".claims.lock")
+        self._kept_ended = False  # a claim was ended but could not be deleted (permissions)
 
     @contextlib.contextmanager
     def _serialised(self) -> Iterator[bool]:
@@ -163,9 +165,19 @@ class Claims:
         return claims
 
     def release(self, claim: Claim, status: str = "FINISHED") -> None:
-        """End the claim's run and delete it (claims are not records)."""
+        """End the claim's run and delete it (claims are not records). On a tracking server
+        with authentication, a user with EDIT (not MANAGE) on the experiment may not delete
+        runs: the claim is then left ended (an ended claim is not live), with one warning."""
         self.client.set_terminated(claim.run_id, status)
-        self.client.delete_run(claim.run_id)
+        try:
+            self.client.delete_run(claim.run_id)
+        except MlflowException as e:
+            if e.error_code != "PERMISSION_DENIED":
+                raise
+            if not self._kept_ended:
+                log.warning("this user may not delete runs in experiment %s (MANAGE permission): "
+                            "claims are ended, not deleted", self.experiment_id)  # fmt: skip
+            self._kept_ended = True
 
     def contend(
         self, kind: str, hashes: Sequence[str]
