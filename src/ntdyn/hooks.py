@@ -25,7 +25,7 @@ from kedro.framework.hooks import hook_impl
 
 from ntdyn.compilations import CompilationCounter
 from ntdyn.resources import ResourceBudget, configure_jax_memory
-from ntdyn.store.initialise import initialise_store
+from ntdyn.store.initialise import ensure_experiment, initialise_store, sqlite_path
 from ntdyn.store.processes import TAG_PROCESS, abandoned_runs, mark_abandoned, this_process
 
 log = logging.getLogger(__name__)
@@ -162,6 +162,13 @@ class RunLifecycleHooks:
             return
         if initialise_store(uri):
             log.info("created the record store %s", uri)
+        # kedro-mlflow's next hook creates the experiment when it is missing, without
+        # guarding against another process doing the same: on a fresh tracking server two
+        # runs starting together crashed there. Create it here, as it would, race-safely.
+        experiment = (context.config_loader["mlflow"].get("tracking") or {}).get("experiment")
+        if experiment and sqlite_path(uri) is None:
+            ensure_experiment(uri, experiment.get("name") or "Default",
+                              **(experiment.get("create_experiment_kwargs") or {}))  # fmt: skip
 
     @hook_impl
     def before_pipeline_run(self, run_params, pipeline, catalog):

@@ -40,3 +40,23 @@ def initialise_store(uri: str | None) -> bool:
         # the first query creates the schema and runs its migrations
         mlflow.MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
     return missing
+
+
+def ensure_experiment(uri: str, name: str, artifact_location: str | None = None,
+                      tags: dict | None = None) -> str:  # fmt: skip
+    """The id of experiment `name` at `uri`, created if missing; another process creating it
+    at the same moment is not an error (the server refuses the second create)."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    try:
+        return client.create_experiment(name, artifact_location=artifact_location, tags=tags)
+    except MlflowException:
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return found.experiment_id
