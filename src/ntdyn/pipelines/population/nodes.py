@@ -52,6 +52,20 @@ def _each_model(models: Mapping, desc: str) -> Iterator[tuple[str, TrainedEnsemb
         yield h, (model() if callable(model) else model)
 
 
+def _spectrum_table(eigenvalues: np.ndarray, ids: dict) -> pd.DataFrame:
+    """One row per point x mode of `eigenvalues` (M, H), with the columns of `ids`.
+
+    Built in one piece: fully trained networks have up to one distinct slow point per
+    candidate, and a DataFrame per point (a thousand per search, 175 searches per model)
+    was most of fps_steady's time at research scale.
+    """
+    m, dim = eigenvalues.shape
+    lam = eigenvalues.reshape(-1)
+    return pd.DataFrame({**{k: np.repeat(v, m * dim) for k, v in ids.items()},
+                         "point": np.repeat(np.arange(m), dim), "mode": np.tile(np.arange(dim), m),
+                         "real": lam.real, "imag": lam.imag, "abs": np.abs(lam)})  # fmt: skip
+
+
 def steady_fixed_points(
     models: dict, model_records: pd.DataFrame, source_states: EvaluationArrays,
     population: dict,
@@ -105,11 +119,8 @@ def steady_fixed_points(
                         n_candidates=len(cands),
                     )  # fmt: skip
                 )
-                for p, lam in enumerate(fps.eigenvalues):
-                    spectra.append(
-                        pd.DataFrame({**ids, "point": p, "mode": np.arange(len(lam)),
-                                      "real": lam.real, "imag": lam.imag, "abs": np.abs(lam)})
-                    )  # fmt: skip
+                if len(fps.eigenvalues):
+                    spectra.append(_spectrum_table(fps.eigenvalues, ids))
     points = validate_table("fixed_points", pd.concat(points, ignore_index=True))
     return points, pd.concat(spectra, ignore_index=True)
 
