@@ -9,6 +9,10 @@ with its output). Writes per-node seconds and record counts (the run summary, th
 NTDYN_RUN_SUMMARY), the peaks and the time series to `<out>/full_run_<pipeline>_<machine>.json`:
 
     python benchmarks/full_run.py --pipeline analysis_part2 [--params k=v,...]
+
+Several pipelines separated by commas run one after another in the same project (each
+measured and saved on its own), for a whole `kedro run --env full` measured in parts:
+`--pipeline analysis_part1,task_vs_data,training_dynamics`; it stops at the first that fails.
 """
 
 from __future__ import annotations
@@ -79,21 +83,38 @@ def main() -> None:
     ap.add_argument("--env", default="full")
     ap.add_argument("--params", default=None)
     ap.add_argument("--host-limit-gb", type=float, default=100.0)
-    ap.add_argument("--log", default=None, help="also write the run's output here, as it comes")
+    ap.add_argument(
+        "--log",
+        default=None,
+        help="also write the run's output here, as it comes ({pipeline} is replaced by "
+        "the pipeline's name)",
+    )
     add_out_option(ap)
     opts = ap.parse_args()
+    rc = 0
+    for pipeline in opts.pipeline.split(","):
+        rc = measure(pipeline, opts)
+        if rc != 0:
+            break
+    sys.exit(rc)
+
+
+def measure(pipeline: str, opts: argparse.Namespace) -> int:
+    """Run `kedro run --env <env> --pipeline <pipeline>`, measure it, save its report."""
     root = Path.cwd()
     summary_file = Path(tempfile.mkstemp(suffix=".json")[1])
     args = [str(Path(sys.executable).with_name("kedro")), "run", "--env", opts.env,
-            "--pipeline", opts.pipeline]  # fmt: skip
+            "--pipeline", pipeline]  # fmt: skip
     if not Path(args[0]).exists():
         args[:1] = [sys.executable, "-m", "kedro"]
     if opts.params:
         args += ["--params", opts.params]
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "COLUMNS": "200",
            "NTDYN_RUN_SUMMARY": str(summary_file)}  # fmt: skip
-    log = open(opts.log or os.devnull, "w")  # noqa: SIM115
+    log_path = opts.log.replace("{pipeline}", pipeline) if opts.log else os.devnull
+    log = open(log_path, "w")  # noqa: SIM115
     disk0 = disk_bytes(root / "data", root / "mlruns")
+    mlruns0 = disk_bytes(root / "mlruns")
     t0 = time.perf_counter()
     run = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT,
                            start_new_session=True)  # fmt: skip
@@ -131,13 +152,13 @@ def main() -> None:
         "peak_process_rss_gb": round(peaks["rss"] / GB, 2),
         "peak_gpu_used_gb": round(peaks["gpu"] / GB, 2),
         "written_gb": round(written / GB, 3),
-        "written_mlruns_gb": round(disk_bytes(root / "mlruns") / GB, 3),
+        "written_mlruns_gb": round((disk_bytes(root / "mlruns") - mlruns0) / GB, 3),
         "run_summary": summary, "series": series,
     }  # fmt: skip
     print(json.dumps({k: v for k, v in results.items() if k != "series"}, indent=1))
-    config = {"pipeline": opts.pipeline, "env": opts.env, "params": opts.params}
-    save(f"full_run_{opts.pipeline}", config, results, opts.out)
-    sys.exit(rc)
+    config = {"pipeline": pipeline, "env": opts.env, "params": opts.params}
+    save(f"full_run_{pipeline}", config, results, opts.out)
+    return rc
 
 
 if __name__ == "__main__":
