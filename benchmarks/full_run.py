@@ -77,6 +77,15 @@ def disk_bytes(*folders: Path) -> int:
     return sum(int(line.split()[0]) for line in out.stdout.splitlines() if line.strip())
 
 
+def figure_files(*folders: Path) -> dict:
+    """Count and largest size of the figure files (figure.html / .json) under `folders`,
+    and how many pass the 5 MB a figure may take (issue 13)."""
+    sizes = [f.stat().st_size for d in folders if d.exists() for f in d.rglob("figure.*")
+             if f.suffix in (".html", ".json")]  # fmt: skip
+    return {"n_files": len(sizes), "largest_mb": round(max(sizes, default=0) / 1e6, 2),
+            "over_5_mb": sum(s > 5e6 for s in sizes)}  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pipeline", default="analysis_part2")
@@ -153,6 +162,7 @@ def measure(pipeline: str, opts: argparse.Namespace) -> int:
         "peak_gpu_used_gb": round(peaks["gpu"] / GB, 2),
         "written_gb": round(written / GB, 3),
         "written_mlruns_gb": round((disk_bytes(root / "mlruns") - mlruns0) / GB, 3),
+        "figure_files": figure_files(root / "data", root / "mlruns"),
         "run_summary": summary, "series": series,
     }  # fmt: skip
     print(json.dumps({k: v for k, v in results.items() if k != "series"}, indent=1))
