@@ -64,6 +64,23 @@ FLIPFLOP: dict[str, Rule] = {
     **_STEPS,
 }
 
+# A MultiTask source network (task_vs_data.sources, kind multitask; docs/science.md §1.3).
+# The task names are those of `ntdyn.tasks.multitask.TASKS` (MultiTaskConfig checks them
+# and the trial length before any compute).
+MULTITASK: dict[str, Rule] = {
+    "model__hidden_size": r.count(),
+    "model__hidden_noise_std": r.non_negative(),
+    "task__tasks": r.list_of(r.text()),
+    "task__n_timesteps": r.count(),
+    "task__bin_size_ms": r.count(),
+    "task__noise": r.non_negative(),
+    "task__num_targets": r.count(),
+    "task__response_weight": r.non_negative(),
+    "task__grace_steps": r.index(),
+    "task__ignore_first_steps": r.index(),
+    **_STEPS,
+}
+
 # The data-trained models' kinds (`ntdyn.models.data_trained.DATA_MODEL_KINDS`, a test keeps
 # the two equal): the sequential autoencoders by generator, LFADS, latent evolution.
 DATA_MODEL_KINDS = ("sae_gru", "sae_rnn", "sae_lds", "sae_node", "lfads", "latent_evolution")
@@ -130,6 +147,7 @@ RECORDED_MLP: dict[str, Rule] = {
 HYPERPARAMETERS = MappingProxyType({
     "reaching": MappingProxyType(REACHING),
     "flipflop": MappingProxyType(FLIPFLOP),
+    "multitask": MappingProxyType(MULTITASK),
     "data_model": MappingProxyType(DATA_MODEL),
     "recorded_mlp": MappingProxyType(RECORDED_MLP),
 })  # fmt: skip
