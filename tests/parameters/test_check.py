@@ -207,7 +207,8 @@ def test_spread_axes_must_be_non_empty_lists_of_allowed_values():
 def test_a_source_of_unknown_kind_is_refused():
     params = with_change("task_vs_data.sources.flipflop.kind", "lstm")
     assert parameter_problems(params) == [
-        "task_vs_data.sources.flipflop.kind = 'lstm': must be one of 'flipflop', 'reaching'"
+        "task_vs_data.sources.flipflop.kind = 'lstm': must be one of 'flipflop', 'reaching', "
+        "'multitask'"
     ]
 
 

@@ -149,6 +149,13 @@ TINY_TVD = {
                           "controller_size": 8},
                 "train": {**_TINY_DATA_TRAIN, "kl_ramp_epochs": 2},
             },
+            # a variant base does not list: its blocks are complete here
+            "sae_node": {
+                "model": {"kind": "sae_node", "encoder_size": 8, "latent_size": 4,
+                          "factor_size": 4, "width": 8, "depth": 2, "dt": 0.1},
+                "train": {**_TINY_DATA_TRAIN, "learning_rate": 0.01, "seed": 0,
+                          "n_std_exclude": 2.0, "rollout_divergence_factor": 10.0},
+            },
             "latent_evolution": {
                 "model": {"latent_size": 4, "width": 16, "depth": 1},
                 "train": {**_TINY_DATA_TRAIN, "time_units": 2, "evolve_multiple_steps": 2,

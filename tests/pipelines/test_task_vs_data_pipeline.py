@@ -21,7 +21,7 @@ pytestmark = pytest.mark.pipeline
 
 PIPELINE = "task_vs_data"
 SOURCES = ("flipflop", "reaching")
-DATA_MODELS = ("sae_gru", "lfads", "latent_evolution")
+DATA_MODELS = ("sae_gru", "lfads", "sae_node", "latent_evolution")
 COMPARISON = "data/08_reporting/task_vs_data/comparison.parquet"
 SOURCE_RECORDS = "data/07_model_output/task_vs_data/source_records.parquet"
 DATA_MODEL_RECORDS = "data/07_model_output/task_vs_data/data_model_records.parquet"

@@ -266,3 +266,58 @@ def test_bad_options_are_refused_before_training():
     with pytest.raises(ValueError, match="needs the known connectivity"):
         train_data_model(BASE | EVO | {"train__connectome__mode": "unconnected_to_zero"}, data,
                          progress=False)  # fmt: skip
+
+
+# The SAE variants: the CtDB's other generators behind the same encoder, loss and readout.
+VARIANTS = {
+    "sae_rnn": dict(model__kind="sae_rnn", model__encoder_size=8, model__factor_size=3),
+    "sae_lds": dict(model__kind="sae_lds", model__encoder_size=8, model__factor_size=3),
+    "sae_node": dict(model__kind="sae_node", model__encoder_size=8, model__factor_size=3,
+                     model__width=8, model__depth=2, model__dt=0.1),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", list(VARIANTS))
+def test_sae_variants_train_through_the_same_core_and_records(kind, tmp_path):
+    data, _ = _data(b=40)
+    hp = BASE | VARIANTS[kind] | dict(train__n_epochs=4, train__validate_every=2,
+                                      train__checkpoint_every=2)  # fmt: skip
+    trained = train_data_model(hp, data, progress=False)
+    hist = trained.history
+    total = hist[hist["term"] == "total"].groupby("step")["value"].median()
+    assert total.iloc[-4:].mean() < total.iloc[:4].mean()  # the loss goes down
+    valid = hist[(hist["term"] == "valid_nll") & (hist["replicate"] == trained.selection.best)]
+    v = data.valid
+    untrained = data_model_from_hyperparams(hp, jax.random.PRNGKey(0))
+    start = infer(untrained, hp, data.spikes[v], data.inputs[v]).log_rates
+    assert valid["value"].iloc[-1] < float(poisson_nll(jnp.asarray(start), data.spikes[v]).mean())
+    assert sorted(trained.checkpoints) == [2, 4]
+    assert {"rollout_error_h1", "rollout_error_h4", "rollout_steps_stable"} <= set(hist["term"])
+    # saved and loaded back (the skeleton from the hyperparameters): the same numbers
+    save_trained(tmp_path / "m.eqx", trained)
+    loaded = load_trained(tmp_path / "m.eqx")
+    a = infer(trained.replicate(), hp, data.spikes[v], data.inputs[v])
+    b = infer(loaded.replicate(), hp, data.spikes[v], data.inputs[v])
+    np.testing.assert_array_equal(a.log_rates, b.log_rates)
+    assert a.latents.shape == (8, 20, 4) and a.inferred_inputs.shape == (8, 20, 0)
+
+
+def test_the_hash_differs_by_generator_and_by_the_node_options():
+    from ntdyn.training.core import Member
+
+    hashes = {kind: Member.from_hyperparams(BASE | extra).hash
+              for kind, extra in (VARIANTS | {"sae_gru": SAE}).items()}  # fmt: skip
+    assert len(set(hashes.values())) == len(hashes)
+    node = BASE | VARIANTS["sae_node"]
+    for name, value in (("model__dt", 0.05), ("model__width", 16), ("model__depth", 3)):
+        assert Member.from_hyperparams(node | {name: value}).hash != hashes["sae_node"], name
+
+
+def test_a_node_without_its_vector_field_options_is_refused_before_training():
+    data, _ = _data()
+    hp = BASE | VARIANTS["sae_node"]
+    del hp["model__dt"]
+    with pytest.raises(ValueError, match=r"model__kind = 'sae_node' needs \['model__dt'\]"):
+        train_data_model(hp, data, progress=False)
+    with pytest.raises(ValueError, match="model__width = 0: must be > 0"):
+        train_data_model(hp | {"model__dt": 0.1, "model__width": 0}, data, progress=False)

@@ -21,9 +21,10 @@ from ntdyn.models.closed_loop import delay_buffer_for, loop_params, simulate_tri
 from ntdyn.models.stacking import unstack  # noqa: F401 (re-exported for sources' users)
 from ntdyn.resources import ResourceBudget
 from ntdyn.tasks.flipflop import sample_flipflop
+from ntdyn.tasks.multitask import MultiTaskConfig, sample_multitask
 from ntdyn.tasks.reaching import pert_params, sample_training_trials
 
-SOURCE_KINDS = ("flipflop", "reaching")
+SOURCE_KINDS = ("flipflop", "reaching", "multitask")
 
 
 @dataclass
@@ -92,6 +93,35 @@ def flipflop_activity(
         lambda i: _flipflop_chunk(model, inputs[i], keys[i], noise_std, plan.block), plan
     )
     return SourceActivity(hidden, inputs, np.zeros(n_bits))
+
+
+# Compiled: run eagerly, the battery's trial drawing dispatches op by op (many small ops).
+_sample_multitask = jax.jit(sample_multitask, static_argnames=("batch_size", "config"))
+
+
+def multitask_activity(
+    model, config: MultiTaskConfig, hidden_noise_std: float, n_trials: int, seed: int,
+    budget: ResourceBudget | None = None,
+) -> SourceActivity:  # fmt: skip
+    """Hidden states of one MultiTask GRU (`FlipFlopRNN` with 20 inputs, 3 outputs) on fresh
+    trials of its tasks (in turn, from the seed), with its hidden noise, run in chunks sized
+    from `budget`. inputs: the noisy inputs the network read (zero after each trial's end);
+    rest_input: zeros (fixation off, no stimulus, no rule), where its fixed points are sought.
+    """
+    k_task, k_noise = jax.random.split(jax.random.PRNGKey(seed))
+    batch = _sample_multitask(k_task, batch_size=n_trials, config=config)
+    inputs = np.asarray(batch.inputs)
+    keys = np.asarray(jax.random.split(k_noise, n_trials))
+    noise_std = jnp.asarray(hidden_noise_std, jnp.float32)
+    n_steps, n_in, h = config.n_timesteps, config.n_inputs, int(model.hidden_size)
+    plan = plan_trials(n_trials, n_steps * (n_in + config.n_outputs + 5 * h) * 4, budget,
+                       reserved_bytes=n_trials * n_steps * (h + n_in) * 4,
+                       what="trials of the MultiTask source")  # fmt: skip
+    # the flip-flop's program: the same network class, other input and output sizes
+    hidden = in_chunks(
+        lambda i: _flipflop_chunk(model, inputs[i], keys[i], noise_std, plan.block), plan
+    )
+    return SourceActivity(hidden, inputs, np.zeros(n_in))
 
 
 def reaching_activity(

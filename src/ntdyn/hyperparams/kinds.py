@@ -64,16 +64,38 @@ FLIPFLOP: dict[str, Rule] = {
     **_STEPS,
 }
 
+# A MultiTask source network (task_vs_data.sources, kind multitask; docs/science.md §1.3).
+# The task names are those of `ntdyn.tasks.multitask.TASKS` (MultiTaskConfig checks them
+# and the trial length before any compute).
+MULTITASK: dict[str, Rule] = {
+    "model__hidden_size": r.count(),
+    "model__hidden_noise_std": r.non_negative(),
+    "task__tasks": r.list_of(r.text()),
+    "task__n_timesteps": r.count(),
+    "task__bin_size_ms": r.count(),
+    "task__noise": r.non_negative(),
+    "task__num_targets": r.count(),
+    "task__response_weight": r.non_negative(),
+    "task__grace_steps": r.index(),
+    "task__ignore_first_steps": r.index(),
+    **_STEPS,
+}
+
+# The data-trained models' kinds (`ntdyn.models.data_trained.DATA_MODEL_KINDS`, a test keeps
+# the two equal): the sequential autoencoders by generator, LFADS, latent evolution.
+DATA_MODEL_KINDS = ("sae_gru", "sae_rnn", "sae_lds", "sae_node", "lfads", "latent_evolution")
+
 # A data-trained model (task_vs_data.data_models.<name>: its `model` and `train` blocks).
 DATA_MODEL: dict[str, Rule] = {
-    "model__kind": r.text("sae_gru", "lfads", "latent_evolution"),
+    "model__kind": r.text(*DATA_MODEL_KINDS),
     "model__encoder_size": r.count(),
     "model__latent_size": r.count(),
     "model__factor_size": r.count(),
     "model__controller_size": r.count(),
     "model__n_inferred_inputs": r.index(),
-    "model__width": r.count(),
+    "model__width": r.count(),  # latent evolution's MLPs, the NODE generator's vector field
     "model__depth": r.count(),
+    "model__dt": r.positive(),  # the NODE generator's Euler step (bins)
     "train__n_epochs": r.count(),
     "train__batch_size": r.count(),
     "train__learning_rate": r.positive(),
@@ -125,6 +147,7 @@ RECORDED_MLP: dict[str, Rule] = {
 HYPERPARAMETERS = MappingProxyType({
     "reaching": MappingProxyType(REACHING),
     "flipflop": MappingProxyType(FLIPFLOP),
+    "multitask": MappingProxyType(MULTITASK),
     "data_model": MappingProxyType(DATA_MODEL),
     "recorded_mlp": MappingProxyType(RECORDED_MLP),
 })  # fmt: skip

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pandera.pandas as pa
 
+from ntdyn.hyperparams.kinds import DATA_MODEL_KINDS
+
 _non_negative = [pa.Check.ge(0, error="must be >= 0")]
 _finite = [
     pa.Check(lambda s: pd.Series(s, dtype=float).abs() < float("inf"), error="must be finite")
@@ -105,7 +107,7 @@ _fraction = [pa.Check.in_range(0, 1 + 1e-9, error="must be in [0, 1]")]
 # Task-trained vs data-trained: one row per source x data-trained model (docs/science.md §6).
 COMPARISON_SCHEMA = pa.DataFrameSchema(
     {"source": pa.Column(str), "source_hash": pa.Column(str), "model": pa.Column(str),
-     "model_kind": pa.Column(str, pa.Check.isin(["sae_gru", "lfads", "latent_evolution"])),
+     "model_kind": pa.Column(str, pa.Check.isin(list(DATA_MODEL_KINDS))),
      "model_hash": pa.Column(str), "dataset_hash": pa.Column(str),
      "rate_r2": pa.Column(float, _r2), "co_bps": pa.Column(float, _finite),
      "state_r2_true_to_inferred": pa.Column(float, _r2),

@@ -6,11 +6,13 @@ inputs, G generator (latent) units. Every model returns log-rates per bin so
 the Poisson likelihood is exp(l) - y l (up to log y!).
 
 - `SequentialAutoencoder`: a bidirectional GRU encoder reads the held-in spikes
-  and gives the generator's initial state; a GRU generator driven by the task
-  inputs runs forward; rates = exp(readout(factors(g_t))). With `variational`
-  the initial state is sampled (LFADS, KL to N(0, I)); with `n_inferred_inputs`
-  > 0 a controller GRU infers inputs u_t from the encoder's per-bin features
-  (LFADS's controller, KL to N(0, I) per bin). SAE-GRU is neither.
+  and gives the generator's initial state; a generator driven by the task
+  inputs runs forward; rates = exp(readout(factors(g_t))). The generator is a
+  GRU (SAE-GRU, LFADS), a vanilla tanh RNN (SAE-RNN), a linear dynamical system
+  (SAE-LDS) or a neural ODE (SAE-NODE), `ntdyn.models.generators`. With
+  `variational` the initial state is sampled (LFADS, KL to N(0, I)); with
+  `n_inferred_inputs` > 0 a controller GRU infers inputs u_t from the encoder's
+  per-bin features (LFADS's controller, KL to N(0, I) per bin). The SAEs are neither.
 - `LatentEvolution`: encoder MLP x_t -> z_t; evolver z_{t+1} = z_t + MLP([z_t, u_t])
   (tanh, last layer zero so training starts at the identity map); decoder
   z -> log-rates.
@@ -24,9 +26,13 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ntdyn.models.cells import scan_unroll
+from ntdyn.models.generators import make_generator
 from ntdyn.models.stacking import stacked
 
-DATA_MODEL_KINDS = ("sae_gru", "lfads", "latent_evolution")
+# The sequential autoencoders' kinds and their generators (`ntdyn.models.generators`).
+SAE_GENERATORS = {"sae_gru": "gru", "lfads": "gru", "sae_rnn": "rnn", "sae_lds": "lds",
+                  "sae_node": "node"}  # fmt: skip
+DATA_MODEL_KINDS = (*SAE_GENERATORS, "latent_evolution")
 
 
 class SAEOutput(eqx.Module):
@@ -69,14 +75,18 @@ def _scan_both_ways(fwd: eqx.nn.GRUCell, bwd: eqx.nn.GRUCell, xs: Array) -> tupl
 
 
 class SequentialAutoencoder(eqx.Module):
-    """SAE-GRU and LFADS (see the module docstring)."""
+    """SAE-GRU, -RNN, -LDS, -NODE and LFADS (see the module docstring).
+
+    generator: `gru | rnn | lds | node`; node_width, node_depth, node_dt: the NODE's vector
+    field MLP and Euler step (bins).
+    """
 
     encoder_fwd: eqx.nn.GRUCell
     encoder_bwd: eqx.nn.GRUCell
     to_initial: eqx.nn.Linear  # encoder ends -> mean (and log-variance) of g_0
     controller: eqx.nn.GRUCell | None
     to_inferred: eqx.nn.Linear | None  # controller state -> mean, log-variance of u_t
-    generator: eqx.nn.GRUCell
+    generator: eqx.Module  # h' = generator(u, h), `ntdyn.models.generators`
     to_factors: eqx.nn.Linear
     readout: eqx.nn.Linear
     variational: bool = eqx.field(static=True)
@@ -86,7 +96,8 @@ class SequentialAutoencoder(eqx.Module):
     def __init__(
         self, n_held_in: int, n_neurons: int, n_inputs: int, *, encoder_size: int,
         generator_size: int, factor_size: int, variational: bool, n_inferred_inputs: int,
-        controller_size: int, key: PRNGKeyArray,
+        controller_size: int, key: PRNGKeyArray, generator: str = "gru", node_width: int = 0,
+        node_depth: int = 0, node_dt: float = 0.0,
     ):  # fmt: skip
         keys = jax.random.split(key, 8)
         self.encoder_fwd = eqx.nn.GRUCell(n_held_in, encoder_size, key=keys[0])
@@ -100,7 +111,10 @@ class SequentialAutoencoder(eqx.Module):
             self.to_inferred = eqx.nn.Linear(controller_size, 2 * n_inferred_inputs, key=keys[4])
         else:
             self.controller = self.to_inferred = None
-        self.generator = eqx.nn.GRUCell(n_inputs + n_inferred_inputs, generator_size, key=keys[5])
+        self.generator = make_generator(
+            generator, n_inputs + n_inferred_inputs, generator_size, key=keys[5],
+            width=node_width, depth=node_depth, dt=node_dt,
+        )  # fmt: skip
         self.to_factors = eqx.nn.Linear(generator_size, factor_size, use_bias=False, key=keys[6])
         self.readout = eqx.nn.Linear(factor_size, n_neurons, key=keys[7])
         self.variational = variational
@@ -217,14 +231,18 @@ def data_model_from_hyperparams(hp: dict, key: PRNGKeyArray) -> eqx.Module:
     kind = hp["model__kind"]
     n_in, n_out = int(hp["data__n_held_in"]), int(hp["data__n_held_out"])
     n_inputs = int(hp["data__n_inputs"])
-    if kind in ("sae_gru", "lfads"):
-        lfads = kind == "lfads"
+    if kind in SAE_GENERATORS:
+        lfads, generator = kind == "lfads", SAE_GENERATORS[kind]
+        node = generator == "node"
         return SequentialAutoencoder(
             n_in, n_in + n_out, n_inputs, encoder_size=int(hp["model__encoder_size"]),
             generator_size=int(hp["model__latent_size"]), factor_size=int(hp["model__factor_size"]),
             variational=lfads,
             n_inferred_inputs=int(hp["model__n_inferred_inputs"]) if lfads else 0,
-            controller_size=int(hp["model__controller_size"]), key=key,
+            controller_size=int(hp["model__controller_size"]) if lfads else 0, key=key,
+            generator=generator, node_width=int(hp["model__width"]) if node else 0,
+            node_depth=int(hp["model__depth"]) if node else 0,
+            node_dt=float(hp["model__dt"]) if node else 0.0,
         )  # fmt: skip
     if kind == "latent_evolution":
         return LatentEvolution(

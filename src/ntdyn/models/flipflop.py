@@ -1,4 +1,5 @@
-"""Task-trained source network for the flip-flop task: a GRU with hidden noise and a readout."""
+"""Task-trained source networks: a GRU with hidden noise and a readout (the flip-flop's, and the
+MultiTask battery's with 20 inputs and 3 outputs)."""
 
 from __future__ import annotations
 
@@ -9,19 +10,24 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from ntdyn.models.cells import scan_unroll
 from ntdyn.models.stacking import stacked
+from ntdyn.tasks.multitask import N_INPUTS, N_OUTPUTS
 
 
 class FlipFlopRNN(eqx.Module):
-    """h_t = GRU(x_t, h_{t-1}) + sigma_h xi_t;  y_t = W h_t + b (one output per bit)."""
+    """h_t = GRU(x_t, h_{t-1}) + sigma_h xi_t;  y_t = W h_t + b (one output per bit, or
+    `n_outputs` of them: the MultiTask source)."""
 
     cell: eqx.nn.GRUCell
     readout: eqx.nn.Linear
     hidden_size: int = eqx.field(static=True)
 
-    def __init__(self, n_bits: int, hidden_size: int, *, key: PRNGKeyArray):
+    def __init__(
+        self, n_bits: int, hidden_size: int, *, key: PRNGKeyArray, n_outputs: int | None = None
+    ):
         k_cell, k_out = jax.random.split(key)
         self.cell = eqx.nn.GRUCell(n_bits, hidden_size, key=k_cell)
-        self.readout = eqx.nn.Linear(hidden_size, n_bits, key=k_out)
+        n_out = n_bits if n_outputs is None else n_outputs
+        self.readout = eqx.nn.Linear(hidden_size, n_out, key=k_out)
         self.hidden_size = hidden_size
 
     def __call__(
@@ -46,3 +52,13 @@ def flipflop_ensemble_from_hyperparams(hp: dict, keys: PRNGKeyArray) -> FlipFlop
     return stacked(
         lambda k: FlipFlopRNN(int(hp["task__n_bits"]), int(hp["model__hidden_size"]), key=k), keys
     )
+
+
+def multitask_ensemble_from_hyperparams(hp: dict, keys: PRNGKeyArray) -> FlipFlopRNN:
+    """Untrained MultiTask source GRUs (20 inputs, 3 outputs), stacked along a leading
+    replicate axis, one per key (R, 2)."""
+    return stacked(
+        lambda k: FlipFlopRNN(N_INPUTS, int(hp["model__hidden_size"]), key=k,
+                              n_outputs=N_OUTPUTS),
+        keys,
+    )  # fmt: skip

@@ -16,7 +16,10 @@ import jax
 
 from ntdyn.models.controller import ensemble_from_hyperparams
 from ntdyn.models.data_trained import data_models_from_hyperparams
-from ntdyn.models.flipflop import flipflop_ensemble_from_hyperparams
+from ntdyn.models.flipflop import (
+    flipflop_ensemble_from_hyperparams,
+    multitask_ensemble_from_hyperparams,
+)
 from ntdyn.models.mlp import mlp_from_hyperparams
 
 FORMAT_VERSION = 1
@@ -27,6 +30,9 @@ SKELETONS: dict[str, Callable[[dict, int], eqx.Module]] = {
         hp, jax.random.split(jax.random.PRNGKey(0), n)
     ),
     "flipflop_rnn": lambda hp, n: flipflop_ensemble_from_hyperparams(
+        hp, jax.random.split(jax.random.PRNGKey(0), n)
+    ),
+    "multitask_rnn": lambda hp, n: multitask_ensemble_from_hyperparams(
         hp, jax.random.split(jax.random.PRNGKey(0), n)
     ),
     "mlp_classifier": lambda hp, n: mlp_from_hyperparams(

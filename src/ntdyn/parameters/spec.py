@@ -159,7 +159,8 @@ def _source(kind: str) -> dict:
 TASK_VS_DATA = {
     "training_options": {"progress": flag(), "metric_every": count(), "checkpoint": CHECKPOINT},
     "sources": Named(ByKind("kind", {"flipflop": _source("flipflop"),
-                                     "reaching": _source("reaching")})),  # fmt: skip
+                                     "reaching": _source("reaching"),
+                                     "multitask": _source("multitask")})),  # fmt: skip
     "spiking": {
         "n_trials": count(), "n_valid": count(), "n_held_in": count(), "n_held_out": count(),
         "rate_scaling": positive(), "rectifier": text("exp", "softplus"), "seed": index(),

@@ -29,10 +29,12 @@ from jaxtyping import Float, PyTree
 from ntdyn.analysis.chunks import in_chunks, over_blocks, plan_trials
 from ntdyn.models.data_trained import (
     DATA_MODEL_KINDS,
+    SAE_GENERATORS,
     LatentEvolution,
     SequentialAutoencoder,
     data_models_from_hyperparams,
 )
+from ntdyn.models.generators import generator_width
 from ntdyn.models.stacking import unstack
 from ntdyn.resources import ChunkPlan, ResourceBudget
 from ntdyn.training import divergence
@@ -188,6 +190,10 @@ def check_data_model_hyperparams(hp: dict) -> None:
         "train__n_replicates",
         "model__latent_size",
     ]
+    if kind in SAE_GENERATORS:
+        positive += ["model__encoder_size", "model__factor_size"]
+    if SAE_GENERATORS.get(kind) == "node":
+        positive += ["model__width", "model__depth", "model__dt"]
     if kind == "latent_evolution":
         positive += ["train__time_units", "train__evolve_multiple_steps"]
         if hp["train__acquisition"] not in ACQUISITION_MODES:
@@ -200,6 +206,9 @@ def check_data_model_hyperparams(hp: dict) -> None:
                 f"train__connectome__mode = {hp['train__connectome__mode']!r}: must "
                 f"be one of {list(CONNECTOME_MODES)}"
             )
+    missing = [name for name in positive if name not in hp]
+    if missing:
+        raise ValueError(f"model__kind = {kind!r} needs {missing}")
     for name in positive:
         if not float(hp[name]) > 0:
             raise ValueError(f"{name} = {hp[name]}: must be > 0")
@@ -298,7 +307,7 @@ def evolution_loss(model: LatentEvolution, batch, key, epoch, opts: EvolutionOpt
     return total, jnp.stack([total, rec + warm * evo, jnp.zeros(()), con])
 
 
-LOSSES = {"sae_gru": sae_loss, "lfads": sae_loss, "latent_evolution": evolution_loss}
+LOSSES = {kind: sae_loss for kind in SAE_GENERATORS} | {"latent_evolution": evolution_loss}
 
 
 # ----------------------------------------------------------------------------- training
@@ -370,8 +379,10 @@ def _infer_width(hp: dict, n_neurons: int, n_inputs: int) -> int:
         return width + n_in + g + int(hp["model__width"]) * int(hp["model__depth"])
     e, f = int(hp["model__encoder_size"]), int(hp["model__factor_size"])
     c = int(hp.get("model__controller_size", 0)) + 2 * int(hp.get("model__n_inferred_inputs", 0))
-    # GRU states and their 3 gates: encoder (both ways), controller, generator
-    return width + 4 * 2 * e + 4 * c + 3 * g + 2 * f
+    gen = generator_width(SAE_GENERATORS[hp["model__kind"]], g, int(hp.get("model__width", 0)),
+                          int(hp.get("model__depth", 0)))  # fmt: skip
+    # GRU states and their 3 gates: encoder (both ways), controller; the generator's own
+    return width + 4 * 2 * e + 4 * c + gen + 2 * f
 
 
 def _sae_block(model, spikes_in, inputs):

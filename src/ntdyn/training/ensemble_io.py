@@ -1,7 +1,8 @@
 """Trained ensembles to and from `.eqx` files (header: kind, hyperparameters, hash, selection).
 
 One writer and one reader for every trained kind: reaching controllers
-(`TrainedEnsemble`), flip-flop sources (`TrainedFlipFlop`) and data-trained
+(`TrainedEnsemble`), flip-flop and MultiTask sources (`TrainedFlipFlop`,
+`TrainedMultiTask`) and data-trained
 models (`TrainedDataModel`); histories are stored elsewhere (tables).
 """
 
@@ -13,11 +14,13 @@ from ntdyn.models.serialisation import load_model, save_model
 from ntdyn.training.data_trained import TrainedDataModel
 from ntdyn.training.flipflop import TrainedFlipFlop
 from ntdyn.training.loop import TrainedEnsemble
+from ntdyn.training.multitask import TrainedMultiTask
 from ntdyn.training.selection import ReplicateSelection
 
 KINDS = {
     TrainedEnsemble: "reaching_controller",
     TrainedFlipFlop: "flipflop_rnn",
+    TrainedMultiTask: "multitask_rnn",
     TrainedDataModel: "data_model",
 }
 CLASSES = {kind: cls for cls, kind in KINDS.items()}

@@ -19,6 +19,7 @@ from ntdyn.analysis.fixed_points import FixedPointConfig
 from ntdyn.analysis.sources import (
     SOURCE_KINDS,
     flipflop_activity,
+    multitask_activity,
     reaching_activity,
     source_connectivity,
     source_step,
@@ -57,6 +58,7 @@ from ntdyn.training.data_trained import (
 )
 from ntdyn.training.ensemble_io import load_trained, save_trained
 from ntdyn.training.flipflop import train_flipflop
+from ntdyn.training.multitask import multitask_config, train_multitask
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +73,8 @@ SPIKING_KEYS = ("n_trials", "n_valid", "n_held_in", "n_held_out", "rate_scaling"
 def plan_sources(sources: dict) -> pd.DataFrame:
     """One row per source network (spreads expanded): name, kind, hash, flat hyperparameters.
 
-    sources: {name: {kind: flipflop | reaching, hyperparams: nested, overrides, spread}}.
+    sources: {name: {kind: flipflop | reaching | multitask, hyperparams: nested, overrides,
+    spread}}.
     Every member is validated by its kind's pandera schema before any compute.
     """
     rows = []
@@ -86,6 +89,11 @@ def plan_sources(sources: dict) -> pd.DataFrame:
         varying = varying_columns(table)
         for (_, row), hp in zip(table.iterrows(), sweep_rows(table), strict=True):
             label = name if not varying else f"{name}[{member_label(row, varying)}]"
+            if kind == "multitask":  # task names and trial length, before any compute
+                try:
+                    multitask_config(hp)
+                except ValueError as err:
+                    raise ValueError(f"task_vs_data.sources.{label}: {err}") from err
             rows.append({"source": label, "kind": kind, "hash": hyperparams_hash(hp), "hp": hp})
     if len({r["source"] for r in rows}) != len(rows):
         raise ValueError("task_vs_data.sources: two sources have the same name")
@@ -147,9 +155,10 @@ def train_sources(
 def _train_source(store: RecordStore, row, trained_now: dict, tmp: str, options: dict) -> Record:
     """Train one source network (into `trained_now`) and record it."""
     checkpoint = checkpoint_config(store, options)
-    if row.kind == "flipflop":
-        trained = train_flipflop(row.hp, progress=options["progress"],
-                                 checkpoint=checkpoint, label=row.source)  # fmt: skip
+    if row.kind in ("flipflop", "multitask"):
+        train = train_flipflop if row.kind == "flipflop" else train_multitask
+        trained = train(row.hp, progress=options["progress"], checkpoint=checkpoint,
+                        label=row.source)  # fmt: skip
     else:
         (trained,) = train_sweep(
             [row.hp], progress=options["progress"], checkpoint=checkpoint,
@@ -184,7 +193,9 @@ def _check_spiking(spiking: dict) -> None:
 
 
 def _kind(trained) -> str:
-    return "flipflop" if "task__n_bits" in trained.hyperparams else "reaching"
+    if "task__n_bits" in trained.hyperparams:
+        return "flipflop"
+    return "multitask" if "task__tasks" in trained.hyperparams else "reaching"
 
 
 def _best(trained):
@@ -197,6 +208,9 @@ def source_activity(trained, n_trials: int, seed: int, budget: ResourceBudget | 
     model, hp = _best(trained), trained.hyperparams
     if _kind(trained) == "flipflop":
         return flipflop_activity(model, hp, n_trials, seed, budget)
+    if _kind(trained) == "multitask":
+        return multitask_activity(model, multitask_config(hp), float(hp["model__hidden_noise_std"]),
+                                  n_trials, seed, budget)  # fmt: skip
     return reaching_activity(model, hp, n_trials, seed, budget)
 
 
