@@ -26,7 +26,6 @@ from ntdyn.models.controller import ensemble_from_hyperparams  # noqa: E402
 from ntdyn.resources import ResourceBudget  # noqa: E402
 from ntdyn.sharding import Devices  # noqa: E402
 from ntdyn.tasks.reaching import COST_TERMS  # noqa: E402
-from ntdyn.training import train_sweep  # noqa: E402
 from ntdyn.training.core import Member, TrainingRun, run_training  # noqa: E402
 from ntdyn.training.keys import KeyStreams  # noqa: E402
 from ntdyn.training.loop import model_data, reaching_loss  # noqa: E402
@@ -42,46 +41,49 @@ def equal(a, b) -> bool:
                                                    strict=True))  # fmt: skip
 
 
+def max_diff(a, b) -> float:
+    """Largest absolute difference between the array leaves of a and b."""
+    pairs = zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+    return max(float(np.max(np.abs(np.asarray(x) - np.asarray(y)))) for x, y in pairs)
+
+
 def max_sharded_devices() -> int:
     """The most devices any live array is split or copied across."""
     return max((len(x.sharding.device_set) for x in jax.live_arrays()), default=0)
 
 
-# --- training: 3 models (fewer than the devices) and 6 (not a multiple of 4)
-for label, stds in (("train_3", (0.0,)), ("train_6", (0.0, 1.0))):
-    rows = sweep_rows(n_batches=4, stds=stds, train__n_replicates=3)
-    seen = []
-    runs = {}
-    for name, devices in (("one", ONE), ("all", ALL)):
-        # a trace (record_every) calls back after every chunk, while the stacked state lives
-        runs[name] = train_sweep(rows, progress=False, record_every=2, devices=devices)
-        seen.append(max_sharded_devices())
-    report[label] = {
-        "models": equal([e.model for e in runs["one"]], [e.model for e in runs["all"]]),
-        "history": all(a.history.equals(b.history) for a, b in zip(*runs.values(), strict=True)),
-        "trace": all(
-            all(a.trace[k].equals(b.trace[k]) for k in a.trace)
-            for a, b in zip(*runs.values(), strict=True)
-        ),
-        "selection": [a.selection == b.selection for a, b in zip(*runs.values(), strict=True)],
+# --- training: 3 models (fewer than the devices) and 6 (not a multiple of 4), each padded to
+# 8 on 4 devices (one program for both), with a callback between chunks that sees the
+# stacked state while it lives
+
+
+def train(n_models: int, devices: Devices, seen: list):
+    row = sweep_rows(n_batches=4, stds=(0.0,), train__n_replicates=n_models)[0]
+    streams = KeyStreams(int(row["train__seed"]))
+    model = ensemble_from_hyperparams(row, streams.init(n_models))
+    params, static = eqx.partition(model, eqx.is_array)
+    data = jax.tree.map(lambda x: jax.numpy.stack([x] * n_models), model_data(row))
+    return run_training(
+        params, static, data, streams.batches(n_models), [Member.from_hyperparams(row)],
+        TrainingRun(4, 2, progress=False), n_terms=len(COST_TERMS), loss=reaching_loss,
+        loss_options=(int(row["train__batch_size"]), int(row["task__n_steps"]), 1),
+        learning_rates=data.learning_rate, devices=devices,
+        on_chunk=lambda done, p, g: seen.append(max_sharded_devices()),
+    )  # fmt: skip
+
+
+during = {"one": [], "all": []}
+for n_models in (3, 6):
+    one, every = train(n_models, ONE, during["one"]), train(n_models, ALL, during["all"])
+    report[f"train_{n_models}"] = {
+        "params": equal(one.params, every.params),
+        "params_diff": max_diff(one.params, every.params),
+        "history": np.array_equal(one.history, every.history),
+        "history_diff": max_diff(one.history, every.history),
+        "step_0": np.array_equal(one.history[0], every.history[0]),
+        "shape": list(every.history.shape),
     }
-
-# the stacked state during training (3 models padded to 4): split across the devices
-
-
-row = sweep_rows(n_batches=4, stds=(0.0,), train__n_replicates=3)[0]
-streams = KeyStreams(int(row["train__seed"]))
-params, static = eqx.partition(ensemble_from_hyperparams(row, streams.init(3)), eqx.is_array)
-data = jax.tree.map(lambda x: jax.numpy.stack([x] * 3), model_data(row))
-during = []
-run_training(
-    params, static, data, streams.batches(3), [Member.from_hyperparams(row)],
-    TrainingRun(4, 2, progress=False), n_terms=len(COST_TERMS), loss=reaching_loss,
-    loss_options=(int(row["train__batch_size"]), int(row["task__n_steps"]), 1),
-    learning_rates=data.learning_rate, devices=ALL,
-    on_chunk=lambda done, p, g: during.append(max_sharded_devices()),
-)  # fmt: skip
-report["train_devices_during"] = max(during)
+report["train_devices_during"] = {k: max(v) for k, v in during.items()}
 
 # --- evaluation: a chunk's trials split across the devices
 hp = make_hp(**{"model__sisu_input": True, "model__hidden_size": 8})
@@ -111,15 +113,17 @@ report["evaluate"] = {
 # the compiled chunk with the plan's placement: its outputs live on every device
 
 plan = ALL.plan()
-n = 16
+n = evals["all"][3]  # evaluate_model's chunk on 4 devices: the same compiled program
 chunk = jax.tree.map(lambda x: np.asarray(x)[np.arange(n) % len(conditions)], trials)
 ids = np.arange(n, dtype=np.int32)
 direction = np.zeros(n, np.float32)
-placed = plan.place((chunk, ids, direction))
-arrays, measures = _evaluate_chunk(*plan.replicate((model, loop_params(hp))), *placed,
-                                   jax.random.PRNGKey(7), 1, 4, (0,), plan)  # fmt: skip
-report["evaluate_devices"] = min(len(x.sharding.device_set)
-                                 for x in jax.tree.leaves((arrays, measures)))  # fmt: skip
+arrays, measures = _evaluate_chunk(
+    *plan.replicate((model, loop_params(hp))), *plan.place((chunk, ids, direction)),
+    jax.random.PRNGKey(7), 1, 4, (1,), plan,
+)  # fmt: skip
+report["evaluate_devices"] = min(
+    len(x.sharding.device_set) for x in jax.tree.leaves((arrays, measures))
+)
 
 # --- fixed points: candidates split across the devices (30: padded to 32)
 controller = jax.tree.map(lambda x: x[0] if isinstance(x, jax.Array) else x, model)
@@ -152,11 +156,13 @@ report["fixed_points"] = {
     if a.eigenvalues.shape == b.eigenvalues.shape and a.eigenvalues.size
     else float("inf"),
 }
-with jax.enable_x64(True):
+with jax.enable_x64(True):  # find_fixed_points's own program (a cache hit)
     h0 = jax.numpy.asarray(plan.pad(cands, 30))
     uu = jax.numpy.broadcast_to(jax.numpy.asarray(u), (32, len(u)))
-    h, _, _ = _solve(plan.replicate(step), *plan.place((h0, uu)), 10, 2, 1e-12, 1e-20, 1e-2,
-                     200.0)  # fmt: skip
+    h, _, _ = _solve(
+        plan.replicate(step), *plan.place((h0, uu)), 60, 5, cfg.tol_q, cfg.tol_dq,
+        cfg.learning_rate, cfg.lr_decay_iters,
+    )  # fmt: skip
     report["fixed_points_devices"] = len(h.sharding.device_set)
 
 print("REPORT " + json.dumps(report))

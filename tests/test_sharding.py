@@ -56,14 +56,22 @@ def four_devices() -> dict:
     return json.loads(line.removeprefix("REPORT "))
 
 
-def test_training_on_four_devices_gives_the_numbers_of_one(four_devices):
+def test_training_on_four_devices_matches_one(four_devices):
     assert four_devices["n_devices"] == 4
-    for label in ("train_3", "train_6"):  # fewer models than devices; not a multiple of 4
-        got = four_devices[label]
-        assert got["models"] and got["history"] and got["trace"], (label, got)
-        assert all(got["selection"]), (label, got)
-    # while training, the stacked state was split across all 4 devices
-    assert four_devices["train_devices_during"] == 4
+    three, six = four_devices["train_3"], four_devices["train_6"]
+    # 3 models (fewer than the devices) and 6 (not a multiple of 4): the padding dropped
+    assert three["shape"] == [4, 3, 5] and six["shape"] == [4, 6, 5]  # (steps, models, terms)
+    # Step 0 (the losses of the initial models) is bitwise that of one device. The updates
+    # are not always: on 4 CPU devices the parameters differ from one device's in the last
+    # bit after the first step. Not the models per device (one-device programs of 2, 3 and
+    # 4 models agree bitwise), nor the 4-device client (the unsplit program on it agrees),
+    # and the same with shard_map as with jit's partitioning; cause not found yet (README
+    # "Several GPUs of one machine"). Bounded here at a few float32 ulps.
+    assert three["step_0"] and six["step_0"], (three, six)
+    assert three["params_diff"] <= 1e-6 and six["params_diff"] <= 1e-6, (three, six)
+    assert three["history_diff"] <= 1e-6 and six["history_diff"] <= 1e-6, (three, six)
+    # while training, the stacked state lived on all 4 devices (on 1 with one asked for)
+    assert four_devices["train_devices_during"] == {"one": 1, "all": 4}
 
 
 def test_evaluation_on_four_devices_gives_the_numbers_of_one(four_devices):

@@ -139,14 +139,28 @@ class DevicePlan:
         """A whole copy on every device."""
         return NamedSharding(self.mesh, PartitionSpec())
 
-    def padded(self, n_items: int) -> int:
-        """n_items rounded up to a multiple of the device count."""
-        return self.n * math.ceil(n_items / self.n)
+    def per_device(self, fn, in_specs, out_specs):
+        """fn run by every device on its share of the arrays (`jax.shard_map`; specs in
+        terms of AXIS): each device's program is fn's own at the local shapes, and nothing
+        is communicated unless fn says so. check_vma=False: loops that start from constants
+        and carry per-device values are allowed (shard_map's varying-axes types refuse
+        them)."""
+        return jax.shard_map(fn, mesh=self.mesh, in_specs=in_specs, out_specs=out_specs,
+                             check_vma=False)  # fmt: skip
 
-    def pad(self, tree, n_items: int):
-        """Every leaf's leading axis (n_items) extended to `padded(n_items)` with copies of
-        its last row: a padded row computes what a real one does, and is dropped."""
-        extra = self.padded(n_items) - n_items
+    def padded(self, n_items: int, min_per_device: int = 1) -> int:
+        """n_items rounded up to a multiple of the device count, with at least
+        min_per_device rows on each device when there are several."""
+        per_device = math.ceil(n_items / self.n)
+        if self.n > 1:
+            per_device = max(per_device, min_per_device)
+        return self.n * per_device
+
+    def pad(self, tree, n_items: int, min_per_device: int = 1):
+        """Every leaf's leading axis (n_items) extended to `padded(n_items, min_per_device)`
+        with copies of its last row: a padded row computes what a real one does, and is
+        dropped."""
+        extra = self.padded(n_items, min_per_device) - n_items
         if extra == 0:
             return tree
 

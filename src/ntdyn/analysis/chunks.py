@@ -43,12 +43,9 @@ def over_blocks(fn: Callable, block: int, *arrays, devices: DevicePlan | None = 
     if devices is None or devices.n == 1:
         return blockwise(*arrays)
     # Sharding propagation cannot split a sequential loop over blocks; shard_map says that
-    # each device loops over its share. check_vma=False: the simulations' scans start from
-    # constants (same on every device) and carry per-device values, which shard_map's
-    # varying-axes types would otherwise refuse; nothing here is summed across devices.
+    # each device loops over its share.
     split = PartitionSpec(AXIS)
-    return jax.shard_map(blockwise, mesh=devices.mesh, in_specs=split, out_specs=split,
-                         check_vma=False)(*arrays)  # fmt: skip
+    return devices.per_device(blockwise, split, split)(*arrays)
 
 
 def in_chunks(compute: Callable, plan: ChunkPlan):
