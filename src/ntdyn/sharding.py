@@ -12,7 +12,10 @@ where the program must stay per device (a `lax.map` over trial blocks).
 What is split: the stacked model axis of training (`ntdyn.training.core.run_training`),
 the candidates of a fixed-point search (`ntdyn.analysis.fixed_points`) and the trials of an
 evaluation chunk (`ntdyn.analysis.evaluate`). Each row of those axes is computed on its own,
-so the numbers do not depend on the devices (the tests compare 4 devices with 1 bitwise).
+so the numbers depend on the devices at most in the last bits: evaluations are bitwise those
+of one device; training and fixed points may differ in the last bit, where XLA's kernels
+round differently at another local shape (tests/test_sharding.py, README "Several GPUs of
+one machine").
 
 With one device that is JAX's default, every method is a no-op: the one-device code path is
 exactly the code without sharding.

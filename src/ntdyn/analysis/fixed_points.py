@@ -154,7 +154,8 @@ def find_fixed_points(
     are traced); the same `seed` gives the same points. eigenvectors: False computes
     the eigenvalues alone (about half the host time; `FixedPoints.eigenvectors` is None).
     devices: the local devices the candidates are split across (default: all); each
-    candidate's search is its own, so the points do not depend on them.
+    candidate's search is its own, so the points depend on them at most in the last
+    bits (XLA's dot kernels round by the number of rows).
     """
     cfg = config or FixedPointConfig()
     candidates = np.asarray(candidates)

@@ -72,7 +72,7 @@ def train_flipflop(
     train__learning_rate, train__n_replicates, train__seed (train__divergence_factor,
     train__n_std_exclude: optional). checkpoint: where training state is saved and resumed
     from; label: the source's name in errors; devices: the local devices the replicates are
-    split across (default: all; the numbers do not depend on them).
+    split across (default: all; the numbers may differ in the last bit).
     """
     member = Member.from_hyperparams(hp, label)
     n_rep = member.n_replicates

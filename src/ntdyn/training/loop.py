@@ -153,7 +153,7 @@ def train_group(
     each k-step chunk) and each unit's activity on fixed probe reaches
     (`ntdyn.training.recording`'s tables). checkpoint: where training state is saved and
     resumed from (`ntdyn.training.core.run_training`). devices: the local devices the
-    stacked models are split across (default: all; the numbers do not depend on them).
+    stacked models are split across (default: all; the numbers may differ in the last bit).
     """
     sigs = {static_signature(r) for r in rows}
     if len(sigs) != 1:

@@ -491,7 +491,7 @@ class PopulationAnalysis:
     `<name>` (the labelled arrays named in `arrays`). `reads`: the evaluations or analyses
     whose records it reads (their hashes are part of its own). `metrics_from`: the output
     whose rows give the record's metrics. `sharded`: compute spreads its work over the
-    run's devices (`devices=`, from `resources.devices`; the numbers do not depend on them).
+    run's devices (`devices=`, from `resources.devices`; the numbers may differ in the last bit).
     """
 
     compute: Callable[..., tuple]
@@ -551,7 +551,7 @@ def run_population_analysis(
 
     `inputs`: the compute's arguments, and `read_<name>` for each record it reads;
     resources: conf `resources` (its devices, for the analyses that spread over them; not
-    part of the record's hash: the numbers do not depend on them).
+    part of the record's hash: the numbers depend on them at most in the last bit).
     Returns its outputs followed by its record (hash, run id, status).
     """
     spec = POPULATION_ANALYSES[analysis]
