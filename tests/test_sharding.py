@@ -62,10 +62,9 @@ def test_training_on_four_devices_matches_one(four_devices):
     # 3 models (fewer than the devices) and 6 (not a multiple of 4): the padding dropped
     assert three["shape"] == [4, 3, 5] and six["shape"] == [4, 6, 5]  # (steps, models, terms)
     # Step 0 (the losses of the initial models) is bitwise that of one device. The updates
-    # are not always: on 4 CPU devices the parameters differ from one device's in the last
-    # bit after the first step. Not the models per device (one-device programs of 2, 3 and
-    # 4 models agree bitwise), nor the 4-device client (the unsplit program on it agrees),
-    # and the same with shard_map as with jit's partitioning; cause not found yet (README
+    # are not: XLA simplifies Adam's bias-corrected division differently when it compiles
+    # the 4-device program (two divisions per leaf, where one device's has one by a
+    # product), so the parameters differ in the last bit after the first step (README
     # "Several GPUs of one machine"). Bounded here at a few float32 ulps.
     assert three["step_0"] and six["step_0"], (three, six)
     assert three["params_diff"] <= 1e-6 and six["params_diff"] <= 1e-6, (three, six)

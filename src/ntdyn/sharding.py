@@ -13,9 +13,9 @@ What is split: the stacked model axis of training (`ntdyn.training.core.run_trai
 the candidates of a fixed-point search (`ntdyn.analysis.fixed_points`) and the trials of an
 evaluation chunk (`ntdyn.analysis.evaluate`). Each row of those axes is computed on its own,
 so the numbers depend on the devices at most in the last bits: evaluations are bitwise those
-of one device; training and fixed points may differ in the last bit, where XLA's kernels
-round differently at another local shape (tests/test_sharding.py, README "Several GPUs of
-one machine").
+of one device; training and fixed points may differ in the last bit, where XLA compiles
+the multi-device program's arithmetic differently or its kernels round differently at
+another local shape (tests/test_sharding.py, README "Several GPUs of one machine").
 
 With one device that is JAX's default, every method is a no-op: the one-device code path is
 exactly the code without sharding.
