@@ -1,7 +1,8 @@
-"""The memory budget of a run, and how work is cut into chunks that fit it.
+"""The memory budget of a run, its devices, and how work is cut into chunks that fit it.
 
 `ResourceBudget` is built once from conf (`resources:` in globals) and passed to the
-analyses. Work over many trials is cut in two levels:
+analyses; `resources.devices` says which local accelerators the work is spread over
+(`ntdyn.sharding.Devices`). Work over many trials is cut in two levels:
 
 - a *block*: the number of trials one compiled program simulates at once. It fixes the
   numerics (XLA's CPU kernels round differently for different batch sizes, by ~6e-8
@@ -18,7 +19,9 @@ import math
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from ntdyn.sharding import Devices
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +38,14 @@ class ResourceBudget:
 
     gpu_memory_gb: device memory for JAX (its allocator is capped there, see
     `configure_jax_memory`); host_memory_gb: process memory for arrays being processed;
-    trial_block: trials per compiled block, per backend ("cpu", "gpu").
+    trial_block: trials per compiled block, per backend ("cpu", "gpu"); devices: the local
+    devices the work is spread over (gpu_memory_gb is per device).
     """
 
     gpu_memory_gb: float = 40.0
     host_memory_gb: float = 16.0
     trial_block: tuple[tuple[str, int], ...] = tuple(DEFAULT_TRIAL_BLOCK.items())
+    devices: Devices = field(default_factory=Devices)
 
     def __post_init__(self):
         for name in ("gpu_memory_gb", "host_memory_gb"):
@@ -62,12 +67,13 @@ class ResourceBudget:
     def from_conf(cls, conf: dict | None) -> ResourceBudget:
         """From the `resources` mapping of conf (missing keys take the defaults)."""
         conf = dict(conf or {})
-        unknown = set(conf) - {"gpu_memory_gb", "host_memory_gb", "trial_block"}
+        unknown = set(conf) - {"gpu_memory_gb", "host_memory_gb", "trial_block", "devices"}
         if unknown:
             raise ValueError(
                 f"resources has unknown key(s) {sorted(unknown)}: allowed are gpu_memory_gb, "
-                "host_memory_gb, trial_block"
+                "host_memory_gb, trial_block, devices"
             )
+        devices = Devices.from_conf(conf.pop("devices", None))
         block = dict(DEFAULT_TRIAL_BLOCK)
         given = conf.pop("trial_block", None) or {}
         if not isinstance(given, dict):
@@ -76,7 +82,7 @@ class ResourceBudget:
                 f"e.g. {DEFAULT_TRIAL_BLOCK}"
             )
         block.update(given)
-        return cls(**conf, trial_block=tuple(sorted(block.items())))
+        return cls(**conf, trial_block=tuple(sorted(block.items())), devices=devices)
 
     def block_for(self, backend: str) -> int:
         """Trials per compiled block on `backend` (jax.default_backend(): cpu, gpu, ...)."""
@@ -121,13 +127,17 @@ def plan_chunks(
     budget: ResourceBudget,
     host_reserved_bytes: float = 0.0,
     what: str = "trials",
+    n_devices: int = 1,
 ) -> ChunkPlan:
     """The largest chunk (a whole number of blocks) whose arrays fit the budget.
 
     device_bytes_per_item / host_bytes_per_item: memory one item needs on the accelerator
     (outputs and the program's intermediates) and on the host while its chunk is processed.
     host_reserved_bytes: host memory held for the whole run (accumulators). A block that
-    cannot fit is refused with the budget and the parameter to change.
+    cannot fit is refused with the budget and the parameter to change. n_devices: the chunk
+    is split across that many devices, each with the accelerator budget: it holds a
+    multiple of n_devices blocks (at least one block per device, even where the host budget
+    holds fewer: then a warning says so).
     """
     if n_items < 1:
         raise ValueError(f"nothing to compute: {n_items} {what}")
@@ -148,9 +158,18 @@ def plan_chunks(
             f"{CHUNK_SHARE:.0%} of resources.host_memory_gb = {budget.host_memory_gb}: raise "
             "resources.host_memory_gb, lower resources.trial_block or keep fewer arrays"
         )
-    fits = int(min(device // need_device, host // need_host))
-    blocks_needed = math.ceil(n_items / block)
-    return ChunkPlan(n_items, block, max(1, min(fits, blocks_needed)))
+    fits = int(min(n_devices * (device // need_device), host // need_host))
+    blocks_needed = n_devices * math.ceil(math.ceil(n_items / block) / n_devices)
+    blocks = max(1, min(fits, blocks_needed)) // n_devices * n_devices
+    if blocks == 0:
+        log.warning(
+            "one block of %d %s per device (%d devices) needs %s of host memory, more than "
+            "%.0f%% of resources.host_memory_gb = %s: running %d blocks at once anyway",
+            block, what, n_devices, _size(n_devices * need_host), 100 * CHUNK_SHARE,
+            budget.host_memory_gb, n_devices,
+        )  # fmt: skip
+        blocks = n_devices
+    return ChunkPlan(n_items, block, blocks)
 
 
 def _total_gpu_memory_bytes() -> float | None:

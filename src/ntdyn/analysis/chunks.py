@@ -12,8 +12,10 @@ from collections.abc import Callable
 
 import jax
 import numpy as np
+from jax.sharding import PartitionSpec
 
 from ntdyn.resources import ChunkPlan, ResourceBudget, plan_chunks
+from ntdyn.sharding import AXIS, DevicePlan
 
 # On the device: a chunk's inputs, the block bodies' intermediates, the outputs stacked over
 # blocks and their reshaped copy. On the host: the chunk's inputs and outputs as they come back.
@@ -21,15 +23,29 @@ DEVICE_COPIES = 4
 HOST_COPIES = 3
 
 
-def over_blocks(fn: Callable, block: int, *arrays):
+def over_blocks(fn: Callable, block: int, *arrays, devices: DevicePlan | None = None):
     """fn(*block_arrays) on each block of `block` trials (leading axes), inside a compiled
     function: a `lax.map`, so one block body serves every chunk length and a trial's numbers
     do not depend on how many blocks a chunk holds (bitwise, on CPU). The leading axis must be
-    a multiple of `block`; the outputs keep a leading trial axis."""
-    n_blocks = jax.tree.leaves(arrays)[0].shape[0] // block
-    blocks = jax.tree.map(lambda x: x.reshape(n_blocks, block, *x.shape[1:]), arrays)
-    out = jax.lax.map(lambda a: fn(*a), blocks)
-    return jax.tree.map(lambda x: x.reshape(n_blocks * block, *x.shape[2:]), out)
+    a multiple of `block`; the outputs keep a leading trial axis.
+
+    devices: with several, the trials are split across them (`arrays` placed with
+    `DevicePlan.place`, a multiple of block x devices trials) and each device runs the
+    `lax.map` over its own blocks (`shard_map`): the same block body as on one device, so
+    the same numbers; what `fn` closes over is copied to every device."""
+
+    def blockwise(*arrays):
+        n_blocks = jax.tree.leaves(arrays)[0].shape[0] // block
+        blocks = jax.tree.map(lambda x: x.reshape(n_blocks, block, *x.shape[1:]), arrays)
+        out = jax.lax.map(lambda a: fn(*a), blocks)
+        return jax.tree.map(lambda x: x.reshape(n_blocks * block, *x.shape[2:]), out)
+
+    if devices is None or devices.n == 1:
+        return blockwise(*arrays)
+    # Sharding propagation cannot split a sequential loop over blocks; shard_map says that
+    # each device loops over its share.
+    split = PartitionSpec(AXIS)
+    return devices.per_device(blockwise, split, split)(*arrays)
 
 
 def in_chunks(compute: Callable, plan: ChunkPlan):

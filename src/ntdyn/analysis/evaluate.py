@@ -27,6 +27,7 @@ from ntdyn.analysis.stored import VARIABLES, Keep, ModelWriter, with_condition_i
 from ntdyn.models.closed_loop import LoopParams, delay_buffer_for, loop_params
 from ntdyn.models.controller import Controller
 from ntdyn.resources import ResourceBudget, plan_chunks
+from ntdyn.sharding import DevicePlan
 from ntdyn.tasks.reaching import Trial
 
 # On the device: every replicate's outputs of a chunk, their stacking across blocks and the
@@ -55,9 +56,11 @@ def _evaluate_chunk(
     delay_buffer: int,
     block: int,
     stored: tuple[int, ...],
+    devices: DevicePlan | None = None,
 ) -> tuple[dict[str, Float[Array, "stored chunk time var"]], dict[str, Float[Array, "rep chunk"]]]:
     """Simulate a chunk (every replicate), reduce each block on the device to the behaviour
-    measures of every (replicate, trial), and keep only the stored replicates' trajectories."""
+    measures of every (replicate, trial), and keep only the stored replicates' trajectories.
+    devices: the devices the chunk's trials are split across (`over_blocks`)."""
     rows = jnp.asarray(stored)
 
     def reduce(traj, block_trials, block_direction):
@@ -70,7 +73,7 @@ def _evaluate_chunk(
 
     return simulate_blocks(
         ensemble, params, trials, trial_ids, key, delay_buffer=delay_buffer, block=block,
-        reduce=reduce, extra=direction,
+        reduce=reduce, extra=direction, devices=devices,
     )  # fmt: skip
 
 
@@ -93,8 +96,10 @@ def evaluate_model(
     into `group` the kept single trials (`trials/<name>`, `trial_index`) and the condition
     means (`means/<name>`) of the replicates `keep` names (`selected`: the best one).
     Trial i's noise is drawn from fold_in(PRNGKey(seed), i), so results do not depend on
-    the chunking. Returns the behaviour measures: one row per (replicate, trial), columns
-    replicate, trial and the measures.
+    the chunking. Each chunk's trials are split across `budget.devices` (every device
+    simulates whole blocks of trials, as one device would: the same numbers). Returns the
+    behaviour measures: one row per (replicate, trial), columns replicate, trial and the
+    measures.
     """
     conditions = with_condition_index(conditions.sort_values("trial").reset_index(drop=True))
     n_trials, n_steps = len(conditions), int(np.shape(trials.sisu)[1])
@@ -108,11 +113,13 @@ def evaluate_model(
 
     per_trial = n_steps * sum(widths.values()) * 4  # float32 outputs of one replicate
     accum_bytes = len(stored) * n_cond * n_steps * sum(widths[n] for n in keep.means) * 8
+    devices = budget.devices.plan()
     plan = plan_chunks(
         n_trials, block=budget.block_for(jax.default_backend()),
         device_bytes_per_item=DEVICE_COPIES * n_rep * per_trial,
         host_bytes_per_item=HOST_COPIES * len(stored) * per_trial,
         budget=budget, host_reserved_bytes=accum_bytes, what=f"trials of {desc}",
+        n_devices=devices.n,
     )  # fmt: skip
 
     sums = {name: np.zeros((len(stored), n_cond, n_steps, widths[name])) for name in keep.means}
@@ -126,14 +133,17 @@ def evaluate_model(
     params, key = loop_params(hyperparams), jax.random.PRNGKey(seed)
     buffer = delay_buffer_for([hyperparams["task__feedback__delay"]])
     host = jax.tree.map(np.asarray, trials)
+    model, params = devices.replicate((model, params))
+    sharded = devices if devices.active else None  # one program for the default device
 
     def compute(start: int, stop: int):
         # the last chunk is padded with its last real trial (outputs dropped): one shape
         index = np.minimum(np.arange(start, start + plan.chunk), stop - 1)
         chunk = jax.tree.map(lambda x: x[index], host)
         ids = np.arange(start, start + plan.chunk, dtype=np.int32)
+        chunk, ids, chunk_direction = devices.place((chunk, ids, direction[index]))
         arrays, measures = _evaluate_chunk(
-            model, params, chunk, ids, direction[index], key, buffer, plan.block, stored
+            model, params, chunk, ids, chunk_direction, key, buffer, plan.block, stored, sharded
         )
         n = stop - start
         return {k: np.asarray(v)[:, :n] for k, v in arrays.items()}, {

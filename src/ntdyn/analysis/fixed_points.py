@@ -43,6 +43,7 @@ from scipy.spatial import cKDTree
 from threadpoolctl import ThreadpoolController
 
 from ntdyn.analysis.dynamics import jacobians_along
+from ntdyn.sharding import Devices
 
 Step = Callable[[jax.Array, jax.Array], jax.Array]  # F(h (H,), u (n_in,)) -> (H,)
 
@@ -140,6 +141,7 @@ def find_fixed_points(
     seed: int = 0,
     groups: np.ndarray | None = None,
     eigenvectors: bool = True,
+    devices: Devices | None = None,
 ) -> FixedPoints:
     """Fixed points of h -> step(h, u) from `candidates` (N, H) at inputs `inputs`.
 
@@ -151,6 +153,9 @@ def find_fixed_points(
     `step` is a JAX function (or an Equinox module / `eqx.Partial`, whose arrays
     are traced); the same `seed` gives the same points. eigenvectors: False computes
     the eigenvalues alone (about half the host time; `FixedPoints.eigenvectors` is None).
+    devices: the local devices the candidates are split across (default: all); each
+    candidate's search is its own, so the points depend on them at most in the last
+    bits (XLA's dot kernels round by the number of rows).
     """
     cfg = config or FixedPointConfig()
     candidates = np.asarray(candidates)
@@ -171,12 +176,15 @@ def find_fixed_points(
             noise = jax.random.normal(jax.random.PRNGKey(seed), h0.shape, dtype)
             h0 = h0 + cfg.noise_std * noise
         u = jnp.asarray(inputs, dtype)
+        # Candidates split across the devices, padded with copies of the last one (whose
+        # search is the last one's: the loops stop no later); the network on every device.
+        plan, n = (devices or Devices()).plan(), len(candidates)
         h, q, n_iters = _solve(
-            step, h0, u, adam_iters, cfg.newton_iters, cfg.tol_q, cfg.tol_dq,
-            cfg.learning_rate, cfg.lr_decay_iters,
+            plan.replicate(step), *plan.place(plan.pad((h0, u), n)), adam_iters,
+            cfg.newton_iters, cfg.tol_q, cfg.tol_dq, cfg.learning_rate, cfg.lr_decay_iters,
         )  # fmt: skip
-        h, q, n_iters, h0 = map(np.asarray, (h, q, n_iters, h0))
-        inputs = np.asarray(u)
+        h, q, n_iters = (np.asarray(x)[:n] for x in (h, q, n_iters))
+        h0, inputs = np.asarray(h0), np.asarray(u)
         if groups is None:
             kept, group_of = _kept(h, q, h0, cfg), None
         else:

@@ -21,6 +21,7 @@ from ntdyn.models.closed_loop import (
     simulate_trial,
 )
 from ntdyn.models.controller import Controller
+from ntdyn.sharding import DevicePlan
 from ntdyn.tasks.reaching import Trial
 
 TRAJECTORY_AXES = {
@@ -83,6 +84,7 @@ def simulate_blocks(
     block: int,
     reduce: Callable | None = None,
     extra=None,
+    devices: DevicePlan | None = None,
 ):
     """Trajectories (replicate, chunk, time, ...) of a chunk of trials, `block` at a time.
 
@@ -93,7 +95,7 @@ def simulate_blocks(
     reduce(trajectory, trials, extra) -> a pytree with axes (replicate, block, ...): applied
     to each block inside the body (so its numbers do not depend on the chunk either), and
     returned instead of the trajectories; `extra`: per-trial arrays it needs (leading axis
-    chunk).
+    chunk). devices: the devices the chunk's trials are split across (`over_blocks`).
     """
 
     def run_block(block_trials, ids, block_extra):
@@ -109,5 +111,5 @@ def simulate_blocks(
         # trial axis first, for over_blocks to stack the blocks along it
         return jax.tree.map(lambda x: jnp.moveaxis(x, 1, 0), out)
 
-    out = over_blocks(run_block, block, trials, trial_ids, extra)
+    out = over_blocks(run_block, block, trials, trial_ids, extra, devices=devices)
     return jax.tree.map(lambda x: jnp.moveaxis(x, 0, 1), out)  # (replicate, chunk, ...)

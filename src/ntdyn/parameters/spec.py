@@ -27,7 +27,8 @@ from ntdyn.hyperparams.rules import (
     positive,
     text,
 )
-from ntdyn.parameters.tree import ByKind, Hyperparams, Named, OrNull, Spread
+from ntdyn.parameters.tree import ByKind, Checked, Hyperparams, Named, OrNull, Spread
+from ntdyn.sharding import devices_problem
 
 # --- shared pieces
 _numbers = list_of(number())
@@ -47,6 +48,7 @@ RESOURCES = {
     "gpu_memory_gb": positive(),
     "host_memory_gb": positive(),
     "trial_block": {"cpu": count(), "gpu": count()},
+    "devices": Checked(devices_problem),
 }
 
 KEEP = {

@@ -5,7 +5,9 @@
 - `Hyperparams(kind)`: a nested (or ``__``-flat) block of a model kind's hyperparameters;
 - `Spread(kind)`: sweep axes over them (lists, ``null`` to drop an axis, ``zip:`` groups);
 - `Named(node)`: free names (``data_models: {sae_gru: ...}``), each one a `node`;
-- `ByKind(field, variants)`: a section whose known keys depend on its `field`'s value.
+- `ByKind(field, variants)`: a section whose known keys depend on its `field`'s value;
+- `Checked(problem)`: one leaf value of a form no `Rule` describes (``all``, a count or a
+  list), checked by its consumer's own function.
 
 Every node checks a value into a `Report` (problems as text, each naming the dotted
 parameter) and lists the dotted names it knows (for "did you mean").
@@ -13,7 +15,7 @@ parameter) and lists the dotted names it knows (for "did you mean").
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -286,3 +288,18 @@ class OrNull:
 
     def names(self, path: str) -> Iterator[str]:
         return names(self.node, path)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A leaf checked by `problem(value)`: what is wrong ("must be ...") or None."""
+
+    problem: Callable[[Any], str | None]
+
+    def check(self, value: Any, path: str, report: Report) -> None:
+        problem = self.problem(value)
+        if problem is not None:
+            report.problems.append(f"{path} = {value!r}: {problem}")
+
+    def names(self, path: str) -> Iterator[str]:
+        return iter(())

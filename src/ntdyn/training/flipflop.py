@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import pandas as pd
 
 from ntdyn.models.flipflop import FlipFlopRNN, flipflop_ensemble_from_hyperparams
+from ntdyn.sharding import Devices
 from ntdyn.tasks.flipflop import sample_flipflop
 from ntdyn.training.checkpoint import CheckpointConfig
 from ntdyn.training.core import (
@@ -62,7 +63,7 @@ def flipflop_loss(model, data: FlipFlopData, key, batch_size, n_steps, n_bits, p
 
 def train_flipflop(
     hp: dict, *, progress: bool = True, checkpoint: CheckpointConfig | None = None,
-    label: str = "",
+    label: str = "", devices: Devices | None = None,
 ) -> TrainedFlipFlop:  # fmt: skip
     """Train `train__n_replicates` flip-flop GRUs on flattened hyperparameters `hp`.
 
@@ -70,7 +71,8 @@ def train_flipflop(
     task__p_pulse, task__input_noise_std, train__batch_size, train__n_batches,
     train__learning_rate, train__n_replicates, train__seed (train__divergence_factor,
     train__n_std_exclude: optional). checkpoint: where training state is saved and resumed
-    from; label: the source's name in errors.
+    from; label: the source's name in errors; devices: the local devices the replicates are
+    split across (default: all; the numbers may differ in the last bit).
     """
     member = Member.from_hyperparams(hp, label)
     n_rep = member.n_replicates
@@ -89,7 +91,7 @@ def train_flipflop(
                       desc=f"flip-flop x {n_rep} replicates")  # fmt: skip
     result = run_training(params, static, data, streams.batches(n_rep), [member], run,
                           n_terms=len(FLIPFLOP_TERMS), loss=flipflop_loss, loss_options=options,
-                          learning_rates=data.learning_rate)  # fmt: skip
+                          learning_rates=data.learning_rate, devices=devices)  # fmt: skip
     # Every replicate on the same validation batch, from its own stream.
     valid = validation_losses(result.params, static, data, streams.validation(), flipflop_loss,
                               options)  # fmt: skip

@@ -28,6 +28,7 @@ from ntdyn.models.closed_loop import (
     simulate_batch,
 )
 from ntdyn.models.controller import Controller, ensemble_from_hyperparams
+from ntdyn.sharding import Devices
 from ntdyn.tasks.reaching import (
     COST_TERMS,
     CostWeights,
@@ -143,6 +144,7 @@ def _stack(trees):
 def train_group(
     rows: list[dict], *, progress: bool = True, chunk_target: int = 25, record_every: int = 0,
     checkpoint: CheckpointConfig | None = None, labels: list[str] | None = None,
+    devices: Devices | None = None,
 ) -> list[TrainedEnsemble]:  # fmt: skip
     """Train models sharing one static signature in one compiled program.
 
@@ -150,7 +152,8 @@ def train_group(
     errors). record_every = k > 0 keeps every k steps all weights (a host copy at the end of
     each k-step chunk) and each unit's activity on fixed probe reaches
     (`ntdyn.training.recording`'s tables). checkpoint: where training state is saved and
-    resumed from (`ntdyn.training.core.run_training`).
+    resumed from (`ntdyn.training.core.run_training`). devices: the local devices the
+    stacked models are split across (default: all; the numbers may differ in the last bit).
     """
     sigs = {static_signature(r) for r in rows}
     if len(sigs) != 1:
@@ -196,7 +199,7 @@ def train_group(
         params, static, data, keys, members, run, n_terms=len(COST_TERMS), loss=reaching_loss,
         loss_options=options, learning_rates=data.learning_rate,
         on_chunk=(lambda step, p, g: snapshots.append((step, *jax.device_get((p, g)))))
-        if record_every else None,
+        if record_every else None, devices=devices,
     )  # fmt: skip
     params, history = result.params, result.history
 
@@ -234,11 +237,12 @@ def train_group(
 def train_sweep(
     rows: list[dict], *, progress: bool = True, record_every: int = 0,
     checkpoint: CheckpointConfig | None = None, labels: list[str] | None = None,
+    devices: Devices | None = None,
 ) -> list[TrainedEnsemble]:  # fmt: skip
     """Train every member of a sweep, one compiled program per static signature.
 
     Returns the ensembles in the order of `rows` (with a training trace when
-    record_every > 0, see `train_group`).
+    record_every > 0, see `train_group`). devices: as for `train_group`.
     """
     labels = labels or [""] * len(rows)
     groups: dict[tuple, list[int]] = collections.defaultdict(list)
@@ -248,7 +252,7 @@ def train_sweep(
     for idx in groups.values():
         trained = train_group([rows[i] for i in idx], progress=progress,
                               record_every=record_every, checkpoint=checkpoint,
-                              labels=[labels[i] for i in idx])  # fmt: skip
+                              labels=[labels[i] for i in idx], devices=devices)  # fmt: skip
         for i, result in zip(idx, trained, strict=True):
             out[i] = result
     return out  # type: ignore[return-value]

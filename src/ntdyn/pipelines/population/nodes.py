@@ -31,6 +31,8 @@ from ntdyn.analysis.pca import fit_pca, project, time_window
 from ntdyn.analysis.stored import EvaluationArrays, ModelArrays
 from ntdyn.analysis.tangling import tangling
 from ntdyn.hyperparams import flatten, hash_of, validate_table
+from ntdyn.resources import ResourceBudget
+from ntdyn.sharding import Devices
 from ntdyn.store import RecordStore, reuse_or_compute
 from ntdyn.tasks.reaching import grid_centres
 from ntdyn.training.loop import TrainedEnsemble
@@ -68,7 +70,7 @@ def _spectrum_table(eigenvalues: np.ndarray, ids: dict) -> pd.DataFrame:
 
 def steady_fixed_points(
     models: dict, model_records: pd.DataFrame, source_states: EvaluationArrays,
-    population: dict,
+    population: dict, devices: Devices | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
     """Fixed points of each model (best replicate) at steady-state inputs, per SISU and centre.
 
@@ -76,7 +78,8 @@ def steady_fixed_points(
     e.g. feedback_perts: every step of the single trials its evaluation kept, a bounded
     sample), run on at the steady input, plus noise. Returns (points:
     one row per unique point with q, kind, stability, |lambda|max and the singular
-    values of dh/d(position feedback); eigenvalues: one row per point x mode).
+    values of dh/d(position feedback); eigenvalues: one row per point x mode). devices:
+    the local devices the candidates are split across.
     """
     spec = population["fps_steady"]
     cfg = FixedPointConfig(**spec.get("finder", {}))
@@ -99,7 +102,7 @@ def steady_fixed_points(
                 cands = autonomous_states(step, start, u, spec["n_steps"])[:, -1]
                 # eigenvalues alone: nothing reads these points' eigenvectors
                 fps = find_fixed_points(step, cands, u, cfg, seed=int(spec["seed"]),
-                                        eigenvectors=False)  # fmt: skip
+                                        eigenvectors=False, devices=devices)  # fmt: skip
                 table = fps.table()
                 sv = np.zeros((len(table), 2))
                 if len(table):
@@ -327,14 +330,16 @@ def _reach_steps(ensemble, replicate: int, arrays: ModelArrays, spec: dict):
     return ids, inputs, states.reshape(n_r * n_s, 3, hidden.shape[-1])
 
 
-def _reach_points(h: str, controller, problems: tuple, cfg: FixedPointConfig) -> pd.DataFrame:
+def _reach_points(
+    h: str, controller, problems: tuple, cfg: FixedPointConfig, devices: Devices | None = None
+) -> pd.DataFrame:
     """One model's fixed points along its reaches (see `reach_fixed_points`), unvalidated."""
     ids, inputs, near = problems
     n_near = near.shape[1]
     fps = find_fixed_points(
         controller_step(controller), near.reshape(-1, near.shape[-1]),
         np.repeat(inputs, n_near, axis=0), cfg,
-        groups=np.repeat(np.arange(len(ids)), n_near), eigenvectors=False,
+        groups=np.repeat(np.arange(len(ids)), n_near), eigenvectors=False, devices=devices,
     )  # fmt: skip
     table = fps.table()
     where = ids[table["group"].to_numpy()]
@@ -372,10 +377,11 @@ def _reach_effective(h: str, controller, problems: tuple, conditions: pd.DataFra
 
 def _reach_tables(
     models: dict, model_records: pd.DataFrame, states: EvaluationArrays, population: dict,
-    points: bool = True, effective: bool = True,
+    points: bool = True, effective: bool = True, devices: Devices | None = None,
 ) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:  # fmt: skip
     """fps_reach's points and effective-direction tables (validated), each model loaded
-    and its reach problems built once for both."""
+    and its reach problems built once for both (the searches' candidates split across
+    `devices`)."""
     spec = population["fps_reach"]
     cfg = FixedPointConfig(**spec.get("finder", {}))
     best = model_records.set_index("hash")["best_replicate"]
@@ -385,7 +391,7 @@ def _reach_tables(
         controller, arrays = _best_controller(ensemble, r), states[h]
         problems = _reach_steps(ensemble, r, arrays, spec)
         if points:
-            table = _reach_points(h, controller, problems, cfg)
+            table = _reach_points(h, controller, problems, cfg, devices)
             # the reach's start: SISU's effect is compared within one reach (centre, direction)
             centres = arrays.conditions.set_index("trial")["centre_index"]
             point_tables.append(table.assign(centre_index=centres.loc[table["trial"]].to_numpy()))
@@ -400,7 +406,11 @@ def _reach_tables(
 
 
 def reach_fixed_points(
-    models: dict, model_records: pd.DataFrame, states: EvaluationArrays, population: dict
+    models: dict,
+    model_records: pd.DataFrame,
+    states: EvaluationArrays,
+    population: dict,
+    devices: Devices | None = None,
 ) -> pd.DataFrame:
     """Fixed points of the instantaneous input along reaches (docs/science.md §5.3: fps_reach).
 
@@ -409,7 +419,8 @@ def reach_fixed_points(
     Returns one row per point with its trial, direction, SISU, condition (the row of
     pca_tangling's projections), step, q, kind, stability and coordinates `h`.
     """
-    return _reach_tables(models, model_records, states, population, effective=False)[0]
+    return _reach_tables(models, model_records, states, population, effective=False,
+                         devices=devices)[0]  # fmt: skip
 
 
 def reach_effective_directions(
@@ -455,11 +466,16 @@ def reach_context_influence(points: pd.DataFrame) -> pd.DataFrame:
 
 
 def fps_reach(
-    models: dict, model_records: pd.DataFrame, states: EvaluationArrays, population: dict
+    models: dict,
+    model_records: pd.DataFrame,
+    states: EvaluationArrays,
+    population: dict,
+    devices: Devices | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """fps_reach as one analysis: (points, context influence, effective directions), each
     model loaded and its reach problems built once."""
-    points, effective = _reach_tables(models, model_records, states, population)
+    points, effective = _reach_tables(models, model_records, states, population,
+                                      devices=devices)  # fmt: skip
     return points, reach_context_influence(points), effective
 
 
@@ -474,7 +490,8 @@ class PopulationAnalysis:
     `<analysis>_<name>` and the record's artifact `<name>.parquet` (tables) or folder
     `<name>` (the labelled arrays named in `arrays`). `reads`: the evaluations or analyses
     whose records it reads (their hashes are part of its own). `metrics_from`: the output
-    whose rows give the record's metrics.
+    whose rows give the record's metrics. `sharded`: compute spreads its work over the
+    run's devices (`devices=`, from `resources.devices`; the numbers may differ in the last bit).
     """
 
     compute: Callable[..., tuple]
@@ -483,6 +500,7 @@ class PopulationAnalysis:
     outputs: tuple[str, ...]
     metrics_from: str
     arrays: tuple[str, ...] = ()
+    sharded: bool = False  # compute takes devices= (the run's resources.devices)
 
 
 _MODELS = {"models": "trained_models", "model_records": "model_records"}
@@ -490,7 +508,7 @@ _MODELS = {"models": "trained_models", "model_records": "model_records"}
 POPULATION_ANALYSES = {
     "fps_steady": PopulationAnalysis(
         steady_fixed_points, {**_MODELS, "source_states": "feedback_perts_states"},
-        ("feedback_perts",), ("points", "eigenvalues"), "points",
+        ("feedback_perts",), ("points", "eigenvalues"), "points", sharded=True,
     ),
     "pca_tangling": PopulationAnalysis(
         pca_tangling, {"states": "plant_perts_states", "model_records": "model_records"},
@@ -502,7 +520,7 @@ POPULATION_ANALYSES = {
     ),
     "fps_reach": PopulationAnalysis(
         fps_reach, {**_MODELS, "states": "plant_perts_states"}, ("plant_perts",),
-        ("points", "context", "effective_directions"), "points",
+        ("points", "context", "effective_directions"), "points", sharded=True,
     ),
 }  # fmt: skip
 
@@ -526,14 +544,19 @@ def analysis_hash(analysis: str, population: dict, model_hashes, read_hashes) ->
 
 
 def run_population_analysis(
-    analysis: str, population: dict, sweep: pd.DataFrame, store: RecordStore, **inputs
-) -> tuple:
+    analysis: str, population: dict, sweep: pd.DataFrame, store: RecordStore,
+    resources: dict | None = None, **inputs,
+) -> tuple:  # fmt: skip
     """Read the analysis back from its record, or compute and record it.
 
-    `inputs`: the compute's arguments, and `read_<name>` for each record it reads.
+    `inputs`: the compute's arguments, and `read_<name>` for each record it reads;
+    resources: conf `resources` (its devices, for the analyses that spread over them; not
+    part of the record's hash: the numbers depend on them at most in the last bit).
     Returns its outputs followed by its record (hash, run id, status).
     """
     spec = POPULATION_ANALYSES[analysis]
+    if spec.sharded:
+        inputs["devices"] = ResourceBudget.from_conf(resources).devices
     reads = [inputs.pop(f"read_{name}") for name in spec.reads]
     model_hashes = sorted(inputs["model_records"]["hash"])
     h = analysis_hash(analysis, population, model_hashes, [r["hash"] for r in reads])

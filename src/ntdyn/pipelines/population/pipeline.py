@@ -18,7 +18,8 @@ def analysis_node(analysis: str):
     update_wrapper(bound, run_population_analysis)
     bound.__name__ = analysis
     inputs = {"population": "params:population", "sweep": "sweep", "store": "model_store",
-              **spec.inputs, **{f"read_{r}": f"{r}_record" for r in spec.reads}}  # fmt: skip
+              **({"resources": "params:resources"} if spec.sharded else {}), **spec.inputs,
+              **{f"read_{r}": f"{r}_record" for r in spec.reads}}  # fmt: skip
     outputs = [f"{analysis}_{name}" for name in spec.outputs] + [f"{analysis}_record"]
     return node(bound, inputs, outputs, name=analysis)
 

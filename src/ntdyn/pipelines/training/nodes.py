@@ -17,6 +17,7 @@ from ntdyn.hyperparams import (
     unflatten,
     varying_columns,
 )
+from ntdyn.resources import ResourceBudget
 from ntdyn.store import Record, RecordStore
 from ntdyn.store.claims import compute_once
 from ntdyn.store.records import MODEL
@@ -81,13 +82,15 @@ def training_tags(trained) -> dict[str, str]:
 
 
 def train_models(
-    sweep: pd.DataFrame, store: RecordStore, options: dict
+    sweep: pd.DataFrame, store: RecordStore, options: dict, resources: dict | None = None
 ) -> tuple[dict[str, TrainedEnsemble], pd.DataFrame, pd.DataFrame]:
     """Reuse recorded models by hash, train the others (one program per shape), record them.
 
     A model another live run is training is waited for, then reused (`compute_once`).
+    Each shape's stacked models are split across `resources.devices`.
     Returns (models by hash, training history, model records table).
     """
+    devices = ResourceBudget.from_conf(resources).devices
     rows = dict(zip(sweep["hash"], sweep_rows(sweep), strict=True))
     labels = dict(zip(sweep["hash"], sweep["label"], strict=True))
     trained: dict[str, TrainedEnsemble] = {}
@@ -97,7 +100,7 @@ def train_models(
         for t in train_sweep(
             [rows[h] for h in hashes], progress=options["progress"],
             record_every=int(options.get("record_every", 0)), checkpoint=checkpoint,
-            labels=[labels[h] for h in hashes],
+            labels=[labels[h] for h in hashes], devices=devices,
         ):  # fmt: skip
             trained[t.hash] = t
         records = {}

@@ -11,7 +11,7 @@ def create_pipeline() -> Pipeline:
             node(plan_sweep, "params:training", "sweep", name="plan_sweep"),
             node(
                 train_models,
-                ["sweep", "model_store", "params:training_options"],
+                ["sweep", "model_store", "params:training_options", "params:resources"],
                 ["trained_models", "training_history", "model_records"],
                 name="train_models",
             ),
