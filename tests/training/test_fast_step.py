@@ -140,3 +140,20 @@ def test_unroll_option_is_checked_and_chosen_per_backend():
     for bad in (0, -1, 2.5, "full", True):
         with pytest.raises(ValueError, match="training_options.unroll"):
             ScanUnroll(bad)
+
+
+def test_flipflop_loss_does_not_depend_on_the_unroll():
+    from ntdyn.models.flipflop import FlipFlopRNN
+    from ntdyn.training.flipflop import FlipFlopData, flipflop_loss
+
+    model = FlipFlopRNN(2, 4, key=jax.random.PRNGKey(0))
+    data = FlipFlopData(jnp.asarray(0.1), jnp.asarray(0.01))
+    n_steps = 7
+
+    def loss(unroll):
+        return eqx.filter_jit(flipflop_loss)(model, data, jax.random.PRNGKey(1), 3, n_steps, 2,
+                                             0.3, 0.1, unroll)[0]  # fmt: skip
+
+    rolled = float(loss(1))
+    assert rolled > 0
+    np.testing.assert_allclose(float(loss(n_steps)), rolled, rtol=1e-6)
