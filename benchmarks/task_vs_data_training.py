@@ -43,7 +43,7 @@ def _progress(times: dict) -> None:
     print(f"{name} = {value:.1f}", file=sys.stderr, flush=True)
 
 
-def run(params: dict, source_name: str) -> dict:
+def run(params: dict, source_name: str, source_unroll: str | None = None) -> dict:
     from ntdyn.analysis.fixed_points import FixedPointConfig
     from ntdyn.analysis.sources import (
         flipflop_activity,
@@ -54,6 +54,7 @@ def run(params: dict, source_name: str) -> dict:
     from ntdyn.analysis.spiking import simulate_spikes
     from ntdyn.analysis.task_vs_data import compare_pair, system_fixed_points
     from ntdyn.hyperparams import flatten
+    from ntdyn.models.unroll import ScanUnroll
     from ntdyn.training.data_trained import (
         SpikeTrainingData,
         data_model_hyperparams,
@@ -65,7 +66,11 @@ def run(params: dict, source_name: str) -> dict:
     times, report = {}, {"device": str(jax.devices()[0]), "jax": jax.__version__}
     hp = flatten(params["sources"][source_name]["hyperparams"])
     t0 = time.perf_counter()
-    source = train_flipflop(hp, progress=False)
+    unroll = None
+    if source_unroll is not None:  # auto: the whole trial on GPU/TPU; k: k steps per iteration
+        unroll = ScanUnroll(None if source_unroll == "auto" else int(source_unroll))
+        report["source_unroll"] = unroll.for_scan(int(hp["task__n_steps"]))
+    source = train_flipflop(hp, progress=False, unroll=unroll)
     jax.block_until_ready(source.model)
     times["source_training_s"] = time.perf_counter() - t0
     _progress(times)
@@ -147,6 +152,9 @@ def main() -> None:
     p.add_argument("--params", help="JSON file of task_vs_data parameters (see --dump-params)")
     p.add_argument("--dump-params", metavar="ENV", help="print the parameters of a Kedro env")
     p.add_argument("--source", default="flipflop")
+    p.add_argument("--source-unroll", default=None,
+                   help="the flip-flop source's scan unroll: auto or k (default: the model's, 8 "
+                        "on accelerators)")  # fmt: skip
     args = p.parse_args()
     if not args.params:
         p.error("give --params FILE (with --dump-params ENV to write it)")
@@ -155,7 +163,7 @@ def main() -> None:
         return
     with open(args.params) as f:
         params = json.load(f)
-    print(json.dumps(run(params, args.source), indent=1, default=float))
+    print(json.dumps(run(params, args.source, args.source_unroll), indent=1, default=float))
 
 
 if __name__ == "__main__":

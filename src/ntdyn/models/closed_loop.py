@@ -128,6 +128,23 @@ class Trajectory(eqx.Module):
     feedback: Float[Array, "K 4"]
 
 
+N_NOISE = 8  # per step: feedback eps (4), multiplicative motor zeta (2), additive motor xi (2)
+
+
+def trial_noise(key: PRNGKeyArray, n_steps: int) -> Float[Array, "K 8"]:
+    """One trial's standard-normal noise, (K, 8): columns 0-3 feedback, 4-5 multiplicative
+    motor, 6-7 additive motor (scaled by the model's noise levels in the loop)."""
+    return jax.random.normal(key, (n_steps, N_NOISE))
+
+
+def batch_noise(key: PRNGKeyArray, n_trials: int, n_steps: int) -> Float[Array, "B K 8"]:
+    """A batch's noise, drawn at once before any recurrence: trial i's rows are
+    `trial_noise(split(key, n_trials)[i])`, so `simulate_batch` and a loop over
+    `simulate_trial` with the split keys see the same numbers."""
+    keys = jax.random.split(key, n_trials)
+    return jax.vmap(trial_noise, (0, None))(keys, n_steps)
+
+
 def simulate_trial(
     controller: Controller,
     params: LoopParams,
@@ -135,8 +152,27 @@ def simulate_trial(
     key: PRNGKeyArray,
     *,
     delay_buffer: int = 1,
+    unroll: int | bool = 1,
 ) -> Trajectory:
-    """Run one trial of K = trial.sisu.shape[0] steps.
+    """Run one trial of K = trial.sisu.shape[0] steps, its noise drawn from `key`
+    (`trial_noise`): `simulate_with_noise` with that noise."""
+    noise = trial_noise(key, trial.sisu.shape[0])
+    return simulate_with_noise(controller, params, trial, noise, delay_buffer=delay_buffer,
+                               unroll=unroll)  # fmt: skip
+
+
+def simulate_with_noise(
+    controller: Controller,
+    params: LoopParams,
+    trial: Trial,
+    noise: Float[Array, "K 8"],
+    *,
+    delay_buffer: int = 1,
+    unroll: int | bool = 1,
+    host_checked: bool = False,
+) -> Trajectory:
+    """Run one trial of K = trial.sisu.shape[0] steps with standard-normal `noise` (K, 8)
+    (`trial_noise`'s columns); the time scan itself draws no random numbers.
 
     `delay_buffer` (static) is the length of the state history kept for delayed
     feedback; it must exceed every feedback delay used (delays are data, so
@@ -144,10 +180,15 @@ def simulate_trial(
     sizes it). A delay outside [0, delay_buffer - 1] is refused, never clamped: a
     ValueError for a concrete delay, an `eqx.error_if` runtime error under jit
     (callers validate on the host first, so that check never fires in normal use).
+    unroll (static): time steps per iteration of the scan's loop (`ntdyn.models.unroll`);
+    it changes how the program is compiled, not what it computes. host_checked (static):
+    the caller has refused bad delays on the host (`delay_buffer_for`), so the traced check
+    is left out: an `eqx.error_if` is a conditional with a host callback, and on a GPU a
+    conditional copies its predicate to the host (a round trip at every call).
     """
     _check_buffer(delay_buffer)
     delay = params.feedback_delay
-    if isinstance(delay, jax.core.Tracer):
+    if isinstance(delay, jax.core.Tracer) and not host_checked:
         last = int(delay_buffer) - 1
         delay = eqx.error_if(
             delay,
@@ -155,13 +196,14 @@ def simulate_trial(
             f"{DELAY_PARAM} must be in [0, {last}] for delay_buffer = {delay_buffer}: a longer "
             "delay needs a longer buffer (closed_loop.delay_buffer_for sizes it)",
         )
-    else:
+    elif not isinstance(delay, jax.core.Tracer):
         check_feedback_delays(delay, delay_buffer)
     n_steps = trial.sisu.shape[0]
     x0 = jnp.concatenate([trial.start, jnp.zeros(2)])
     history0 = jnp.broadcast_to(x0, (delay_buffer, 4))  # at rest before the trial
     h0 = jnp.zeros(controller.hidden_size)
-    noise = jax.random.normal(key, (n_steps, 8))
+    if noise.shape != (n_steps, N_NOISE):
+        raise ValueError(f"noise has shape {noise.shape}: must be ({n_steps}, {N_NOISE})")
 
     drive = trial.drive_profile if trial.drive_weights is not None else None
 
@@ -183,7 +225,7 @@ def simulate_trial(
         return (x, h, history), Trajectory(x, h, o, u, f_field, y)
 
     xs = (noise, trial.sisu, trial.feedback_offset, drive)
-    _, traj = jax.lax.scan(step, (x0, h0, history0), xs)
+    _, traj = jax.lax.scan(step, (x0, h0, history0), xs, unroll=unroll)
     return traj
 
 
@@ -194,9 +236,34 @@ def simulate_batch(
     key: PRNGKeyArray,
     *,
     delay_buffer: int = 1,
+    unroll: int | bool = 1,
 ) -> Trajectory:
-    """vmap of `simulate_trial` over a leading trial axis; fresh noise per trial."""
-    keys = jax.random.split(key, trials.start.shape[0])
+    """vmap of `simulate_trial` over a leading trial axis; fresh noise per trial, the whole
+    batch's drawn before the recurrence (`batch_noise`)."""
+    noise = batch_noise(key, trials.start.shape[0], trials.sisu.shape[1])
+    return simulate_batch_with_noise(controller, params, trials, noise,
+                                     delay_buffer=delay_buffer, unroll=unroll)  # fmt: skip
+
+
+def simulate_batch_with_noise(
+    controller: Controller,
+    params: LoopParams,
+    trials: Trial,
+    noise: Float[Array, "B K 8"],
+    *,
+    delay_buffer: int = 1,
+    unroll: int | bool = 1,
+    host_checked: bool = False,
+) -> Trajectory:
+    """vmap of `simulate_with_noise` over a leading trial axis (B trials, noise (B, K, 8))."""
     return jax.vmap(
-        lambda t, k: simulate_trial(controller, params, t, k, delay_buffer=delay_buffer)
-    )(trials, keys)
+        lambda t, n: simulate_with_noise(
+            controller,
+            params,
+            t,
+            n,
+            delay_buffer=delay_buffer,
+            unroll=unroll,
+            host_checked=host_checked,
+        )  # fmt: skip
+    )(trials, noise)

@@ -31,9 +31,12 @@ class FlipFlopRNN(eqx.Module):
         self.hidden_size = hidden_size
 
     def __call__(
-        self, inputs: Float[Array, "T N"], key: PRNGKeyArray, hidden_noise_std
-    ) -> tuple[Float[Array, "T N"], Float[Array, "T H"]]:
-        """Outputs and hidden states (the latents the spiking simulator reads) for one trial."""
+        self, inputs: Float[Array, "T N"], key: PRNGKeyArray, hidden_noise_std,
+        unroll: int | None = None,
+    ) -> tuple[Float[Array, "T N"], Float[Array, "T H"]]:  # fmt: skip
+        """Outputs and hidden states (the latents the spiking simulator reads) for one trial.
+        The trial's hidden noise is drawn before the scan. unroll (static): time steps per
+        loop iteration (None: `scan_unroll()`, 8 on accelerators, 1 on the CPU)."""
         noise = hidden_noise_std * jax.random.normal(key, (inputs.shape[0], self.hidden_size))
 
         def step(h, xs):
@@ -42,7 +45,10 @@ class FlipFlopRNN(eqx.Module):
             return h, h
 
         _, hidden = jax.lax.scan(
-            step, jnp.zeros(self.hidden_size), (inputs, noise), unroll=scan_unroll()
+            step,
+            jnp.zeros(self.hidden_size),
+            (inputs, noise),
+            unroll=scan_unroll() if unroll is None else unroll,
         )
         return jax.vmap(self.readout)(hidden), hidden
 

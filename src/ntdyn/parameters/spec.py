@@ -132,8 +132,10 @@ FIGURES = {
 
 # Training state saved for resume (`ntdyn.training.checkpoint.CheckpointConfig`); null: none.
 CHECKPOINT = OrNull({"min_interval_s": non_negative(), "max_overhead": number(gt=0, le=1)})
+# unroll: time steps per loop iteration of a trial's scan (`ntdyn.models.unroll.ScanUnroll`);
+# null: auto (the whole trial on GPU/TPU, 1 on the CPU).
 TRAINING_OPTIONS = {"progress": flag(), "metric_every": count(), "record_every": index(),
-                    "checkpoint": CHECKPOINT}  # fmt: skip
+                    "checkpoint": CHECKPOINT, "unroll": count(nullable=True)}  # fmt: skip
 
 
 def experiment(analyses: tuple[str, ...], population: tuple[str, ...] = ()) -> dict:

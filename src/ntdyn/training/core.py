@@ -148,7 +148,7 @@ def optax_step(
 def train_chunk(
     params: PyTree, static: PyTree, opt_states: PyTree, div: DivergenceState, data: PyTree,
     stream_keys: Key[Array, " M"], first_step: Int[Array, ""], n_inner: int, loss: Callable,
-    loss_options: tuple,
+    loss_options: tuple, leaf_norms: bool = True,
 ):  # fmt: skip
     """`n_inner` optax steps of all M stacked models, from step `first_step`.
 
@@ -157,26 +157,30 @@ def train_chunk(
     or resumed. A model that diverges (`ntdyn.training.divergence`) keeps its last finite
     parameters. Returns (params, opt states, divergence state, loss terms
     (n_inner, M, n_terms), gradient norm per parameter leaf at the last step (M, n_leaves)
-    in `jax.tree.leaves` order).
+    in `jax.tree.leaves` order; (M, 0) unless `leaf_norms`).
+
+    leaf_norms (static): compute the per-leaf gradient norms, which only a recording needs;
+    otherwise a step computes no gradient norm but the divergence check's total.
     """
     TRACE_COUNTS["train_chunk"] += 1
+    n_leaves = len(jax.tree.leaves(params)) if leaf_norms else 0
 
     def one_model(p, opt_state, d, key, dv, step):
         new_p, new_opt, dv, terms, grads = optax_step(p, static, opt_state, dv, step, loss,
                                                       d, key, *loss_options)  # fmt: skip
-        leaf_norms = jnp.stack([optax.tree.norm(g) for g in jax.tree.leaves(grads)])
-        return new_p, new_opt, dv, terms, leaf_norms
+        norms = [optax.tree.norm(g) for g in jax.tree.leaves(grads)] if leaf_norms else []
+        return new_p, new_opt, dv, terms, jnp.stack(norms) if norms else jnp.zeros(0)
 
     def body(carry, step):
         p, s, dv, _ = carry
-        p, s, dv, terms, leaf_norms = jax.vmap(one_model, (0, 0, 0, 0, 0, None))(
+        p, s, dv, terms, norms = jax.vmap(one_model, (0, 0, 0, 0, 0, None))(
             p, s, data, step_keys(stream_keys, step), dv, step
         )
-        return (p, s, dv, leaf_norms), terms
+        return (p, s, dv, norms), terms
 
     steps = first_step + jnp.arange(n_inner)
     # the gradient norms ride in the carry: only the last step's are kept
-    no_norms = jnp.zeros((stream_keys.shape[0], len(jax.tree.leaves(params))))
+    no_norms = jnp.zeros((stream_keys.shape[0], n_leaves))
     (params, opt_states, div, grad_norms), terms = jax.lax.scan(
         body, (params, opt_states, div, no_norms), steps
     )
@@ -255,8 +259,9 @@ def run_training(
     model's batch stream key (M, 2); members: who occupies the model axis, in order.
     Resumes from the members' checkpoints when run.checkpoint has them (logging
     `resumed <hash> at batch k`); writes checkpoints as configured. on_chunk(steps_done,
-    params, grad_norms), if given, is called after every chunk (recording a trace); a
-    trace cannot be resumed, so checkpoints are then neither read nor written.
+    params, grad_norms), if given, is called after every chunk (recording a trace; the
+    per-leaf gradient norms are computed only then); a trace cannot be resumed, so
+    checkpoints are then neither read nor written.
     Raises `DivergenceError` as soon as every replicate of a member has diverged.
     devices: the local devices the model axis is split across (default: all), padded to a
     multiple of their count with copies of the last model (dropped from the result).
@@ -291,7 +296,7 @@ def run_training(
     def advance(state: TrainState, first: int) -> tuple[TrainState, float]:
         params, opt_states, div, terms, grad_norms = train_chunk(
             state.params, static, state.opt_states, state.divergence, data, state.keys,
-            jnp.asarray(first), n_inner, loss, loss_options,
+            jnp.asarray(first), n_inner, loss, loss_options, on_chunk is not None,
         )  # fmt: skip
         done = first + n_inner
         state.history[:, first:done] = np.swapaxes(np.asarray(terms), 0, 1)  # host, in place

@@ -12,6 +12,7 @@ import pandas as pd
 
 from ntdyn.models.flipflop import FlipFlopRNN, flipflop_ensemble_from_hyperparams
 from ntdyn.sharding import Devices
+from ntdyn.models.unroll import ScanUnroll
 from ntdyn.tasks.flipflop import sample_flipflop
 from ntdyn.training.checkpoint import CheckpointConfig
 from ntdyn.training.core import (
@@ -50,20 +51,25 @@ class TrainedFlipFlop:
     resumed_at: int = 0
 
 
-def flipflop_loss(model, data: FlipFlopData, key, batch_size, n_steps, n_bits, p_pulse, noise):
-    """Mean squared error between the outputs and the remembered bits on a fresh batch."""
+def flipflop_loss(
+    model, data: FlipFlopData, key, batch_size, n_steps, n_bits, p_pulse, noise, unroll=None
+):  # fmt: skip
+    """Mean squared error between the outputs and the remembered bits on a fresh batch
+    (unroll: the model's scan unroll, None for its default)."""
     k_task, k_noise = jax.random.split(key)
     batch = sample_flipflop(k_task, batch_size=batch_size, n_steps=n_steps, n_bits=n_bits,
                             p_pulse=p_pulse, input_noise_std=noise)  # fmt: skip
     keys = jax.random.split(k_noise, batch_size)
-    outputs, _ = jax.vmap(lambda x, k: model(x, k, data.hidden_noise_std))(batch.inputs, keys)
+    outputs, _ = jax.vmap(lambda x, k: model(x, k, data.hidden_noise_std, unroll))(
+        batch.inputs, keys
+    )
     mse = jnp.mean((outputs - batch.targets) ** 2)
     return mse, mse[None]
 
 
 def train_flipflop(
     hp: dict, *, progress: bool = True, checkpoint: CheckpointConfig | None = None,
-    label: str = "", devices: Devices | None = None,
+    label: str = "", devices: Devices | None = None, unroll: ScanUnroll | None = None,
 ) -> TrainedFlipFlop:  # fmt: skip
     """Train `train__n_replicates` flip-flop GRUs on flattened hyperparameters `hp`.
 
@@ -72,7 +78,9 @@ def train_flipflop(
     train__learning_rate, train__n_replicates, train__seed (train__divergence_factor,
     train__n_std_exclude: optional). checkpoint: where training state is saved and resumed
     from; label: the source's name in errors; devices: the local devices the replicates are
-    split across (default: all; the numbers may differ in the last bit).
+    split across (default: all; the numbers may differ in the last bit). unroll: the trials'
+    scan unroll (`ntdyn.models.unroll`; None: the model's default, 8 on accelerators, 1 on the
+    CPU).
     """
     member = Member.from_hyperparams(hp, label)
     n_rep = member.n_replicates
@@ -86,6 +94,7 @@ def train_flipflop(
     options = (
         int(hp["train__batch_size"]), int(hp["task__n_steps"]), int(hp["task__n_bits"]),
         float(hp["task__p_pulse"]), float(hp["task__input_noise_std"]),
+        None if unroll is None else unroll.for_scan(int(hp["task__n_steps"])),
     )  # fmt: skip
     run = TrainingRun(int(hp["train__n_batches"]), progress=progress, checkpoint=checkpoint,
                       desc=f"flip-flop x {n_rep} replicates")  # fmt: skip

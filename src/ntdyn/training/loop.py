@@ -20,19 +20,23 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
+from jaxtyping import Array, Float
 
 from ntdyn.models.closed_loop import (
     LoopParams,
+    batch_noise,
     delay_buffer_for,
     loop_params,
-    simulate_batch,
+    simulate_batch_with_noise,
 )
 from ntdyn.models.controller import Controller, ensemble_from_hyperparams
 from ntdyn.sharding import Devices
+from ntdyn.models.unroll import AUTO, ScanUnroll
 from ntdyn.tasks.reaching import (
     COST_TERMS,
     CostWeights,
     PertParams,
+    Trial,
     cost_weights,
     pert_params,
     reach_cost,
@@ -107,6 +111,34 @@ def static_signature(hp: dict) -> tuple:
     return tuple(hp[k] for k in STATIC_KEYS)
 
 
+def batch_inputs(
+    data: ModelData, key: jax.Array, *, batch_size: int, n_steps: int
+) -> tuple[Trial, Float[Array, "B K 8"]]:
+    """A training batch from one step's key: random reaches and their standard-normal noise
+    (`closed_loop.batch_noise`), all drawn before the recurrence."""
+    k_trials, k_noise = jax.random.split(key)
+    trials = sample_training_trials(
+        k_trials, data.pert, batch_size=batch_size, n_steps=n_steps, workspace=data.workspace
+    )
+    return trials, batch_noise(k_noise, batch_size, n_steps)
+
+
+def loss_on_batch(
+    model: Controller, data: ModelData, trials: Trial, noise: Float[Array, "B K 8"], *,
+    delay_buffer: int, unroll: int = 1,
+) -> tuple[Float[Array, ""], dict[str, Float[Array, ""]]]:  # fmt: skip
+    """Mean cost over a drawn batch (`batch_inputs`); returns (total, terms). Delays are
+    refused on the host before training (`delay_buffer_for`), so the compiled step holds
+    no traced check."""
+    traj = simulate_batch_with_noise(model, data.loop, trials, noise, delay_buffer=delay_buffer,
+                                     unroll=unroll, host_checked=True)  # fmt: skip
+    terms = jax.vmap(reach_cost, (0, 0, 0, 0, 0, None))(
+        traj.state[..., :2], traj.state[..., 2:], traj.control, traj.hidden, trials.goal, data.cost
+    )
+    terms = {k: v.mean() for k, v in terms.items()}
+    return terms["total"], terms
+
+
 def batch_loss(
     model: Controller,
     data: ModelData,
@@ -115,25 +147,20 @@ def batch_loss(
     batch_size: int,
     n_steps: int,
     delay_buffer: int,
+    unroll: int = 1,
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """Mean cost over a fresh batch of random reaches; returns (total, terms)."""
-    k_trials, k_noise = jax.random.split(key)
-    trials = sample_training_trials(
-        k_trials, data.pert, batch_size=batch_size, n_steps=n_steps, workspace=data.workspace
-    )
-    traj = simulate_batch(model, data.loop, trials, k_noise, delay_buffer=delay_buffer)
-    terms = jax.vmap(reach_cost, (0, 0, 0, 0, 0, None))(
-        traj.state[..., :2], traj.state[..., 2:], traj.control, traj.hidden, trials.goal, data.cost
-    )
-    terms = {k: v.mean() for k, v in terms.items()}
-    return terms["total"], terms
+    """Mean cost over a fresh batch of random reaches (`batch_inputs` from `key`); returns
+    (total, terms). unroll: time steps per loop iteration (`ntdyn.models.unroll`)."""
+    trials, noise = batch_inputs(data, key, batch_size=batch_size, n_steps=n_steps)
+    return loss_on_batch(model, data, trials, noise, delay_buffer=delay_buffer, unroll=unroll)
 
 
-def reaching_loss(model: Controller, data: ModelData, key, batch_size, n_steps, delay_buffer):
+def reaching_loss(
+    model: Controller, data: ModelData, key, batch_size, n_steps, delay_buffer, unroll=1
+):  # fmt: skip
     """`batch_loss` with its terms stacked in COST_TERMS order, for `train_chunk`."""
-    total, terms = batch_loss(
-        model, data, key, batch_size=batch_size, n_steps=n_steps, delay_buffer=delay_buffer
-    )
+    total, terms = batch_loss(model, data, key, batch_size=batch_size, n_steps=n_steps,
+                              delay_buffer=delay_buffer, unroll=unroll)  # fmt: skip
     return total, jnp.stack([terms[t] for t in COST_TERMS])
 
 
@@ -145,6 +172,7 @@ def train_group(
     rows: list[dict], *, progress: bool = True, chunk_target: int = 25, record_every: int = 0,
     checkpoint: CheckpointConfig | None = None, labels: list[str] | None = None,
     devices: Devices | None = None,
+    unroll: ScanUnroll = AUTO,
 ) -> list[TrainedEnsemble]:  # fmt: skip
     """Train models sharing one static signature in one compiled program.
 
@@ -154,6 +182,8 @@ def train_group(
     (`ntdyn.training.recording`'s tables). checkpoint: where training state is saved and
     resumed from (`ntdyn.training.core.run_training`). devices: the local devices the
     stacked models are split across (default: all; the numbers may differ in the last bit).
+    unroll: time steps per loop iteration of the trials' scan (`ntdyn.models.unroll`; auto:
+    the whole trial on GPU/TPU, 1 on CPU).
     """
     sigs = {static_signature(r) for r in rows}
     if len(sigs) != 1:
@@ -187,7 +217,7 @@ def train_group(
             )
         chunk_target = record_every  # chunks of exactly k steps: one snapshot per chunk
 
-    options = (batch_size, n_steps, delay_buffer)
+    options = (batch_size, n_steps, delay_buffer, unroll.for_scan(n_steps))
     run = TrainingRun(
         n_batches,
         chunk_target,
@@ -238,6 +268,7 @@ def train_sweep(
     rows: list[dict], *, progress: bool = True, record_every: int = 0,
     checkpoint: CheckpointConfig | None = None, labels: list[str] | None = None,
     devices: Devices | None = None,
+    unroll: ScanUnroll = AUTO,
 ) -> list[TrainedEnsemble]:  # fmt: skip
     """Train every member of a sweep, one compiled program per static signature.
 
@@ -252,7 +283,8 @@ def train_sweep(
     for idx in groups.values():
         trained = train_group([rows[i] for i in idx], progress=progress,
                               record_every=record_every, checkpoint=checkpoint,
-                              labels=[labels[i] for i in idx], devices=devices)  # fmt: skip
+                              labels=[labels[i] for i in idx], devices=devices,
+                              unroll=unroll)  # fmt: skip
         for i, result in zip(idx, trained, strict=True):
             out[i] = result
     return out  # type: ignore[return-value]

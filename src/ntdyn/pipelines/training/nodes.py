@@ -18,6 +18,7 @@ from ntdyn.hyperparams import (
     varying_columns,
 )
 from ntdyn.resources import ResourceBudget
+from ntdyn.models.unroll import ScanUnroll
 from ntdyn.store import Record, RecordStore
 from ntdyn.store.claims import compute_once
 from ntdyn.store.records import MODEL
@@ -100,6 +101,7 @@ def train_models(
         for t in train_sweep(
             [rows[h] for h in hashes], progress=options["progress"],
             record_every=int(options.get("record_every", 0)), checkpoint=checkpoint,
+            unroll=ScanUnroll(options.get("unroll")),
             labels=[labels[h] for h in hashes], devices=devices,
         ):  # fmt: skip
             trained[t.hash] = t
