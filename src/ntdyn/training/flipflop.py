@@ -11,8 +11,8 @@ import jax.numpy as jnp
 import pandas as pd
 
 from ntdyn.models.flipflop import FlipFlopRNN, flipflop_ensemble_from_hyperparams
-from ntdyn.sharding import Devices
 from ntdyn.models.unroll import ScanUnroll
+from ntdyn.sharding import Devices
 from ntdyn.tasks.flipflop import sample_flipflop
 from ntdyn.training.checkpoint import CheckpointConfig
 from ntdyn.training.core import (

@@ -30,8 +30,8 @@ from ntdyn.models.closed_loop import (
     simulate_batch_with_noise,
 )
 from ntdyn.models.controller import Controller, ensemble_from_hyperparams
-from ntdyn.sharding import Devices
 from ntdyn.models.unroll import AUTO, ScanUnroll
+from ntdyn.sharding import Devices
 from ntdyn.tasks.reaching import (
     COST_TERMS,
     CostWeights,

@@ -17,8 +17,8 @@ from ntdyn.hyperparams import (
     unflatten,
     varying_columns,
 )
-from ntdyn.resources import ResourceBudget
 from ntdyn.models.unroll import ScanUnroll
+from ntdyn.resources import ResourceBudget
 from ntdyn.store import Record, RecordStore
 from ntdyn.store.claims import compute_once
 from ntdyn.store.records import MODEL
