@@ -244,6 +244,15 @@ class DaskConfig:
     def security(self):
         return None if self.tls is None else self.tls.security()
 
+    def jobqueue_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of dask-jobqueue's cluster class (security apart)."""
+        scheduler: dict[str, Any] = {"dashboard_address": self.dashboard_address}
+        where = {"interface": self.interface} if self.interface else {}
+        if not self.interface:
+            scheduler["host"] = self.host
+        return {"protocol": self.protocol, "scheduler_options": scheduler, **where,
+                **self.resources.job_kwargs(self.kind)}  # fmt: skip
+
 
 def make_cluster(config: DaskConfig):
     """A new cluster as `config` says (not for kind address: there the cluster exists)."""
@@ -264,9 +273,7 @@ def make_cluster(config: DaskConfig):
         import dask_jobqueue
 
         cls = getattr(dask_jobqueue, JOBQUEUE[config.kind])
-        where = {"interface": config.interface} if config.interface else {"host": config.host}
-        cluster = cls(protocol=config.protocol, dashboard_address=config.dashboard_address,
-                      **where, **config.resources.job_kwargs(config.kind), **common)  # fmt: skip
+        cluster = cls(**config.jobqueue_kwargs(), **common)
         log.info("dask-jobqueue job script:\n%s", cluster.job_script())
         if config.adapt_maximum:
             cluster.adapt(minimum_jobs=config.n_workers, maximum_jobs=config.adapt_maximum)
