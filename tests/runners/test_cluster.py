@@ -23,8 +23,8 @@ QUICK = {"n_workers": 1, "dashboard_address": "127.0.0.1:0"}
         ({"cluster": {"threads": 2}}, r"cluster.threads = 2: unknown key; known: .*adapt_maximum"),
         ({"cluster": {"kind": "address"}}, r"cluster.address = None: kind address needs"),
         ({"cluster": {"address": "tcp://1.2.3.4:8786"}}, r"only for kind address"),
-        ({"cluster": {"dashboard_address": "8787"}}, r'dashboard_address = \'8787\': must be "host:port"'),
-        ({"cluster": {"kind": "slurm"}}, r"cluster.host = '127.0.0.1': kind slurm: workers on compute"),
+        ({"cluster": {"dashboard_address": "8787"}}, r"dashboard_address = '8787': must be"),
+        ({"cluster": {"kind": "slurm"}}, r"cluster.host = '127.0.0.1': kind slurm: workers on"),
         ({"cluster": {"kind": "slurm", "interface": "ib0", "resources": {"gpus": -1}}},
          r"cluster.resources.gpus = -1: must be an integer >= 0"),
         ({"cluster": {"kind": "pbs", "interface": "ib0", "resources": {"memory": "lots"}}},
@@ -119,9 +119,9 @@ def test_tls_from_conf_refuses_clients_without_the_certificates(tmp_path):
         address = client.scheduler.address
         assert address.startswith("tls://127.0.0.1:")
         assert client.submit(sum, [1, 2]).result() == 3  # the workers joined over TLS too
-        with pytest.raises(Exception):  # no certificates
+        with pytest.raises(OSError, match="(?i)connection reset|timed out|closed"):  # plain TCP
             Client(address.replace("tls://", "tcp://"), timeout="3s")
-        with pytest.raises(Exception):  # TLS, but not the lab's certificate
+        with pytest.raises(OSError, match="TLS certificate does not match"):  # not the lab's
             Client(address, security=DaskConfig.from_conf({"security": {"tls": other}})
                    .security(), timeout="3s")  # fmt: skip
         with Client(address, security=config.security(), timeout="10s") as member:
