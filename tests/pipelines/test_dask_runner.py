@@ -168,3 +168,27 @@ def test_a_killed_workers_task_runs_again_and_records_once(cluster, tmp_path):
     killed_claims = [c for c in claims if c.info.status == "KILLED"]
     assert len(killed_claims) == 1 and TAG_ABANDONED in killed_claims[0].data.tags
     assert not [c for c in claims if c.info.status == "RUNNING"]
+
+
+def test_a_claim_of_a_worker_on_another_host_is_dead_once_its_scheduler_drops_it(cluster, tmp_path):
+    """This host cannot see another host's processes: a claim made in a Dask task there is
+    alive while the scheduler lists its worker, and taken over once it does not."""
+    from ntdyn.store.processes import TAG_DASK_WORKER, TAG_PROCESS
+
+    store = RecordStore(f"sqlite:///{tmp_path / 'mlflow.db'}", EXPERIMENT)
+    scheduler = cluster.scheduler.address
+    live_worker = next(iter(cluster.scheduler_info()["workers"]))
+    made = {}
+    for name, worker in (("alive", live_worker), ("gone", "tcp://127.0.0.1:1")):
+        tags = {
+            TAG_CLAIM: f"evaluation:{name}",
+            "ntdyn.claim_kind": "evaluation",
+            TAG_PROCESS: "another-host:4242:1",
+            TAG_DASK_WORKER: f"{scheduler} {worker}",
+        }
+        run = store.client.create_run(store.experiment_id, tags=tags)
+        made[name] = run.info.run_id
+    live = store.claims.live("evaluation")
+    assert set(live) == {"alive"}
+    gone = store.client.get_run(made["gone"])
+    assert gone.info.status == "KILLED" and TAG_ABANDONED in gone.data.tags
