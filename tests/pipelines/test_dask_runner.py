@@ -89,8 +89,12 @@ def test_a_pipeline_on_two_workers_records_once_on_the_tracking_server(
     mlflow_conf = yaml.safe_load(conf.read_text())
     mlflow_conf["server"]["mlflow_tracking_uri"] = uri
     conf.write_text(yaml.safe_dump(mlflow_conf))
+    # the run's dask.yml is read (here the runner is given the module's cluster instead)
+    dask_conf = {"cluster": {"n_workers": 3, "dashboard_address": "127.0.0.1:0"}}
+    (root / "conf" / "local" / "dask.yml").write_text(yaml.safe_dump(dask_conf))
 
     assert _run(root, cluster)["model"] == {"trained": 2}
+    assert DaskRunner().config() == DaskConfig(n_workers=3, dashboard_address="127.0.0.1:0")
     store = RecordStore(tracking_uri=uri, experiment="ntdyn")
     records = _models(store)
     assert Counter(r.data.params["model__hidden_size"] for r in records) == {"4": 1, "6": 1}
