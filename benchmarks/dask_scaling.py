@@ -42,7 +42,8 @@ def _warm_up() -> int:
     return os.getpid()
 
 
-def plan(groups: int, batches: int | None, replicates: int | None) -> list[list[dict]]:
+def plan(groups: int, batches: int | None, replicates: int | None, hidden: int | None = None,
+         steps: int | None = None) -> list[list[dict]]:  # fmt: skip
     """The sweep's rows by shape group: analysis_part1's hyperparameters, hidden sizes varied."""
     from ntdyn.hyperparams import sweep_rows
     from ntdyn.pipelines.training.nodes import plan_sweep, shape_groups
@@ -51,7 +52,7 @@ def plan(groups: int, batches: int | None, replicates: int | None) -> list[list[
     # the project's parameters as a run reads them (no session: no store is opened)
     conf = CONFIG_LOADER_CLASS(conf_source=str(PROJECT / "conf"), **CONFIG_LOADER_ARGS)
     training = dict(conf["parameters"]["analysis_part1"]["training"])
-    base = training["hyperparams"]["model"]["hidden_size"]
+    base = hidden or training["hyperparams"]["model"]["hidden_size"]
     training["spread"] = {"model__hidden_size": [int(base) + i for i in range(groups)]}
     overrides = dict(training.get("overrides") or {})
     train = dict(overrides.get("train") or {})
@@ -60,6 +61,9 @@ def plan(groups: int, batches: int | None, replicates: int | None) -> list[list[
     if replicates:
         train["n_replicates"] = replicates
     training["overrides"] = overrides | ({"train": train} if train else {})
+    if steps:
+        task = dict(overrides.get("task") or {})
+        training["overrides"]["task"] = task | {"n_steps": steps}
     table = plan_sweep(training)
     rows = dict(zip(table["hash"], sweep_rows(table), strict=True))
     return [[rows[h] for h in group] for group in shape_groups(rows)]
@@ -71,13 +75,15 @@ def main() -> None:
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     ap.add_argument("--batches", type=int, default=None, help="training batches (default: conf)")
     ap.add_argument("--replicates", type=int, default=None)
+    ap.add_argument("--hidden", type=int, default=None, help="first hidden size (default: conf)")
+    ap.add_argument("--steps", type=int, default=None, help="time steps (default: conf)")
     add_out_option(ap)
     args = ap.parse_args()
 
     from ntdyn.parallel import map_independent
     from ntdyn.runners.cluster import DaskConfig, connect
 
-    groups = plan(args.groups, args.batches, args.replicates)
+    groups = plan(args.groups, args.batches, args.replicates, args.hidden, args.steps)
     assert len(groups) == args.groups, f"{len(groups)} shape groups planned, not {args.groups}"
     runs = []
     for n in args.workers:
