@@ -17,14 +17,17 @@ CONFIG_LOADER_ARGS = {
     "default_run_env": "local",
     # conf/full overrides only the keys it names (research scale), the rest comes from base.
     "merge_strategy": {"parameters": "soft", "globals": "soft"},
+    # dask.yml: the cluster of `kedro run --runner ntdyn.runners.DaskRunner`
+    "config_patterns": {"dask": ["dask*", "dask*/**", "**/dask*"]},
 }
 
 from ntdyn.hooks import ResourceHooks, RunLifecycleHooks, RunSummaryHooks  # noqa: E402
 from ntdyn.parameters.hook import ParameterHooks  # noqa: E402
 from ntdyn.run_folder_hooks import RunFolderHooks  # noqa: E402
+from ntdyn.runners import DaskConfHooks  # noqa: E402
 
 # RunFolderHooks: a run's outputs are its own until it succeeds (concurrent runs stay apart).
 # ParameterHooks last: of the tryfirst hooks, pluggy calls the last registered first, so the
 # parameters are checked before anything (store, kedro-mlflow's run, nodes) is written.
 HOOKS = (ResourceHooks(), RunLifecycleHooks(), RunSummaryHooks(), RunFolderHooks(),
-         ParameterHooks())  # fmt: skip
+         DaskConfHooks(), ParameterHooks())  # fmt: skip

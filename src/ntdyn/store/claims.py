@@ -15,7 +15,10 @@ claimants must see each other: on a sqlite store a file lock beside the database
 making claims, and every new claim starts after each live claim it finds (a later claim always
 loses); on other backends a claimant reads the claims `settle_s` after making its own, longer
 than a concurrent claim's write takes to land. A claimant on another host is taken as alive
-(this host cannot tell): waiting for it ends at `timeout_s` with an error naming it.
+(this host cannot tell), unless it made its claim in a task of a Dask worker and this process
+is connected to the same scheduler: then it is alive while the scheduler lists its worker (a
+worker that died is replaced by one with a new address, and its task runs again elsewhere).
+Waiting for a live claimant ends at `timeout_s` with an error naming it.
 """
 
 from __future__ import annotations
@@ -32,7 +35,14 @@ from mlflow.entities import Run, ViewType
 from mlflow.exceptions import MlflowException
 
 from .initialise import sqlite_path
-from .processes import TAG_PROCESS, mark_abandoned, process_alive, this_process
+from .processes import (
+    TAG_DASK_WORKER,
+    TAG_PROCESS,
+    mark_abandoned,
+    run_alive,
+    this_dask_worker,
+    this_process,
+)
 from .records import TAG_PARENT_RUN, Record
 
 if TYPE_CHECKING:
@@ -102,6 +112,7 @@ class Claims:
         db = sqlite_path(tracking_uri)
         self._lock_path = None if db is None else db.with_name(db.name + ".claims.lock")
         self._kept_ended = False  # a claim was ended but could not be deleted (permissions)
+        self.parent_run_id: str | None = None  # claims' parent where no fluent run is active
 
     @contextlib.contextmanager
     def _serialised(self) -> Iterator[bool]:
@@ -128,7 +139,7 @@ class Claims:
             token = page.token
             if not token:
                 break
-        dead = [r for r in runs if process_alive(r.data.tags.get(TAG_PROCESS, "")) is False]
+        dead = [r for r in runs if run_alive(r) is False]
         gone = {r.info.run_id for r in dead}
         for run in dead:
             log.warning("claim on %s by process %s, which is gone: ended as KILLED",
@@ -147,8 +158,11 @@ class Claims:
 
         active = mlflow.active_run()
         tags = {TAG_CLAIM_KIND: kind, TAG_PROCESS: this_process()}
-        if active is not None:  # shown under the `kedro run` that needs it
-            tags[TAG_PARENT_RUN] = active.info.run_id
+        if (worker := this_dask_worker()) is not None:  # its liveness: the scheduler's word
+            tags[TAG_DASK_WORKER] = worker
+        parent = active.info.run_id if active is not None else self.parent_run_id
+        if parent is not None:  # shown under the `kedro run` that needs it
+            tags[TAG_PARENT_RUN] = parent
         with self._serialised() as serialised:
             start = int(time.time() * 1000)
             if serialised:

@@ -164,6 +164,15 @@ class RecordStore:
         # who computes which hash now (see `claims`): one record per hash, however many runs
         self.claims = Claims(self.client, self.experiment_id, self.tracking_uri, claim_policy)
         self._assets: dict[str, Record] = {}  # asset runs found or recorded, by hash
+        # the run new records are children of where no fluent run is active (a Dask worker)
+        self.parent_run_id: str | None = None
+
+    def __reduce__(self):
+        # Sent to a Dask worker as what it is made of (the client holds connections): the
+        # worker opens the same store, and its records are children of the run active here.
+        active = mlflow.active_run()
+        parent = active.info.run_id if active is not None else self.parent_run_id
+        return (_reopen, (self.tracking_uri, self.experiment, self.claims.policy, parent))
 
     def __repr__(self) -> str:
         return f"RecordStore({self.tracking_uri!r}, experiment={self.experiment!r})"
@@ -276,8 +285,9 @@ class RecordStore:
         all_tags[TAG_HASH] = hash
         all_tags[TAG_PROCESS] = this_process()  # a run left RUNNING by a dead process is found
         active = mlflow.active_run() if child else None
-        if active is not None:
-            all_tags[TAG_PARENT_RUN] = active.info.run_id
+        parent = active.info.run_id if active is not None else self.parent_run_id
+        if child and parent is not None:
+            all_tags[TAG_PARENT_RUN] = parent
         run = self.client.create_run(self.experiment_id, tags=all_tags, run_name=run_name)
         run_id = run.info.run_id
         try:
@@ -645,3 +655,11 @@ def _history_metrics(history: pd.DataFrame) -> list[Metric]:
     means = history.groupby(["term", "step"], sort=True)["value"].mean()
     metrics.extend(Metric(f"{terms[t]}/mean", float(v), now, int(s)) for (t, s), v in means.items())
     return metrics
+
+
+def _reopen(tracking_uri: str, experiment: str, policy: ClaimPolicy,
+            parent_run_id: str | None) -> RecordStore:  # fmt: skip
+    """A `RecordStore` unpickled (on a Dask worker): the same store, the same parent run."""
+    store = RecordStore(tracking_uri, experiment, claim_policy=policy)
+    store.parent_run_id = store.claims.parent_run_id = parent_run_id
+    return store

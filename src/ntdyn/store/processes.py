@@ -18,6 +18,8 @@ from mlflow.entities import Run, ViewType
 
 TAG_PROCESS = "ntdyn.process"  # "<host>:<pid>:<start time>" of the process that made the run
 TAG_ABANDONED = "ntdyn.abandoned"  # why a RUNNING run was ended as KILLED
+# "<scheduler address> <worker address>" of the Dask worker whose task made the run
+TAG_DASK_WORKER = "ntdyn.dask_worker"
 
 
 def _stat(pid: int) -> list[str]:
@@ -57,6 +59,49 @@ def process_alive(tag: str) -> bool | None:
     if fields[:1] == ["Z"]:  # a zombie: dead, not yet reaped by its parent
         return False
     return not started or _start_time(pid) in ("", started)
+
+
+def this_dask_worker() -> str | None:
+    """`TAG_DASK_WORKER`'s value inside a task of a Dask worker, else None."""
+    try:
+        from distributed import get_worker
+    except ImportError:
+        return None
+    try:
+        worker = get_worker()
+    except ValueError:
+        return None
+    return f"{worker.scheduler.address} {worker.address}"
+
+
+def dask_worker_alive(tag: str) -> bool | None:
+    """Whether the Dask worker named by a `TAG_DASK_WORKER` tag is still one of its scheduler's
+    workers (a killed worker leaves; its nanny's replacement has a new address), asked of that
+    scheduler through this process's Dask client or worker; None where this process is not
+    connected to the same scheduler (it cannot tell)."""
+    scheduler, _, worker = tag.partition(" ")
+    if not worker:
+        return None
+    try:
+        from distributed import get_client
+    except ImportError:
+        return None
+    try:
+        client = get_client()
+    except ValueError:
+        return None
+    if client.scheduler is None or client.scheduler.address != scheduler:
+        return None
+    return worker in client.scheduler_info(n_workers=-1)["workers"]
+
+
+def run_alive(run: Run) -> bool | None:
+    """Whether the process that made `run` runs: asked of this host, or, for a run made in a
+    Dask task on another host, of the Dask scheduler; None where neither can tell."""
+    alive = process_alive(run.data.tags.get(TAG_PROCESS, ""))
+    if alive is None and TAG_DASK_WORKER in run.data.tags:
+        return dask_worker_alive(run.data.tags[TAG_DASK_WORKER])
+    return alive
 
 
 def abandoned_runs(client, experiment_id: str) -> list[Run]:

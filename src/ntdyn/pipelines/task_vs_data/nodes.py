@@ -36,6 +36,7 @@ from ntdyn.hyperparams import (
 )
 from ntdyn.hyperparams.tables import validate_table
 from ntdyn.models.stacking import unstack
+from ntdyn.parallel import map_independent
 from ntdyn.pipelines.training.nodes import (
     checkpoint_config,
     member_label,
@@ -319,34 +320,44 @@ def train_data_models(
     first = {}  # hash -> the first pair with it (the one that trains)
     for entry in plan:
         first.setdefault(entry[4], entry)
-    trained_now: dict[str, object] = {}
     checkpoint = checkpoint_config(store, options)
 
-    def train_and_record(hashes: list[str]) -> dict[str, Record]:
-        records = {}
-        with tempfile.TemporaryDirectory() as tmp:
-            for h in hashes:
-                source, _, pair, hp, _, arrays = first[h]
-                connected = None
-                if hp.get("train__connectome__mode") == "unconnected_to_zero":
-                    src = source_models[source]
-                    connected = source_connectivity(
-                        source_step(_kind(src), _best(src)), arrays["latents"],
-                        arrays["rest_input"], arrays["readout"], arrays["held_in"],
-                        float(hp["train__connectome__density"]),
-                    )  # fmt: skip
-                trained = train_data_model(hp, _training_data(arrays), connected=connected,
-                                           progress=options["progress"], budget=budget,
-                                           checkpoint=checkpoint)  # fmt: skip
-                trained_now[h] = trained
-                records[h] = _record_data_model(store, trained, pair, tmp, options)
-                if checkpoint is not None:  # the record holds the model now
-                    remove_checkpoint(checkpoint, h)
-        return records
+    def fit(job: tuple) -> tuple[tuple[Record, str], object]:
+        """One data-model fit, (its record and status, the model if trained in this task): an
+        independent task (`map_independent`), a Dask task under the DaskRunner."""
+        (source, _, pair, hp, h, arrays), src = job
+        trained_here: dict[str, object] = {}
 
-    outcomes = compute_once(store, MODEL, list(first), store.find_model, train_and_record,
-                            lambda h: first[h][2],
-                            "cache hit: data model %s is record %s; not training")  # fmt: skip
+        def train_and_record(hashes: list[str]) -> dict[str, Record]:
+            connected = None
+            if hp.get("train__connectome__mode") == "unconnected_to_zero":
+                connected = source_connectivity(
+                    source_step(_kind(src), _best(src)), arrays["latents"],
+                    arrays["rest_input"], arrays["readout"], arrays["held_in"],
+                    float(hp["train__connectome__density"]),
+                )  # fmt: skip
+            trained = train_data_model(hp, _training_data(arrays), connected=connected,
+                                       progress=options["progress"], budget=budget,
+                                       checkpoint=checkpoint)  # fmt: skip
+            trained_here[h] = trained
+            with tempfile.TemporaryDirectory() as tmp:
+                record = _record_data_model(store, trained, pair, tmp, options)
+            if checkpoint is not None:  # the record holds the model now
+                remove_checkpoint(checkpoint, h)
+            return {h: record}
+
+        outcomes = compute_once(store, MODEL, [h], store.find_model, train_and_record,
+                                lambda _: pair,
+                                "cache hit: data model %s is record %s; not training")  # fmt: skip
+        return outcomes[h], trained_here.get(h)
+
+    # each fit gets its own entry and, where its connectome needs it, its source model
+    jobs = [(entry, source_models[entry[0]]
+             if entry[3].get("train__connectome__mode") == "unconnected_to_zero" else None)
+            for entry in first.values()]  # fmt: skip
+    fits = dict(zip(first, map_independent(fit, jobs, name="fit_data_model"), strict=True))
+    outcomes = {h: outcome for h, (outcome, _) in fits.items()}
+    trained_now = {h: trained for h, (_, trained) in fits.items() if trained is not None}
     models, records, histories = {}, [], []
     with tempfile.TemporaryDirectory() as tmp:
         for source, name, pair, hp, h, _ in plan:

@@ -18,6 +18,7 @@ from ntdyn.hyperparams import (
     varying_columns,
 )
 from ntdyn.models.unroll import ScanUnroll
+from ntdyn.parallel import map_independent
 from ntdyn.resources import ResourceBudget
 from ntdyn.store import Record, RecordStore
 from ntdyn.store.claims import compute_once
@@ -26,6 +27,7 @@ from ntdyn.store.reuse import model_of
 from ntdyn.training import CheckpointConfig, TrainedEnsemble, train_sweep
 from ntdyn.training.checkpoint import remove as remove_checkpoint
 from ntdyn.training.ensemble_io import save_trained
+from ntdyn.training.loop import static_signature
 
 log = logging.getLogger(__name__)
 
@@ -82,44 +84,63 @@ def training_tags(trained) -> dict[str, str]:
     }
 
 
+def shape_groups(rows: dict[str, dict]) -> list[list[str]]:
+    """The sweep's hashes grouped by static signature (one compiled program each), in order."""
+    groups: dict[tuple, list[str]] = {}
+    for h, row in rows.items():
+        groups.setdefault(static_signature(row), []).append(h)
+    return list(groups.values())
+
+
 def train_models(
     sweep: pd.DataFrame, store: RecordStore, options: dict, resources: dict | None = None
 ) -> tuple[dict[str, TrainedEnsemble], pd.DataFrame, pd.DataFrame]:
     """Reuse recorded models by hash, train the others (one program per shape), record them.
 
-    A model another live run is training is waited for, then reused (`compute_once`).
+    Each shape group is one independent task (`map_independent`: a Dask task of the run's
+    cluster under the DaskRunner, else in turn here). A model another live run or task is
+    training is waited for, then reused (`compute_once`).
     Each shape's stacked models are split across `resources.devices`.
     Returns (models by hash, training history, model records table).
     """
     devices = ResourceBudget.from_conf(resources).devices
     rows = dict(zip(sweep["hash"], sweep_rows(sweep), strict=True))
     labels = dict(zip(sweep["hash"], sweep["label"], strict=True))
-    trained: dict[str, TrainedEnsemble] = {}
     checkpoint = checkpoint_config(store, options)
 
-    def train_and_record(hashes: list[str]) -> dict[str, Record]:
-        for t in train_sweep(
-            [rows[h] for h in hashes], progress=options["progress"],
-            record_every=int(options.get("record_every", 0)), checkpoint=checkpoint,
-            unroll=ScanUnroll(options.get("unroll")),
-            labels=[labels[h] for h in hashes], devices=devices,
-        ):  # fmt: skip
-            trained[t.hash] = t
-        records = {}
-        for h in hashes:
-            records[h] = _record(store, h, rows[h], labels[h], trained[h], options)
-            if checkpoint is not None:  # the record holds the model now
-                remove_checkpoint(checkpoint, h)
-        return records
+    def train_group(hashes: list[str]) -> dict[str, tuple[tuple[Record, str], object]]:
+        """{hash: ((record, status), the ensemble if trained in this task)} of one group."""
+        trained: dict[str, TrainedEnsemble] = {}
 
-    outcomes = compute_once(store, MODEL, list(rows), store.find_model, train_and_record,
-                            lambda h: f"{h} ({labels[h]})",
-                            "cache hit: model %s is record %s; not training")  # fmt: skip
+        def train_and_record(todo: list[str]) -> dict[str, Record]:
+            for t in train_sweep(
+                [rows[h] for h in todo], progress=options["progress"],
+                record_every=int(options.get("record_every", 0)), checkpoint=checkpoint,
+                unroll=ScanUnroll(options.get("unroll")),
+                labels=[labels[h] for h in todo], devices=devices,
+            ):  # fmt: skip
+                trained[t.hash] = t
+            records = {}
+            for h in todo:
+                records[h] = _record(store, h, rows[h], labels[h], trained[h], options)
+                if checkpoint is not None:  # the record holds the model now
+                    remove_checkpoint(checkpoint, h)
+            return records
+
+        outcomes = compute_once(store, MODEL, hashes, store.find_model, train_and_record,
+                                lambda h: f"{h} ({labels[h]})",
+                                "cache hit: model %s is record %s; not training")  # fmt: skip
+        return {h: (outcomes[h], trained.get(h)) for h in hashes}
+
+    done: dict[str, tuple[tuple[Record, str], object]] = {}
+    for part in map_independent(train_group, shape_groups(rows), name="train_shape_group"):
+        done.update(part)
+    trained = {h: t for h, (_, t) in done.items() if t is not None}
     models, histories, records = {}, [], []
     with tempfile.TemporaryDirectory() as tmp:
         for h in rows:
-            rec = outcomes[h][0]
-            ensemble, history, status = model_of(store, outcomes[h], trained, h, tmp)
+            rec = done[h][0][0]
+            ensemble, history, status = model_of(store, done[h][0], trained, h, tmp)
             models[h] = ensemble
             histories.append(history.assign(hash=h, label=labels[h]))
             records.append(_record_row(h, labels[h], rec.run_id, status, ensemble))
