@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from kedro_project import TINY_TD, make_project, tracking_uri
+from kedro_project import TINY_TD, make_project, quick_compile_env, tracking_uri
 from mlflow.entities import ViewType
 
 from ntdyn.store import RecordStore
@@ -43,7 +43,7 @@ def _start_td(root: Path, i: int) -> subprocess.Popen:
     env = dict(os.environ, NTDYN_RUN_SUMMARY=str(root / f"summary_{i}.json"))
     env.pop("MLFLOW_TRACKING_URI", None)
     command = [KEDRO, "run", "--pipeline", "training_dynamics"]
-    return subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE,
+    return subprocess.Popen(command, cwd=root, env=quick_compile_env(env), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)  # fmt: skip
 
 

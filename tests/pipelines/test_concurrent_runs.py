@@ -19,7 +19,7 @@ import jax
 import numpy as np
 import pandas as pd
 import pytest
-from kedro_project import TINY_PART1, make_project, tracking_uri
+from kedro_project import TINY_PART1, make_project, quick_compile_env, tracking_uri
 
 from ntdyn.store import RecordStore
 from ntdyn.training.ensemble_io import load_trained
@@ -41,7 +41,7 @@ def _start(root: Path, seed: int) -> subprocess.Popen:
     env.pop("MLFLOW_TRACKING_URI", None)
     command = [KEDRO, "run", "--pipeline", "training", "--namespaces", "analysis_part1",
                "--params", f"analysis_part1.training.hyperparams.train.seed={seed}"]  # fmt: skip
-    return subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE,
+    return subprocess.Popen(command, cwd=root, env=quick_compile_env(env), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)  # fmt: skip
 
 

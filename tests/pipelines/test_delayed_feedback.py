@@ -74,7 +74,8 @@ def delayed_run(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
         mp.setattr(training_loop, "train_group", recording_train_group)
-        run_pipeline(root)
+        # training and evaluation: what these tests read (no figure is checked here)
+        run_pipeline(root, ["training", "evaluation"], namespaces=["analysis_part1"])
     return root, groups, TRACE_COUNTS["train_chunk"] - traces_before
 
 

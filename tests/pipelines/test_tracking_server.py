@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-from kedro_project import TINY_PART1, make_project
+from kedro_project import TINY_PART1, make_project, quick_compile_env
 
 from ntdyn.store import RecordStore
 from ntdyn.training.ensemble_io import load_trained
@@ -53,7 +53,7 @@ def _start(root: Path, credentials: tuple[str, str] | None = None) -> subprocess
     if credentials:  # the only way credentials reach the run: its environment
         env.update(MLFLOW_TRACKING_USERNAME=credentials[0], MLFLOW_TRACKING_PASSWORD=credentials[1])
     command = [KEDRO, "run", "--pipeline", "training", "--namespaces", "analysis_part1"]
-    return subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE,
+    return subprocess.Popen(command, cwd=root, env=quick_compile_env(env), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)  # fmt: skip
 
 
