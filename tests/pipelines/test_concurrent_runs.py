@@ -47,7 +47,10 @@ def _start(root: Path, seed: int) -> subprocess.Popen:
 
 def _finish(runs: list[subprocess.Popen]) -> list[str]:
     logs = [p.communicate(timeout=900)[0] for p in runs]
-    assert all(p.returncode == 0 for p in runs), [log[-4000:] for log in logs]
+    # a failed run's first traceback and its end: what failed, not only the teardown
+    failed = [(log[log.find("Traceback") :][:6000], log[-3000:])
+              for p, log in zip(runs, logs, strict=True) if p.returncode != 0]  # fmt: skip
+    assert not failed, failed
     return logs
 
 
