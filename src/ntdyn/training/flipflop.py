@@ -82,31 +82,46 @@ def train_flipflop(
     scan unroll (`ntdyn.models.unroll`; None: the model's default, 8 on accelerators, 1 on the
     CPU).
     """
-    member = Member.from_hyperparams(hp, label)
-    n_rep = member.n_replicates
-    streams = KeyStreams(int(hp["train__seed"]))
-    params, static = eqx.partition(flipflop_ensemble_from_hyperparams(hp, streams.init(n_rep)),
-                                   eqx.is_array)  # fmt: skip
-    data = FlipFlopData(
-        jnp.full(n_rep, hp["model__hidden_noise_std"], jnp.float32),
-        jnp.full(n_rep, hp["train__learning_rate"], jnp.float32),
-    )
     options = (
         int(hp["train__batch_size"]), int(hp["task__n_steps"]), int(hp["task__n_bits"]),
         float(hp["task__p_pulse"]), float(hp["task__input_noise_std"]),
         None if unroll is None else unroll.for_scan(int(hp["task__n_steps"])),
     )  # fmt: skip
+    return train_source_replicates(
+        TrainedFlipFlop, hp, flipflop_ensemble_from_hyperparams, flipflop_loss, options,
+        FLIPFLOP_TERMS, "flip-flop", progress=progress, checkpoint=checkpoint, label=label,
+        devices=devices,
+    )  # fmt: skip
+
+
+def train_source_replicates(
+    trained_class: type[TrainedFlipFlop], hp: dict, ensemble_from_hyperparams, loss,
+    loss_options: tuple, terms: tuple[str, ...], what: str, *, progress: bool,
+    checkpoint: CheckpointConfig | None, label: str, devices: Devices | None,
+) -> TrainedFlipFlop:  # fmt: skip
+    """The replicates of one task-trained source GRU (flip-flop, MultiTask) through the
+    training core: built from `hp` by `ensemble_from_hyperparams(hp, keys)`, trained on
+    loss(model, data, key, *loss_options), every replicate then scored on the same
+    validation batch (from its own stream) and the best selected; a `trained_class`."""
+    member = Member.from_hyperparams(hp, label)
+    n_rep = member.n_replicates
+    streams = KeyStreams(int(hp["train__seed"]))
+    params, static = eqx.partition(ensemble_from_hyperparams(hp, streams.init(n_rep)),
+                                   eqx.is_array)  # fmt: skip
+    data = FlipFlopData(
+        jnp.full(n_rep, hp["model__hidden_noise_std"], jnp.float32),
+        jnp.full(n_rep, hp["train__learning_rate"], jnp.float32),
+    )
     run = TrainingRun(int(hp["train__n_batches"]), progress=progress, checkpoint=checkpoint,
-                      desc=f"flip-flop x {n_rep} replicates")  # fmt: skip
+                      desc=f"{what} x {n_rep} replicates")  # fmt: skip
     result = run_training(params, static, data, streams.batches(n_rep), [member], run,
-                          n_terms=len(FLIPFLOP_TERMS), loss=flipflop_loss, loss_options=options,
+                          n_terms=len(terms), loss=loss, loss_options=loss_options,
                           learning_rates=data.learning_rate, devices=devices)  # fmt: skip
-    # Every replicate on the same validation batch, from its own stream.
-    valid = validation_losses(result.params, static, data, streams.validation(), flipflop_loss,
-                              options)  # fmt: skip
+    valid = validation_losses(result.params, static, data, streams.validation(), loss,
+                              loss_options)  # fmt: skip
     selection, diverged = select_member(valid, result.divergence, slice(0, n_rep),
                                         float(hp.get("train__n_std_exclude", 2.0)))  # fmt: skip
-    return TrainedFlipFlop(
+    return trained_class(
         dict(hp), member.hash, eqx.combine(result.params, static),
-        history_table(result.history, FLIPFLOP_TERMS), selection, diverged, result.resumed_at,
+        history_table(result.history, terms), selection, diverged, result.resumed_at,
     )  # fmt: skip

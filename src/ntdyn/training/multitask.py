@@ -5,23 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import equinox as eqx
 import jax
-import jax.numpy as jnp
 
 from ntdyn.models.flipflop import multitask_ensemble_from_hyperparams
+from ntdyn.sharding import Devices
 from ntdyn.tasks.multitask import MultiTaskConfig, multitask_loss, sample_multitask
 from ntdyn.training.checkpoint import CheckpointConfig
-from ntdyn.training.core import (
-    Member,
-    TrainingRun,
-    history_table,
-    run_training,
-    select_member,
-    validation_losses,
-)
-from ntdyn.training.flipflop import FlipFlopData, TrainedFlipFlop
-from ntdyn.training.keys import KeyStreams
+from ntdyn.training.flipflop import FlipFlopData, TrainedFlipFlop, train_source_replicates
 
 MULTITASK_TERMS = ("total",)
 
@@ -60,7 +50,7 @@ def multitask_source_loss(model, data: FlipFlopData, key, batch_size: int,
 
 def train_multitask(
     hp: dict, *, progress: bool = True, checkpoint: CheckpointConfig | None = None,
-    label: str = "",
+    label: str = "", devices: Devices | None = None,
 ) -> TrainedMultiTask:  # fmt: skip
     """Train `train__n_replicates` MultiTask GRUs on flattened hyperparameters `hp`.
 
@@ -68,29 +58,12 @@ def train_multitask(
     task__bin_size_ms, task__noise (task__num_targets, task__response_weight,
     task__grace_steps, task__ignore_first_steps: optional), train__batch_size,
     train__n_batches, train__learning_rate, train__n_replicates, train__seed
-    (train__divergence_factor, train__n_std_exclude: optional).
+    (train__divergence_factor, train__n_std_exclude: optional). devices: the local devices
+    the replicates are split across (default: all).
     """
     config = multitask_config(hp)  # a bad option fails here, before any compute
-    member = Member.from_hyperparams(hp, label)
-    n_rep = member.n_replicates
-    streams = KeyStreams(int(hp["train__seed"]))
-    params, static = eqx.partition(multitask_ensemble_from_hyperparams(hp, streams.init(n_rep)),
-                                   eqx.is_array)  # fmt: skip
-    data = FlipFlopData(
-        jnp.full(n_rep, hp["model__hidden_noise_std"], jnp.float32),
-        jnp.full(n_rep, hp["train__learning_rate"], jnp.float32),
-    )
-    options = (int(hp["train__batch_size"]), config)
-    run = TrainingRun(int(hp["train__n_batches"]), progress=progress, checkpoint=checkpoint,
-                      desc=f"multitask x {n_rep} replicates")  # fmt: skip
-    result = run_training(params, static, data, streams.batches(n_rep), [member], run,
-                          n_terms=len(MULTITASK_TERMS), loss=multitask_source_loss,
-                          loss_options=options, learning_rates=data.learning_rate)  # fmt: skip
-    valid = validation_losses(result.params, static, data, streams.validation(),
-                              multitask_source_loss, options)  # fmt: skip
-    selection, diverged = select_member(valid, result.divergence, slice(0, n_rep),
-                                        float(hp.get("train__n_std_exclude", 2.0)))  # fmt: skip
-    return TrainedMultiTask(
-        dict(hp), member.hash, eqx.combine(result.params, static),
-        history_table(result.history, MULTITASK_TERMS), selection, diverged, result.resumed_at,
+    return train_source_replicates(
+        TrainedMultiTask, hp, multitask_ensemble_from_hyperparams, multitask_source_loss,
+        (int(hp["train__batch_size"]), config), MULTITASK_TERMS, "multitask",
+        progress=progress, checkpoint=checkpoint, label=label, devices=devices,
     )  # fmt: skip
