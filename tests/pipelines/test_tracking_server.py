@@ -29,6 +29,7 @@ from ntdyn.training.ensemble_io import load_trained
 pytestmark = pytest.mark.pipeline
 
 KEDRO = str(Path(sys.executable).with_name("kedro"))
+EXPERIMENT = "ntdyn_tracking_server_test"
 PARAMS = {
     "analysis_part1": {
         **TINY_PART1["analysis_part1"],
@@ -43,6 +44,12 @@ def _worker(root: Path, tracking_uri: str) -> Path:
     conf = root / "conf" / "local" / "mlflow.yml"
     mlflow_conf = yaml.safe_load(conf.read_text())
     mlflow_conf["server"]["mlflow_tracking_uri"] = tracking_uri
+    # An experiment of this module's own: the server is shared by the session's tests
+    # (tests/pipelines/test_dask_runner.py records the same tiny models in "ntdyn").
+    base = yaml.safe_load((root / "conf" / "base" / "mlflow.yml").read_text())
+    tracking = mlflow_conf.get("tracking") or base["tracking"]
+    tracking["experiment"]["name"] = EXPERIMENT
+    mlflow_conf["tracking"] = tracking
     conf.write_text(yaml.safe_dump(mlflow_conf))
     return root
 
@@ -86,7 +93,7 @@ def test_workers_share_one_postgres_backed_server(mlflow_server, tmp_path):
     started = time.monotonic()
     _finish([_start(workers[0])])
     first_s = time.monotonic() - started
-    store = RecordStore(tracking_uri=uri, experiment="ntdyn")
+    store = RecordStore(tracking_uri=uri, experiment=EXPERIMENT)
     records = _records(store)
     per_hash = Counter(r.data.tags["ntdyn.hash"] for r in records)
     assert len(per_hash) == 2 and set(per_hash.values()) == {1}, per_hash  # exactly once
@@ -129,7 +136,7 @@ def test_only_the_lab_gets_in(mlflow_auth_server, tmp_path, monkeypatch):
     reader, editor = ("reader", secrets.token_urlsafe(16)), ("editor", secrets.token_urlsafe(16))
     for name, password in (reader, editor):
         users.create_user(name, password)
-    experiment_id = RecordStore(tracking_uri=uri, experiment="ntdyn").experiment_id
+    experiment_id = RecordStore(tracking_uri=uri, experiment=EXPERIMENT).experiment_id
     users.grant_user_permission(editor[0], "experiment", experiment_id, "EDIT")
     monkeypatch.delenv("MLFLOW_TRACKING_USERNAME")
     monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD")
@@ -162,7 +169,7 @@ def test_only_the_lab_gets_in(mlflow_auth_server, tmp_path, monkeypatch):
     assert "claims are ended, not deleted" in log
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", editor[0])
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", editor[1])
-    store = RecordStore(tracking_uri=uri, experiment="ntdyn")
+    store = RecordStore(tracking_uri=uri, experiment=EXPERIMENT)
     recorded = _records(store)
     assert len(recorded) == 2 and {r.info.status for r in recorded} == {"FINISHED"}
     assert not store.client.search_runs([experiment_id], "attributes.status = 'RUNNING'")
@@ -179,4 +186,4 @@ def test_only_the_lab_gets_in(mlflow_auth_server, tmp_path, monkeypatch):
                 if path.is_file() and path.suffix in (".yml", ".json", ".log", ".txt"):
                     assert password not in path.read_text(errors="replace"), path
     with pytest.raises(Exception, match="401|not authenticated|UNAUTHENTICATED"):
-        RecordStore(tracking_uri=uri, experiment="ntdyn")  # no credentials in the environment
+        RecordStore(tracking_uri=uri, experiment=EXPERIMENT)  # no credentials in the environment
