@@ -50,6 +50,8 @@ def _worker(root: Path, tracking_uri: str) -> Path:
     tracking = mlflow_conf.get("tracking") or base["tracking"]
     tracking["experiment"]["name"] = EXPERIMENT
     mlflow_conf["tracking"] = tracking
+    store = {"model_store": {"type": "ntdyn.datasets.RecordStoreDataset", "experiment": EXPERIMENT}}
+    (root / "conf" / "local" / "catalog_store.yml").write_text(yaml.safe_dump(store))
     conf.write_text(yaml.safe_dump(mlflow_conf))
     return root
 
