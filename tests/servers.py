@@ -189,6 +189,17 @@ def running_mlflow_server(
             proc.wait()
 
 
+def assert_server_lists(uri: str, experiment_id: str, run_ids) -> None:
+    """The tracking server's REST API (what its UI reads) lists exactly `run_ids` as the model
+    records of the experiment, and its UI page is served."""
+    found = requests.post(f"{uri}/api/2.0/mlflow/runs/search", timeout=30, json={
+        "experiment_ids": [experiment_id], "filter": "tags.\"ntdyn.record\" = 'model'",
+        "max_results": 100}).json()["runs"]  # fmt: skip
+    assert sorted(r["info"]["run_id"] for r in found) == sorted(run_ids)
+    page = requests.get(f"{uri}/", timeout=30)
+    assert page.status_code == 200 and "<title>MLflow</title>" in page.text
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
     with running_postgres() as server:

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import mlflow
 import pytest
-import requests
 import yaml
 from kedro_project import TINY_PART1, make_project
 from mlflow.entities import ViewType
@@ -35,6 +34,7 @@ from ntdyn.store import RecordStore
 from ntdyn.store.claims import RECORDED, REUSED, TAG_CLAIM, compute_once
 from ntdyn.store.processes import TAG_ABANDONED
 from ntdyn.store.records import EVALUATION, TAG_PARENT_RUN
+from servers import assert_server_lists
 
 pytestmark = pytest.mark.pipeline
 
@@ -109,12 +109,7 @@ def test_a_pipeline_on_two_workers_records_once_on_the_tracking_server(
     assert _run(root, cluster)["model"] == {"reused": 2}  # the second run reuses them all
     assert {r.info.run_id for r in _models(store)} == {r.info.run_id for r in records}
     # the server's REST API (what its UI reads) and its UI list them
-    found = requests.post(f"{uri}/api/2.0/mlflow/runs/search", timeout=30, json={
-        "experiment_ids": [store.experiment_id], "filter": "tags.\"ntdyn.record\" = 'model'",
-        "max_results": 100}).json()["runs"]  # fmt: skip
-    assert sorted(r["info"]["run_id"] for r in found) == sorted(r.info.run_id for r in records)
-    page = requests.get(f"{uri}/", timeout=30)
-    assert page.status_code == 200 and "<title>MLflow</title>" in page.text
+    assert_server_lists(uri, store.experiment_id, [r.info.run_id for r in records])
 
 
 def _die_once(marker: Path) -> None:

@@ -25,6 +25,7 @@ from kedro_project import TINY_PART1, make_project, quick_compile_env
 
 from ntdyn.store import RecordStore
 from ntdyn.training.ensemble_io import load_trained
+from servers import assert_server_lists
 
 pytestmark = pytest.mark.pipeline
 
@@ -119,12 +120,7 @@ def test_workers_share_one_postgres_backed_server(mlflow_server, tmp_path):
         model = load_trained(store.download_model_file(store.get_record(run.info.run_id)))
         assert model.model is not None
     # the server's REST API and UI list them
-    found = requests.post(f"{uri}/api/2.0/mlflow/runs/search", timeout=30, json={
-        "experiment_ids": [store.experiment_id], "filter": "tags.\"ntdyn.record\" = 'model'",
-        "max_results": 100}).json()["runs"]  # fmt: skip
-    assert sorted(r["info"]["run_id"] for r in found) == sorted(r.info.run_id for r in records)
-    page = requests.get(f"{uri}/", timeout=30)
-    assert page.status_code == 200 and "<title>MLflow</title>" in page.text
+    assert_server_lists(uri, store.experiment_id, [r.info.run_id for r in records])
     print(f"first worker: {first_s:.0f} s; two more at once, all reused: {reuse_s:.0f} s")
 
 
