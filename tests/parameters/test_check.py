@@ -22,8 +22,8 @@ def with_change(path: str, value, params=None) -> dict:
     return params
 
 
-@pytest.mark.parametrize("env", [None, "full"])
-def test_conf_base_and_full_validate(env):
+@pytest.mark.parametrize("env", [None, "full", "ctdb"])
+def test_conf_base_full_and_ctdb_validate(env):
     assert parameter_problems(conf_parameters(env)) == []
 
 
