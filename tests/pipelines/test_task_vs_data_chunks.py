@@ -59,8 +59,8 @@ def _controller():
 @pytest.mark.parametrize(
     ("chunked", "model", "hp", "tiny_gb"),
     [
-        (flipflop_activity, _flipflop, FLIPFLOP, 7e-5),
-        (reaching_activity, _controller, REACHING, 8e-5),
+        (flipflop_activity, _flipflop, FLIPFLOP, 3e-5),
+        (reaching_activity, _controller, REACHING, 4.4e-5),
     ],
     ids=["flipflop", "reaching"],
 )

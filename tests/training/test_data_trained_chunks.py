@@ -26,7 +26,7 @@ N_IN, N_OUT, N_INPUTS, T = 6, 2, 1, 12
 BLOCK = (("cpu", 2), ("gpu", 2))
 # The same trial block (it fixes the numerics); a tiny host budget, with room for one block
 # per chunk (the smallest that fits each kind's largest per-trial need), or the default.
-TINY_GB = {"sae_gru": 1.8e-4, "lfads": 1.8e-4, "latent_evolution": 8e-5}
+TINY_GB = {"sae_gru": 6.25e-5, "lfads": 6.5e-5, "latent_evolution": 6.25e-5}
 LARGE = ResourceBudget(trial_block=BLOCK)
 BASE = dict(
     data__n_held_in=N_IN, data__n_held_out=N_OUT, data__n_inputs=N_INPUTS,
@@ -114,8 +114,8 @@ def test_validation_metrics_do_not_depend_on_the_budget(extra, plans):
     assert {plan.n_chunks for _, plan in plans} == {1}
     # inference (and the latent-evolution roll-outs) in one chunk per block of 2 trials
     assert chunked[f"trials of {hp['model__kind']} inference"] == 7
-    if extra is EVO:
-        assert chunked["trials of the roll-out error"] == 7
+    if extra is EVO:  # its roll-outs need less host memory per trial: several blocks a chunk
+        assert chunked["trials of the roll-out error"] > 1
     assert tiny == large
     assert np.isfinite(tiny["valid_nll"])
     v = data.valid  # the roll-out error alone (for SAEs: from a new inference)

@@ -66,15 +66,19 @@ def in_chunks(compute: Callable, plan: ChunkPlan):
 
 def plan_trials(
     n_trials: int, bytes_per_trial: float, budget: ResourceBudget | None, *,
-    reserved_bytes: float = 0.0, what: str,
+    reserved_bytes: float = 0.0, host_bytes_per_trial: float | None = None, what: str,
 ) -> ChunkPlan:  # fmt: skip
     """The chunks of `n_trials` trials whose arrays (`bytes_per_trial` for one copy of a
     trial's inputs, intermediates and outputs) fit `budget` (default `ResourceBudget()`);
-    reserved_bytes: host memory held for the whole call (the gathered outputs)."""
+    reserved_bytes: host memory held for the whole call (the gathered outputs).
+    host_bytes_per_trial: one copy of what of a trial crosses to the host (its inputs and
+    outputs: the compiled program's intermediates stay on the accelerator); default
+    `bytes_per_trial` (work done on the host)."""
     budget = ResourceBudget() if budget is None else budget
+    host_bytes = bytes_per_trial if host_bytes_per_trial is None else host_bytes_per_trial
     return plan_chunks(
         n_trials, block=budget.block_for(jax.default_backend()),
         device_bytes_per_item=DEVICE_COPIES * bytes_per_trial,
-        host_bytes_per_item=HOST_COPIES * bytes_per_trial,
+        host_bytes_per_item=HOST_COPIES * host_bytes,
         budget=budget, host_reserved_bytes=reserved_bytes, what=what,
     )  # fmt: skip

@@ -88,6 +88,7 @@ def flipflop_activity(
     h = int(model.hidden_size)
     plan = plan_trials(n_trials, n_steps * (2 * n_bits + 5 * h) * 4, budget,
                        reserved_bytes=n_trials * n_steps * (h + n_bits) * 4,
+                       host_bytes_per_trial=n_steps * (n_bits + h) * 4,
                        what="trials of the flip-flop source")  # fmt: skip
     hidden = in_chunks(
         lambda i: _flipflop_chunk(model, inputs[i], keys[i], noise_std, plan.block), plan
@@ -116,6 +117,7 @@ def multitask_activity(
     n_steps, n_in, h = config.n_timesteps, config.n_inputs, int(model.hidden_size)
     plan = plan_trials(n_trials, n_steps * (n_in + config.n_outputs + 5 * h) * 4, budget,
                        reserved_bytes=n_trials * n_steps * (h + n_in) * 4,
+                       host_bytes_per_trial=n_steps * (n_in + h) * 4,
                        what="trials of the MultiTask source")  # fmt: skip
     # the flip-flop's program: the same network class, other input and output sizes
     hidden = in_chunks(
@@ -149,6 +151,8 @@ def reaching_activity(
     per_step = 5 * h + 4 + 2 + 2 + 2 + 4 + n_in + 5 + 4 * buffer / max(n_steps, 1)
     plan = plan_trials(n_trials, n_steps * per_step * 4, budget,
                        reserved_bytes=n_trials * n_steps * (h + n_in) * 4,
+                       # the trial's per-step arrays in, hidden states and inputs out
+                       host_bytes_per_trial=n_steps * (h + 2 * n_in + 5) * 4,
                        what="trials of the reaching source")  # fmt: skip
     hidden, inputs = in_chunks(
         lambda i: _reaching_chunk(

@@ -58,6 +58,9 @@ TRACE_COUNTS: collections.Counter[str] = collections.Counter()
 ACQUISITION_MODES = ("all_time_points", "time_aligned", "staggered_random")
 CONNECTOME_MODES = ("none", "unconnected_to_zero")
 TRAIN_TERMS = ("total", "reconstruction", "kl", "connectome")
+# Roll-out starts evaluated at once per trial (`rollout_error`): memory per trial is this many
+# roll-outs of the longest horizon, not one per start of the trial.
+ROLLOUT_STARTS = 8
 
 
 # ----------------------------------------------------------------------------- data
@@ -430,8 +433,12 @@ def infer_plan(
     """How `infer` cuts `n_trials` trials into chunks under `budget` (the outputs of every
     trial, log-rates and latents, are held for the whole call)."""
     per_bin = _infer_width(hp, n_neurons, n_inputs)
-    outputs = n_trials * n_steps * (n_neurons + int(hp["model__latent_size"])) * 4
+    g, n_inferred = int(hp["model__latent_size"]), int(hp.get("model__n_inferred_inputs", 0))
+    outputs = n_trials * n_steps * (n_neurons + g) * 4
+    # to the host: the held-in spikes and task inputs in; log-rates, latents, inferred inputs out
+    crossing = int(hp["data__n_held_in"]) + n_inputs + n_neurons + g + n_inferred
     return plan_trials(n_trials, n_steps * per_bin * 4, budget, reserved_bytes=outputs,
+                       host_bytes_per_trial=n_steps * crossing * 4,
                        what=f"trials of {hp['model__kind']} inference")  # fmt: skip
 
 
@@ -542,8 +549,12 @@ def rollout_error(
                                  float(hp["train__encoder_smoothing"]))  # fmt: skip
     mask = jnp.asarray(_mask(hp, t, n), jnp.float32)
     g = int(hp["model__latent_size"])
-    per_trial = len(starts) * h_max * (g + 4 * n) + t * (2 * n + inputs.shape[-1])
+    # the starts are rolled out ROLLOUT_STARTS at a time (lax.map), so a trial's memory does
+    # not grow with its length
+    per_start = h_max * (g + 4 * n)
+    per_trial = min(len(starts), ROLLOUT_STARTS) * per_start + t * (2 * n + inputs.shape[-1])
     plan = plan_trials(b, per_trial * 4, budget, reserved_bytes=2 * b * h_max * 4,
+                       host_bytes_per_trial=t * (2 * n + inputs.shape[-1]) * 4,
                        what="trials of the roll-out error")  # fmt: skip
     f32 = jnp.float32
     sums, counts = in_chunks(
@@ -572,7 +583,9 @@ def _evolution_rollout_chunk(model, held, inputs, y, mask, starts, h_max: int, b
         return jnp.sum(nll * m, -1), jnp.sum(m, -1)
 
     def trial(h_b, u_b, y_b):
-        sums, counts = jax.vmap(lambda t0: one(h_b, u_b, y_b, t0))(starts)
+        # ROLLOUT_STARTS roll-outs at once: bounded memory whatever the trial's length
+        sums, counts = jax.lax.map(lambda t0: one(h_b, u_b, y_b, t0), starts,
+                                   batch_size=ROLLOUT_STARTS)  # fmt: skip
         return sums.sum(0), counts.sum(0)
 
     return over_blocks(jax.vmap(trial), block, held, inputs, y)
