@@ -93,7 +93,7 @@ def pc_trajectories_figure(
         )
     )  # fmt: skip
     if fixed_points is not None:
-        fp = np.asarray(fixed_points, dtype=float)
+        fp = np.asarray(fixed_points, dtype=np.float32)
         if fp.ndim != 2 or fp.shape[-1] < 3:
             raise ValueError(f"fixed_points must be (M, >=3); got {fp.shape}")
         if fp_stable is None:
@@ -137,7 +137,9 @@ def eigenvalue_polar_figure(eigenvalues: dict[str, np.ndarray], title: str) -> g
         ev = np.asarray(ev).ravel()
         fig.add_trace(
             go.Scatter(
-                x=ev.real, y=ev.imag, mode="markers", name=str(label),
+                # float32: half the file of float64, far finer than the plot shows
+                x=ev.real.astype(np.float32), y=ev.imag.astype(np.float32), mode="markers",
+                name=str(label),
                 marker=dict(color=colour(i), size=5, opacity=0.7),
             )
         )  # fmt: skip

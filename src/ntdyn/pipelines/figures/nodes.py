@@ -16,6 +16,7 @@ from ntdyn.analysis import LabelledArrays, aligned_trajectories, rotate_to_direc
 from ntdyn.analysis.measures import MEASURES
 from ntdyn.analysis.stored import EvaluationArrays
 from ntdyn.hyperparams import varying_columns
+from ntdyn.plots.sampling import by_rank, evenly
 from ntdyn.store import RecordStore, record_figure_set
 
 ID_COLUMNS = ("hash", "label")
@@ -227,16 +228,38 @@ def ablation_ranking(
     return out
 
 
+# The most eigenvalues (markers) one fps_eigenvalues figure draws: float32 coordinates, about
+# 0.4 MB of JSON, however many fixed points the searches found (up to SISU values x centres x
+# candidates per model: 7 x 25 x 1024 at research scale; a few thousand points of 100
+# eigenvalues each made the figure 8 MB).
+MAX_EIGENVALUES = 30_000
+
+
 def fps_eigenvalues(points: pd.DataFrame, eigenvalues: pd.DataFrame, sweep: pd.DataFrame):
-    """Per member: Jacobian eigenvalues of its steady-state fixed points, one trace per SISU."""
+    """Per member: Jacobian eigenvalues of its steady-state fixed points, one trace per SISU.
+
+    Every eigenvalue of a bounded sample of each SISU's fixed points (all centres together):
+    at most MAX_EIGENVALUES // (SISU values x eigenvalues per point) points per SISU, at
+    evenly spaced ranks of their spectral radius (max |lambda|; the most stable and the
+    least stable point always among them), so the sample spans the SISU's whole range of
+    stability. The legend says how many of how many points each trace draws.
+    """
     out, labels = {}, _labels(sweep)
-    fixed = points[points["kind"] == "fixed"][["hash", "sisu", "centre_index", "point"]]
-    spectra = eigenvalues.merge(fixed, on=["hash", "sisu", "centre_index", "point"])
+    ids = ["sisu", "centre_index", "point"]
+    fixed = points[points["kind"] == "fixed"][["hash", *ids]]
+    spectra = eigenvalues.merge(fixed, on=["hash", *ids])
     for h, e in spectra.groupby("hash", sort=False):
-        by_sisu = {
-            ("SISU —" if np.isnan(s) else f"SISU {s:g}"): (g["real"] + 1j * g["imag"]).to_numpy()
-            for s, g in e.groupby("sisu", dropna=False)
-        }
+        n_modes = int(e.groupby(ids, dropna=False).size().max())
+        per_sisu = max(MAX_EIGENVALUES // (e["sisu"].nunique(dropna=False) * n_modes), 1)
+        by_sisu = {}
+        for s, g in e.groupby("sisu", dropna=False):
+            radius = g.groupby(["centre_index", "point"])["abs"].max()
+            chosen = radius.index[by_rank(radius.to_numpy(), per_sisu)]
+            drawn = g[pd.MultiIndex.from_frame(g[["centre_index", "point"]]).isin(chosen)]
+            name = "SISU —" if np.isnan(s) else f"SISU {s:g}"
+            if len(chosen) < len(radius):
+                name += f" ({len(chosen)} of {len(radius)} points)"
+            by_sisu[name] = (drawn["real"] + 1j * drawn["imag"]).to_numpy()
         out[h] = plots.eigenvalue_polar_figure(
             by_sisu, f"Steady-state fixed points: Jacobian eigenvalues — {labels[h]}"
         )
@@ -252,18 +275,14 @@ def pca_scree(pca: pd.DataFrame, sweep: pd.DataFrame) -> dict[str, go.Figure]:
     }
 
 
-# The most 3-D trajectory points (float32 coordinates: ~3 MB of JSON) and lines (~0.3 kB
-# each) one figure draws, so a figure of condition means stays within the 5 MB of a figure
-# file however many conditions an evaluation has (measured: 3.4 MB at either bound).
-MAX_TRAJECTORY_POINTS = 150_000
-MAX_TRAJECTORIES = 1000
-
-
-def _evenly(n: int, k: int) -> np.ndarray:
-    """Indices of `k` of `n` rows, evenly spaced (every row when k >= n)."""
-    if k >= n:
-        return np.arange(n)
-    return np.unique(np.linspace(0, n - 1, max(k, 1)).round().astype(int))
+# The most 3-D trajectory points (float32 coordinates: ~1.3 MB of JSON), lines (~0.3 kB
+# each) and fixed points one pc_trajectories figure draws, so that a figure of condition
+# means stays under 2 MB however many conditions an evaluation has and however many fixed
+# points its searches found (150 000 points and 1000 lines made 3.5 MB at research scale;
+# 500 of 3-D lines are already more than the eye separates).
+MAX_TRAJECTORY_POINTS = 60_000
+MAX_TRAJECTORIES = 500
+MAX_FIXED_POINTS = 2000
 
 
 def pc_trajectories(
@@ -275,17 +294,29 @@ def pc_trajectories(
     The trajectories are pca_tangling's projected condition means (rows of
     `attrs["conditions"]`): one line per condition whatever the number of trials; beyond
     MAX_TRAJECTORIES lines or MAX_TRAJECTORY_POINTS points, an evenly spaced subset of the
-    conditions (the title says how many of how many).
+    conditions. The fixed points are fps_steady's (every SISU and centre); beyond
+    MAX_FIXED_POINTS, an evenly spaced subset of its rows (in SISU, centre, point order, so
+    every search is represented). The title says how many of how many of each are drawn.
     """
     out, labels, colour_by = {}, _labels(sweep), figures["pc_colour_by"]
     for h, arrays in projections.items():
         table = pd.DataFrame(arrays.attrs["conditions"])
         n_cond, n_steps = np.shape(arrays["projected"])[:2]
-        rows = _evenly(n_cond, min(MAX_TRAJECTORIES, MAX_TRAJECTORY_POINTS // max(n_steps, 1)))
-        title = f"Hidden-state trajectories — {labels[h]}"
-        if len(rows) < n_cond:
-            title += f" ({len(rows)} of {n_cond} conditions)"
+        rows = evenly(
+            n_cond, min(MAX_TRAJECTORIES, max(MAX_TRAJECTORY_POINTS // max(n_steps, 1), 1))
+        )
         fp = points[(points["hash"] == h) & (points["kind"] == "fixed")]
+        fp = fp.sort_values(["sisu", "centre_index", "point"], kind="stable")
+        fp_rows = evenly(len(fp), MAX_FIXED_POINTS)
+        shown = []
+        if len(rows) < n_cond:
+            shown.append(f"{len(rows)} of {n_cond} conditions")
+        if len(fp_rows) < len(fp):
+            shown.append(f"{len(fp_rows)} of {len(fp)} fixed points")
+        fp = fp.iloc[fp_rows]
+        title = f"Hidden-state trajectories — {labels[h]}"
+        if shown:
+            title += f" ({', '.join(shown)})"
         fp_pc = _in_pcs(arrays, np.stack(fp["h"].to_numpy())) if len(fp) else None
         out[h] = plots.pc_trajectories_figure(
             np.asarray(arrays["projected"])[rows, :, :3], table.iloc[rows].reset_index(drop=True),
