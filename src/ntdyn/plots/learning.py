@@ -4,6 +4,11 @@ Builders for the "training_dynamics" pipeline: learning curves, the PCA trajecto
 parameters, power spectra of that trajectory, a t-SNE map of units, correlation vs weight of
 unit pairs, convergent cross mapping (CCM), discrete learning states on a density map, and an
 autoregressive (AR) forecast of the loss. Steps are optimiser steps (training batches).
+
+A figure of per-record series draws at most `max_points` (default MAX_POINTS) records per
+line, evenly spaced with the first and last included (`sampling.evenly`): the trace grows
+with the number of steps, its figures do not (a million-step run recorded every 10 steps
+would otherwise write 10^5 points per line).
 """
 
 from __future__ import annotations
@@ -15,11 +20,20 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ntdyn.plots.sampling import evenly
 from ntdyn.plots.style import LAYOUT, SEQUENTIAL, band, colour
 
 FAINT = "rgba(128, 128, 128, 0.25)"
 OBSERVED_COLOUR = "black"
 EXTRA_SCALARS = ("learning_rate", "grad_norm", "weight_density")
+# Records per line at most: 1000 points resolve a curve across a screen's width and keep a
+# figure well under 1 MB however long the training ran.
+MAX_POINTS = 1000
+
+
+def _check_max_points(max_points: int) -> None:
+    if max_points < 2:
+        raise ValueError(f"max_points = {max_points!r}: must be an integer >= 2")
 
 
 def _require(table: pd.DataFrame, columns: Sequence[str], name: str) -> None:
@@ -45,7 +59,9 @@ def _scaled_to_max(values: np.ndarray) -> np.ndarray:
     return values / peak if peak > 0 else values
 
 
-def learning_curves_figure(scalars: pd.DataFrame, title: str, log_loss: bool = False) -> go.Figure:
+def learning_curves_figure(
+    scalars: pd.DataFrame, title: str, log_loss: bool = False, max_points: int = MAX_POINTS
+) -> go.Figure:
     """Train/test loss and accuracy vs training step, plus optimiser scalars when recorded.
 
     scalars: one row per recorded step with columns step (int, optimiser steps), train_loss,
@@ -57,11 +73,18 @@ def learning_curves_figure(scalars: pd.DataFrame, title: str, log_loss: bool = F
     "test accuracy" (dashed), colour 1. Row 3, only when any of learning_rate / grad_norm /
     weight_density is present: one line per present column (that order, colours 2, 3, 4),
     each divided by its own largest finite |value| so that quantities with different units
-    share one axis in [-1, 1]; the hover shows the raw value.
+    share one axis in [-1, 1]; the hover shows the raw value. Longer traces are drawn at
+    `max_points` evenly spaced records (first and last included; the scaling of row 3 uses
+    every record).
     """
     _require(scalars, ["step", "train_loss", "test_loss", "train_accuracy", "test_accuracy"],
              "scalars")  # fmt: skip
+    _check_max_points(max_points)
     data = scalars.sort_values("step", kind="stable")
+    scaled = {name: _scaled_to_max(data[name].to_numpy(dtype=float)) for name in EXTRA_SCALARS
+             if name in data.columns}  # fmt: skip
+    rows_drawn = evenly(len(data), max_points)
+    data = data.iloc[rows_drawn]
     step = data["step"].to_numpy()
     extras = [c for c in EXTRA_SCALARS if c in data.columns]
     titles = ["loss", "accuracy"] + (
@@ -82,7 +105,7 @@ def learning_curves_figure(scalars: pd.DataFrame, title: str, log_loss: bool = F
         raw = data[name].to_numpy(dtype=float)
         fig.add_trace(
             go.Scatter(
-                x=step, y=_scaled_to_max(raw), mode="lines", name=name, customdata=raw,
+                x=step, y=scaled[name][rows_drawn], mode="lines", name=name, customdata=raw,
                 line=dict(color=colour(2 + i)),
                 hovertemplate=f"step %{{x}}<br>{name} %{{customdata:.4g}}<extra></extra>",
             ),
@@ -98,7 +121,11 @@ def learning_curves_figure(scalars: pd.DataFrame, title: str, log_loss: bool = F
 
 
 def parameter_trajectory_figure(
-    scores: np.ndarray, steps: np.ndarray, explained_variance_ratio: np.ndarray, title: str
+    scores: np.ndarray,
+    steps: np.ndarray,
+    explained_variance_ratio: np.ndarray,
+    title: str,
+    max_points: int = MAX_POINTS,
 ) -> go.Figure:
     """The parameter vector's path through its top PCs, coloured by training step.
 
@@ -109,12 +136,17 @@ def parameter_trajectory_figure(
     Traces: "trajectory" (lines + markers; marker colour = steps on the sequential scale
     with a colourbar titled "step"; in 3-D the line is coloured by step too, in 2-D it is
     grey), then "start" (square) and "end" (diamond) markers at the first and last rows.
+    Longer trajectories are drawn at `max_points` evenly spaced records (first and last
+    included).
     """
     p = np.asarray(scores, dtype=float)
     if p.ndim != 2 or p.shape[1] < 2:
         raise ValueError(f"scores must be (S, k >= 2); got {p.shape}")
     k = min(p.shape[1], 3)
     steps = _vector(steps, "steps", len(p))
+    _check_max_points(max_points)
+    rows = evenly(len(p), max_points)
+    p, steps = p[rows], steps[rows]
     ratio = np.asarray(explained_variance_ratio, dtype=float).ravel()
     if len(ratio) < k:
         raise ValueError(f"explained_variance_ratio needs >= {k} entries; got {len(ratio)}")
@@ -163,18 +195,24 @@ def parameter_trajectory_figure(
     return fig
 
 
-def power_spectra_figure(spectra: pd.DataFrame, title: str, n_components: int = 3) -> go.Figure:
+def power_spectra_figure(
+    spectra: pd.DataFrame, title: str, n_components: int = 3, max_points: int = MAX_POINTS
+) -> go.Figure:
     """Power spectra of the first PCA components of the parameter trajectory, log-log.
 
     spectra: long table with columns component (PC index), frequency (cycles per training
     step) and power (units of score² per frequency). One line per component, for the first
     `n_components` components in ascending order, each sorted by frequency and named
     "component c". Rows with frequency <= 0 (the DC term) or power <= 0 cannot be drawn on
-    log axes and are dropped. Both axes are logarithmic.
+    log axes and are dropped. Both axes are logarithmic. A component with more than
+    `max_points` frequencies is drawn as the mean power (and mean frequency) in `max_points`
+    log-spaced frequency bins: the periodogram averaged where frequencies are dense (high
+    frequencies), every frequency kept where a bin holds one.
     """
     _require(spectra, ["component", "frequency", "power"], "spectra")
     if n_components < 1:
         raise ValueError(f"n_components must be >= 1; got {n_components}")
+    _check_max_points(max_points)
     components = sorted(spectra["component"].unique())[:n_components]
     fig = go.Figure()
     for i, comp in enumerate(components):
@@ -182,9 +220,10 @@ def power_spectra_figure(spectra: pd.DataFrame, title: str, n_components: int = 
         f = g["frequency"].to_numpy(dtype=float)
         pw = g["power"].to_numpy(dtype=float)
         keep = (f > 0) & (pw > 0)
+        f, pw = _log_binned(f[keep], pw[keep], max_points)
         fig.add_trace(
             go.Scatter(
-                x=f[keep], y=pw[keep], mode="lines", name=f"component {comp}",
+                x=f, y=pw, mode="lines", name=f"component {comp}",
                 line=dict(color=colour(i)),
             )
         )  # fmt: skip
@@ -193,6 +232,19 @@ def power_spectra_figure(spectra: pd.DataFrame, title: str, n_components: int = 
         xaxis_type="log", yaxis_type="log", **LAYOUT,
     )  # fmt: skip
     return fig
+
+
+def _log_binned(
+    frequency: np.ndarray, power: np.ndarray, n_bins: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean frequency and mean power in `n_bins` log-spaced bins (empty bins dropped), or the
+    inputs unchanged when they have at most `n_bins` points. frequency > 0, ascending."""
+    if len(frequency) <= n_bins:
+        return frequency, power
+    edges = np.geomspace(frequency[0], frequency[-1], n_bins + 1)
+    which = np.clip(np.searchsorted(edges, frequency, side="right") - 1, 0, n_bins - 1)
+    binned = pd.DataFrame({"bin": which, "f": frequency, "p": power}).groupby("bin").mean()
+    return binned["f"].to_numpy(), binned["p"].to_numpy()
 
 
 def unit_tsne_figure(
@@ -387,6 +439,7 @@ def learning_states_figure(
     title: str,
     loss: np.ndarray | None = None,
     log_loss: bool = False,
+    max_points: int = MAX_POINTS,
 ) -> go.Figure:
     """Discrete learning states: density map with watershed regions, and state vs step.
 
@@ -404,6 +457,9 @@ def learning_states_figure(
     and "region labels" (text "s" at the mean cell centre of each state's region, for the
     states present in labels_map). Right panel: "state" (grey step line, state vs step),
     one marker trace per state in the same colours, then "loss" if given.
+    The traces of records (trajectory, state markers, state and loss lines) draw at most
+    `max_points` evenly spaced records (first and last included); the density map and the
+    regions are those of every record.
     """
     steps = _vector(steps, "steps")
     n = len(steps)
@@ -422,6 +478,11 @@ def learning_states_figure(
     if labels.shape != dens.shape:
         raise ValueError(f"labels_map must match density {dens.shape}; got {labels.shape}")
     loss = None if loss is None else _vector(loss, "loss", n)
+    _check_max_points(max_points)
+    states = sorted(dict.fromkeys(state.tolist()))  # of every record: legend and labels
+    drawn = evenly(n, max_points)
+    steps, state, emb = steps[drawn], state[drawn], emb[drawn]
+    loss = None if loss is None else loss[drawn]
 
     fig = make_subplots(
         1, 2, specs=[[{}, {"secondary_y": loss is not None}]], horizontal_spacing=0.14,
@@ -445,7 +506,6 @@ def learning_states_figure(
                    line=dict(color=FAINT, width=1), hoverinfo="skip"),
         1, 1,
     )  # fmt: skip
-    states = sorted(dict.fromkeys(state.tolist()))
     for i, s in enumerate(states):
         rows = state == s
         fig.add_trace(
@@ -510,6 +570,7 @@ def ar_forecast_figure(
     title: str,
     naive: np.ndarray | None = None,
     log_y: bool = False,
+    max_points: int = MAX_POINTS,
 ) -> go.Figure:
     """Observed loss, the AR fit window (shaded) and the out-of-sample forecasts.
 
@@ -521,7 +582,8 @@ def ar_forecast_figure(
     (e.g. the last training value carried forward), same positions.
     Traces: "observed" (black solid), "AR forecast" (colour 0, dashed), "naive forecast"
     (colour 1, dotted) if given; the window is a layout shape (add_vrect). y logarithmic
-    when `log_y`.
+    when `log_y`. Each line draws at most `max_points` evenly spaced of its points (first
+    and last included).
     """
     steps = _vector(steps, "steps")
     n = len(steps)
@@ -536,9 +598,16 @@ def ar_forecast_figure(
     idx = n_train + np.arange(h)
     past = np.maximum(idx - (n - 1), 0)
     future = np.where(idx < n, steps[np.minimum(idx, n - 1)], steps[-1] + past * spacing)
+    _check_max_points(max_points)
+    window = (steps[0], steps[n_train - 1])
+    observed = evenly(n, max_points)
+    ahead = evenly(h, max_points)
+    steps, series = steps[observed], series[observed]
+    future, forecast = future[ahead], forecast[ahead]
+    naive = None if naive is None else naive[ahead]
     fig = go.Figure()
     fig.add_vrect(
-        x0=steps[0], x1=steps[n_train - 1], fillcolor="grey", opacity=0.15, line_width=0,
+        x0=window[0], x1=window[1], fillcolor="grey", opacity=0.15, line_width=0,
         layer="below", annotation_text="fit window", annotation_position="top left",
     )  # fmt: skip
     fig.add_trace(
