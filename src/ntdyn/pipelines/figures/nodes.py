@@ -275,11 +275,11 @@ def pca_scree(pca: pd.DataFrame, sweep: pd.DataFrame) -> dict[str, go.Figure]:
     }
 
 
-# The most 3-D trajectory points (float32 coordinates: ~1.3 MB of JSON), lines (~0.3 kB
+# The most 3-D trajectory points (float32 coordinates, ~16 bytes each in JSON), lines (~0.3 kB
 # each) and fixed points one pc_trajectories figure draws, so that a figure of condition
 # means stays under 2 MB however many conditions an evaluation has and however many fixed
-# points its searches found (150 000 points and 1000 lines made 3.5 MB at research scale;
-# 500 of 3-D lines are already more than the eye separates).
+# points its searches found: 1.4 MB at conf/full shapes (benchmarks/figure_sizes.py), where
+# 150 000 points and 1000 lines made 3.5 MB; 500 3-D lines are more than the eye separates.
 MAX_TRAJECTORY_POINTS = 60_000
 MAX_TRAJECTORIES = 500
 MAX_FIXED_POINTS = 2000
