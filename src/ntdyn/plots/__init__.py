@@ -88,11 +88,12 @@ FIGURE_VERSION = 1
 # tangling, measure_distributions, measures_vs_sisu 1: boxes drawn from their statistics
 # (`boxes.box_trace`), not from every value. fps_eigenvalues 1: a sample of points by rank of
 # spectral radius; pc_trajectories 1: at most 500 lines, 60 000 points, 2000 fixed points;
-# td_* 1: at most 1000 records per line (plots.learning.MAX_POINTS).
+# td_* 1: at most 1000 records per line (plots.learning.MAX_POINTS); loss_curves 1: at most
+# 1000 bins per line (plots.training.MAX_POINTS).
 KIND_VERSIONS: dict[str, int] = {
     "tangling": 1, "measure_distributions": 1, "measures_vs_sisu": 1, "fps_eigenvalues": 1,
     "pc_trajectories": 1, "td_learning_curves": 1, "td_pca": 1, "td_psd": 1, "td_ar": 1,
-    "td_states": 1,
+    "td_states": 1, "loss_curves": 1,
 }  # fmt: skip
 
 
