@@ -18,6 +18,7 @@ made (no MLflow): this times the fan-out, not the store.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import time
 from pathlib import Path
@@ -83,12 +84,20 @@ def main() -> None:
     from ntdyn.parallel import map_independent
     from ntdyn.runners.cluster import DaskConfig, connect
 
+    # the cluster's INFO lines (workers joining and leaving) would bury the results
+    logging.getLogger("distributed").setLevel(logging.WARNING)
     groups = plan(args.groups, args.batches, args.replicates, args.hidden, args.steps)
     assert len(groups) == args.groups, f"{len(groups)} shape groups planned, not {args.groups}"
+    first = groups[0][0]
+    config = {"groups": args.groups, "models_per_group": len(groups[0]),
+              "hidden_sizes": [g[0]["model__hidden_size"] for g in groups],
+              "n_batches": int(first["train__n_batches"]),
+              "n_replicates": int(first["train__n_replicates"]),
+              "batch_size": int(first["train__batch_size"]), "threads_per_worker": 1}  # fmt: skip
     runs = []
     for n in args.workers:
-        config = DaskConfig(n_workers=n, threads_per_worker=1, dashboard_address="127.0.0.1:0")
-        with connect(config) as client:
+        config_n = DaskConfig(n_workers=n, threads_per_worker=1, dashboard_address="127.0.0.1:0")
+        with connect(config_n) as client:
             client.run(_warm_up)
             t0 = time.perf_counter()
             trained = map_independent(train_shape_group, groups, name="train_shape_group")
@@ -96,16 +105,11 @@ def main() -> None:
         assert sum(map(len, trained)) == sum(map(len, groups))
         runs.append({"workers": n, "seconds": round(seconds, 2)})
         print(f"{n} worker(s): {seconds:.1f} s", flush=True)
-    baseline = runs[0]
-    for run in runs:
-        run["speed_up"] = round(baseline["seconds"] * baseline["workers"] / run["seconds"], 2)
-    first = groups[0][0]
-    config = {"groups": args.groups, "models_per_group": len(groups[0]),
-              "hidden_sizes": [g[0]["model__hidden_size"] for g in groups],
-              "n_batches": int(first["train__n_batches"]),
-              "n_replicates": int(first["train__n_replicates"]),
-              "batch_size": int(first["train__batch_size"]), "threads_per_worker": 1}  # fmt: skip
-    save("dask_scaling", config, {"runs": runs}, args.out)
+        baseline = runs[0]
+        for run in runs:
+            run["speed_up"] = round(baseline["seconds"] * baseline["workers"] / run["seconds"], 2)
+        # saved after every cluster size: a run cut short keeps what it measured
+        save("dask_scaling", config, {"runs": runs}, args.out)
 
 
 if __name__ == "__main__":
