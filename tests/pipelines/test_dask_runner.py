@@ -55,8 +55,10 @@ def cluster():
         yield client
 
 
-def _run(root: Path, client) -> dict[str, dict[str, int]]:
-    """A real Kedro session of the project at `root`, its nodes run by the DaskRunner."""
+def _run(root: Path, client, tasks: list | None = None) -> dict[str, dict[str, int]]:
+    """A real Kedro session of the project at `root` (part 1's training and evaluations),
+    its nodes run by the DaskRunner; the prefixes of the cluster's tasks go to `tasks`."""
+    from distributed import get_task_stream
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
@@ -66,12 +68,14 @@ def _run(root: Path, client) -> dict[str, dict[str, int]]:
     bootstrap_project(root)
     summary = next(h for h in HOOKS if isinstance(h, RunSummaryHooks))
     try:
-        with KedroSession.create(project_path=root) as session:
-            session.run(pipeline_names=["training"], namespaces=["analysis_part1"],
+        with KedroSession.create(project_path=root) as session, get_task_stream(client) as ts:
+            session.run(pipeline_names=["training", "evaluation"], namespaces=["analysis_part1"],
                         runner=DaskRunner(client=client))  # fmt: skip
     finally:
         while mlflow.active_run() is not None:  # kedro-mlflow's re-opened runs
             mlflow.end_run()
+    if tasks is not None:
+        tasks += [str(d["key"]).rsplit("-", 2)[0] for d in ts.data]
     return {kind: dict(counter) for kind, counter in summary.counts.items()}
 
 
@@ -93,7 +97,12 @@ def test_a_pipeline_on_two_workers_records_once_on_the_tracking_server(
     dask_conf = {"cluster": {"n_workers": 3, "dashboard_address": "127.0.0.1:0"}}
     (root / "conf" / "local" / "dask.yml").write_text(yaml.safe_dump(dask_conf))
 
-    assert _run(root, cluster)["model"] == {"trained": 2}
+    tasks = []
+    counts = _run(root, cluster, tasks)
+    assert counts["model"] == {"trained": 2} and counts["evaluation"] == {"recorded": 2}
+    # the shape groups and each evaluation's models were tasks of their own on the workers
+    for prefix in ("train_shape_group", "evaluate_plant_perts", "evaluate_feedback_perts"):
+        assert Counter(tasks)[prefix] == 2, Counter(tasks)
     assert DaskRunner().config() == DaskConfig(n_workers=3, dashboard_address="127.0.0.1:0")
     store = RecordStore(tracking_uri=uri, experiment="ntdyn")
     records = _models(store)
@@ -106,7 +115,8 @@ def test_a_pipeline_on_two_workers_records_once_on_the_tracking_server(
         assert parent.data.tags["ntdyn.process"].split(":")[1] == str(os.getpid())
     assert not store.client.search_runs([store.experiment_id], "attributes.status = 'RUNNING'")
 
-    assert _run(root, cluster)["model"] == {"reused": 2}  # the second run reuses them all
+    again = _run(root, cluster)  # the second run reuses them all
+    assert again["model"] == {"reused": 2} and again["evaluation"] == {"reused": 2}
     assert {r.info.run_id for r in _models(store)} == {r.info.run_id for r in records}
     # the server's REST API (what its UI reads) and its UI list them
     assert_server_lists(uri, store.experiment_id, [r.info.run_id for r in records])

@@ -144,6 +144,13 @@ def open_for_writing(folder: str | Path) -> zarr.Group:
     return zarr.open_group(str(Path(folder) / ARRAYS), mode="w")
 
 
+def open_group_for_writing(folder: str | Path, name: str) -> zarr.Group:
+    """A new group `name` (one model's arrays) in the evaluation store made by
+    `open_for_writing(folder)`. Each model's group is its own folder of the store, so models
+    evaluated at the same time by several processes never write the same file."""
+    return zarr.open_group(str(Path(folder) / ARRAYS), mode="r+").create_group(name)
+
+
 class ModelArrays:
     """One model's stored arrays of an evaluation, read lazily.
 

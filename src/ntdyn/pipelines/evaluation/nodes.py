@@ -23,6 +23,7 @@ from ntdyn.analysis.stored import (
     EvaluationArrays,
     Keep,
     open_for_writing,
+    open_group_for_writing,
     with_condition_index,
 )
 from ntdyn.analysis.unit_stim import (
@@ -32,12 +33,12 @@ from ntdyn.analysis.unit_stim import (
     unit_force_responses,
 )
 from ntdyn.hyperparams import flatten, hash_of, validate_measures_table, varying_columns
+from ntdyn.parallel import map_independent
 from ntdyn.resources import ResourceBudget
 from ntdyn.store import Record, RecordStore
 from ntdyn.store.claims import compute_once
 from ntdyn.store.records import EVALUATION
 from ntdyn.tasks.reaching import Trial
-from ntdyn.training import TrainedEnsemble
 
 log = logging.getLogger(__name__)
 
@@ -96,11 +97,6 @@ ANALYSES = {
 }
 
 
-def loaded(models: dict) -> dict[str, TrainedEnsemble]:
-    """Models from a PartitionedDataset (lazy loaders) or from memory, keyed by hash."""
-    return {k: (v() if callable(v) else v) for k, v in models.items()}
-
-
 # Bumped when what an evaluation computes or stores changes, so old records are not reused.
 EVALUATION_VERSION = 2
 EVALUATION_ARTIFACT = "evaluation"
@@ -156,12 +152,16 @@ def run_analysis(
         # named by the process, so `gc` can tell a killed run's leftovers from live work
         staged = f"{h}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         folder = store.staging_dir() / staged / EVALUATION_ARTIFACT
-        root = open_for_writing(folder)
-        measures, tables = [], []
-        for i, (mh, ensemble) in enumerate(loaded(models).items()):
+        open_for_writing(folder)
+
+        def evaluate_one(job: tuple[int, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+            """One model: its arrays into its own group of the evaluation's store, its
+            measures and conditions returned (a Dask task under the DaskRunner)."""
+            i, mh = job
+            ensemble = models[mh]() if callable(models[mh]) else models[mh]
             hp = ensemble.hyperparams
             trials, conditions = ANALYSES[analysis].build(spec, hp)
-            group = root.create_group(mh)
+            group = open_group_for_writing(folder, mh)
             group.attrs.update(hash=mh, analysis=analysis, dt=float(hp["task__dt"]), seed=seed)
             m = evaluate_model(
                 ensemble.model, hp, trials, conditions, seed, keep=keep, budget=budget,
@@ -175,8 +175,12 @@ def run_analysis(
             table["selected"] = table["replicate"] == int(records.at[mh, "best_replicate"])
             table["excluded"] = table["replicate"].isin(excluded)
             # validated model by model: a whole research-scale table is millions of rows
-            measures.append(validate_measures_table(table.join(members, on="hash")))
-            tables.append(conditions)
+            return validate_measures_table(table.join(members, on="hash")), conditions
+
+        # the models are independent: Dask tasks under the DaskRunner, else one after another
+        jobs = list(enumerate(models))
+        parts = map_independent(evaluate_one, jobs, name=f"evaluate_{analysis}")
+        measures, tables = [m for m, _ in parts], [c for _, c in parts]
         table = pd.concat(measures, ignore_index=True)
         table.to_parquet(folder / MEASURES_TABLE, index=False)
         pd.concat(tables, ignore_index=True).to_parquet(folder / CONDITIONS, index=False)
