@@ -34,15 +34,16 @@ def case():
     return hp, model, trials, conditions
 
 
-def _evaluate(case, folder, budget, keep=None):
+def _evaluate(case, folder, budget, keep=None, selected=1):
     hp, model, trials, conditions = case
     keep = Keep() if keep is None else keep
     root = open_for_writing(folder)
     group = root.create_group("m")
     group.attrs.update(hash="m", analysis="plant_perts", dt=0.01, seed=7)
     measures = evaluate_model(
-        model, hp, trials, conditions, 7, keep=keep, budget=budget, group=group, selected=1
-    )
+        model, hp, trials, conditions, 7, keep=keep, budget=budget, group=group,
+        selected=selected,
+    )  # fmt: skip
     with_condition_index(conditions).assign(hash="m").to_parquet(folder / CONDITIONS)
     return measures, EvaluationArrays(folder)["m"], group.attrs["chunk"]
 
@@ -74,6 +75,26 @@ def test_every_chunk_of_an_evaluation_runs_one_compiled_program(case, tmp_path):
     assert first - start <= 1  # one trace for all chunks (none if this shape ran before)
     _evaluate(case, tmp_path / "b", tiny)  # another evaluation, same shapes
     assert eqx.debug.get_num_traces(_evaluate_chunk) == first
+
+
+def test_models_whose_best_replicates_differ_share_one_compiled_program(case, tmp_path):
+    import equinox as eqx
+
+    from ntdyn.analysis.evaluate import _evaluate_chunk
+
+    budget = ResourceBudget(trial_block=BLOCK)
+    every = _evaluate(case, tmp_path / "all", budget, Keep(replicates="all"))[1]
+    start = eqx.debug.get_num_traces(_evaluate_chunk)
+    _, first, _ = _evaluate(case, tmp_path / "r0", budget, selected=0)
+    traced = eqx.debug.get_num_traces(_evaluate_chunk)
+    assert traced - start <= 1  # one trace (none if this shape ran before)
+    _, second, _ = _evaluate(case, tmp_path / "r2", budget, selected=2)
+    assert eqx.debug.get_num_traces(_evaluate_chunk) == traced  # the same program
+    # each stored its own best replicate, as the evaluation of every replicate has it
+    for stored, r in ((first, 0), (second, 2)):
+        assert stored.attrs["replicates"] == [r]
+        np.testing.assert_array_equal(stored.trials("hidden", replicate=r),
+                                      every.trials("hidden", replicate=r))  # fmt: skip
 
 
 def test_stored_arrays_read_back_equal_to_the_simulation(case, tmp_path):

@@ -14,6 +14,7 @@ from ntdyn.models.stacking import unstack
 from ntdyn.pipelines.task_vs_data.nodes import (
     compare_systems,
     plan_sources,
+    plan_task_vs_data,
     simulate_spiking_data,
     train_data_models,
     train_sources,
@@ -55,7 +56,8 @@ OPTIONS = {"progress": False, "metric_every": 5, "checkpoint": None}
 
 def test_a_multitask_source_trains_spikes_and_is_compared(tmp_path):
     store = RecordStore(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", experiment="tvd")
-    sources, source_records = train_sources(SOURCES, DATA_MODELS, SPIKING, store, OPTIONS)
+    plan = plan_task_vs_data(SOURCES, DATA_MODELS, SPIKING)
+    sources, source_records = train_sources(plan, store, OPTIONS)
     trained = sources["multitask"]
     loss = trained.history[trained.history["term"] == "total"].groupby("step")["value"].mean()
     assert loss.iloc[-5:].mean() < loss.iloc[:5].mean()  # it learns

@@ -55,12 +55,14 @@ def _evaluate_chunk(
     key: PRNGKeyArray,
     delay_buffer: int,
     block: int,
-    stored: tuple[int, ...],
+    stored: Int[Array, " stored"],
     devices: DevicePlan | None = None,
 ) -> tuple[dict[str, Float[Array, "stored chunk time var"]], dict[str, Float[Array, "rep chunk"]]]:
     """Simulate a chunk (every replicate), reduce each block on the device to the behaviour
     measures of every (replicate, trial), and keep only the stored replicates' trajectories.
-    devices: the devices the chunk's trials are split across (`over_blocks`)."""
+    stored: the stored replicates' indices, an array (traced, not static: models whose best
+    replicates differ share one program). devices: the devices the chunk's trials are split
+    across (`over_blocks`)."""
     rows = jnp.asarray(stored)
 
     def reduce(traj, block_trials, block_direction):
@@ -135,6 +137,7 @@ def evaluate_model(
     host = jax.tree.map(np.asarray, trials)
     model, params = devices.replicate((model, params))
     sharded = devices if devices.active else None  # one program for the default device
+    rows = np.asarray(stored, np.int32)  # traced: one program whichever replicate is the best
 
     def compute(start: int, stop: int):
         # the last chunk is padded with its last real trial (outputs dropped): one shape
@@ -143,7 +146,7 @@ def evaluate_model(
         ids = np.arange(start, start + plan.chunk, dtype=np.int32)
         chunk, ids, chunk_direction = devices.place((chunk, ids, direction[index]))
         arrays, measures = _evaluate_chunk(
-            model, params, chunk, ids, chunk_direction, key, buffer, plan.block, stored, sharded
+            model, params, chunk, ids, chunk_direction, key, buffer, plan.block, rows, sharded
         )
         n = stop - start
         return {k: np.asarray(v)[:, :n] for k, v in arrays.items()}, {

@@ -10,6 +10,7 @@ from kedro.pipeline import Pipeline, node
 from ntdyn.pipelines.task_vs_data.nodes import (
     compare_systems,
     draw_figures,
+    plan_task_vs_data,
     record_comparison,
     record_task_vs_data_figures,
     simulate_spiking_data,
@@ -44,9 +45,14 @@ def _record_node(kind: str):
 def create_pipeline() -> Pipeline:
     nodes = [
         node(
+            plan_task_vs_data,
+            ["params:sources", "params:data_models", "params:spiking"],
+            "source_plan",
+            name="plan_sources",
+        ),
+        node(
             train_sources,
-            ["params:sources", "params:data_models", "params:spiking", "model_store",
-             "params:training_options"],
+            ["source_plan", "model_store", "params:training_options"],
             ["source_models", "source_records"],
             name="train_sources",
         ),
