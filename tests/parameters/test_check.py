@@ -235,3 +235,23 @@ def test_a_kind_that_is_not_a_name_is_refused_not_a_crash():
     problems = parameter_problems(params)
     assert any(p.startswith(f"task_vs_data.sources.{first}.kind = ['flipflop']: must be one of")
                for p in problems), problems  # fmt: skip
+
+
+def test_null_removes_a_source_or_data_model_and_the_ctdb_options_are_checked():
+    params = with_change("task_vs_data.sources.reaching", None)
+    params = with_change("task_vs_data.data_models.latent_evolution", None, params)
+    assert parameter_problems(params) == []
+    bad = {
+        "task_vs_data.sources.flipflop.hyperparams.task.target_coding": "bits",
+        "task_vs_data.sources.flipflop.hyperparams.task.quiet_steps": -1,
+        "task_vs_data.spiking.standardise": "zscore",
+        "task_vs_data.comparison.co_bps_ctdb": "yes",
+    }
+    params = BASE
+    for path, value in bad.items():
+        params = with_change(path, value, params)
+    problems = parameter_problems(params)
+    assert len(problems) == len(bad)
+    for (path, value), problem in zip(bad.items(), problems, strict=True):
+        assert problem.startswith(f"{path} = {value!r}: must be"), problem
+    assert "'sign', 'zero_one'" in problems[0] and "'global', 'per_neuron'" in problems[2]

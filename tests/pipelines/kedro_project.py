@@ -104,10 +104,14 @@ def tracking_uri(root: Path) -> str:
 
 
 def run_pipeline(
-    root: Path, pipeline: str | list[str] = "analysis_part1", namespaces: list[str] | None = None
-) -> dict[str, dict[str, int]]:
+    root: Path, pipeline: str | list[str] = "analysis_part1", namespaces: list[str] | None = None,
+    *, env: str | None = None, runtime_params: dict | None = None,
+) -> dict[str, dict[str, int]]:  # fmt: skip
     """Run a real Kedro session of the copied project (kedro-mlflow hooks active): one pipeline
-    or several, of `namespaces` only where given (as `kedro run --namespaces`).
+    or several, of `namespaces` only where given (as `kedro run --namespaces`), in the conf
+    environment `env` (as `kedro run --env`; conf/local is then not read, so tiny settings come
+    as `runtime_params`, as `kedro run --params`; the store is base's project-relative
+    mlruns/mlflow.db, the same file `tracking_uri(root)` names).
 
     Returns what the project's end-of-run summary hook counted: {record kind: {status: n}}
     (kinds model, evaluation, analysis, figure), from the outputs the real nodes returned.
@@ -122,7 +126,8 @@ def run_pipeline(
     bootstrap_project(root)
     summary = next(h for h in HOOKS if isinstance(h, RunSummaryHooks))
     try:
-        with KedroSession.create(project_path=root) as session:
+        with KedroSession.create(project_path=root, env=env,
+                                 runtime_params=runtime_params) as session:  # fmt: skip
             names = [pipeline] if isinstance(pipeline, str) else list(pipeline)
             session.run(pipeline_names=names, namespaces=namespaces)
     finally:

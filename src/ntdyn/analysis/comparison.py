@@ -39,6 +39,26 @@ def co_bps(spikes: np.ndarray, rates: np.ndarray) -> float:
     return float(gain / (y.sum() * np.log(2)))
 
 
+def co_bps_ctdb(spikes: np.ndarray, rates: np.ndarray, n_inputs: int) -> float:
+    """The benchmark's "co-bps": `co_bps` over the neurons from index `n_inputs` to the last.
+
+    spikes, rates (..., N). The Computation-Through-Dynamics benchmark
+    (`Comparison.compute_metrics` in ctd/comparison/comparison.py of
+    snel-repo/ComputationThruDynamicsBenchmark) takes `n_input_neurons` from the shape of the
+    task inputs (3 for the 3-bit flip-flop, 20 for MultiTask) and scores the neurons after
+    them, held-in ones included (with 50 + 10 neurons: 47 held-in and 10 held-out for the
+    flip-flop). The null model is each of those neurons' mean over the evaluated bins, as in
+    `co_bps`. It is not ntdyn's held-out co-bps: most of its neurons were read by the model.
+    """
+    n_neurons = np.shape(spikes)[-1]
+    if isinstance(n_inputs, bool) or not 0 <= n_inputs < n_neurons:
+        raise ValueError(
+            f"n_inputs = {n_inputs!r}: the benchmark's co-bps scores neurons n_inputs .. "
+            f"{n_neurons - 1}, so it must be in [0, {n_neurons})"
+        )
+    return co_bps(np.asarray(spikes)[..., n_inputs:], np.asarray(rates)[..., n_inputs:])
+
+
 def fit_affine(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Least-squares y ~ x W + b; returns (W (Dx, Dy), b (Dy,))."""
     xf, yf = _flat(x), _flat(y)

@@ -20,7 +20,7 @@ from ntdyn.analysis.chunks import in_chunks, over_blocks, plan_trials
 from ntdyn.models.closed_loop import delay_buffer_for, loop_params, simulate_trial
 from ntdyn.models.stacking import unstack  # noqa: F401 (re-exported for sources' users)
 from ntdyn.resources import ResourceBudget
-from ntdyn.tasks.flipflop import sample_flipflop
+from ntdyn.tasks.flipflop import FlipFlopVariant, sample_flipflop
 from ntdyn.tasks.multitask import MultiTaskConfig, sample_multitask
 from ntdyn.tasks.reaching import pert_params, sample_training_trials
 
@@ -30,11 +30,13 @@ SOURCE_KINDS = ("flipflop", "reaching", "multitask")
 @dataclass
 class SourceActivity:
     """latents (B, T, H) hidden states; inputs (B, T, I) what the network received;
-    rest_input (I,) the input at which its fixed points are sought."""
+    rest_input (I,) the input at which its fixed points are sought; trial_lengths (B,) the
+    steps each trial lasts, where trials end before the array does (MultiTask), else None."""
 
     latents: np.ndarray
     inputs: np.ndarray
     rest_input: np.ndarray
+    trial_lengths: np.ndarray | None = None
 
 
 class CellStep(eqx.Module):
@@ -78,9 +80,11 @@ def flipflop_activity(
     `budget` (default `ResourceBudget()`)."""
     k_task, k_noise = jax.random.split(jax.random.PRNGKey(seed))
     n_steps, n_bits = int(hp["task__n_steps"]), int(hp["task__n_bits"])
+    variant = FlipFlopVariant.from_hyperparams(hp)  # its trials are those it was trained on
     batch = sample_flipflop(
         k_task, batch_size=n_trials, n_steps=n_steps, n_bits=n_bits,
         p_pulse=float(hp["task__p_pulse"]), input_noise_std=float(hp["task__input_noise_std"]),
+        target_coding=variant.target_coding, quiet_steps=variant.quiet_steps,
     )  # fmt: skip
     inputs = np.asarray(batch.inputs)
     keys = np.asarray(jax.random.split(k_noise, n_trials))
@@ -123,7 +127,8 @@ def multitask_activity(
     hidden = in_chunks(
         lambda i: _flipflop_chunk(model, inputs[i], keys[i], noise_std, plan.block), plan
     )
-    return SourceActivity(hidden, inputs, np.zeros(n_in))
+    # the response ends the trial (epochs[:, 6]); the steps after it are padding
+    return SourceActivity(hidden, inputs, np.zeros(n_in), np.asarray(batch.epochs[:, 6]))
 
 
 def reaching_activity(

@@ -16,6 +16,7 @@ import numpy as np
 from ntdyn.analysis.comparison import (
     affine_r2,
     co_bps,
+    co_bps_ctdb,
     compare_fixed_points,
     cycle_consistency_r2,
     fit_affine,
@@ -73,6 +74,26 @@ class PairTrials:
     inferred_inputs: np.ndarray
 
 
+def cut_to_lengths(trials: PairTrials, lengths: np.ndarray) -> PairTrials:
+    """Every array of `trials` cut to each trial's first `lengths[b]` bins and the pieces
+    concatenated into one trial (1, sum of lengths, D), as the benchmark scores MultiTask
+    (every array cut to the trial's length before each metric), so the padding after a
+    trial's end counts in no metric."""
+    lengths = np.asarray(lengths)
+    n_trials, n_steps = trials.true_latents.shape[:2]
+    if lengths.shape != (n_trials,) or np.any(lengths < 1) or np.any(lengths > n_steps):
+        raise ValueError(f"trial lengths {lengths!r}: must be one per trial ({n_trials}), "
+                         f"each in [1, {n_steps}]")  # fmt: skip
+    keep = np.arange(n_steps)[None, :] < lengths[:, None]
+
+    def cut(x: np.ndarray) -> np.ndarray:
+        return np.asarray(x)[keep][None]
+
+    return PairTrials(
+        **{name: cut(getattr(trials, name)) for name in PairTrials.__dataclass_fields__}
+    )
+
+
 @dataclass
 class PairComparison:
     """metrics: one row of the comparison table; affine: (W (G, H), b (H,)) inferred -> true,
@@ -122,13 +143,19 @@ def compare_pair(
     *, train: PairTrials, test: PairTrials, held_out: np.ndarray, source_points: FixedPoints,
     model_step, model_rest_input: np.ndarray, n_candidates: int,
     fixed_point_config: FixedPointConfig, dsa_options: dict, seed: int,
+    ctdb_co_bps: bool = False, lengths: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> PairComparison:  # fmt: skip
     """Every metric of docs/science.md §6 for one source x data-trained model pair.
 
     Scored on `test` (held-out trials), maps fitted on `train`. Rate R^2 and co-bps need no
-    map. Fixed points of the model are sought along its held-out inferred latents and mapped
-    into the source space with the affine map inferred -> true fitted on the training trials,
-    then matched to `source_points`.
+    map; ctdb_co_bps adds the benchmark's co-bps (`co_bps_ctdb`: the neurons from index I, the
+    number of task inputs, to the last) as the metric `co_bps_ctdb`. Fixed points of the model
+    are sought along its held-out inferred latents and mapped into the source space with the
+    affine map inferred -> true fitted on the training trials, then matched to `source_points`.
+    lengths: (train, test) trial lengths: the rate R^2, co-bps, state, cycle-consistency,
+    round-trip and input metrics are then scored on the arrays cut to each trial's length
+    (`cut_to_lengths`), as the benchmark scores MultiTask; the fixed points, DSA and the
+    affine map of the figures still use whole trials.
     """
     held_out = np.asarray(held_out)
     W, b = fit_affine(train.inferred_latents, train.true_latents)
@@ -143,11 +170,17 @@ def compare_pair(
     # Inferred coordinates are defined only up to an affine map; DSA compares dynamics up to an
     # orthogonal one and fits linear (not affine) DMD operators, so remove each offset first.
     sim = dsa(_centred(test.true_latents), _centred(test.inferred_latents), **dsa_options)
-    rates = np.exp(test.inferred_log_rates)
+    scored_train, scored_test = train, test
+    if lengths is not None:
+        scored_train, scored_test = (
+            cut_to_lengths(train, lengths[0]),
+            cut_to_lengths(test, lengths[1]),
+        )
+    rates = np.exp(scored_test.inferred_log_rates)
     metrics = {
-        "rate_r2": r2_variance_weighted(test.true_rates, rates),
-        "co_bps": co_bps(test.spikes[..., held_out], rates[..., held_out]),
-        **fitted_metrics(train, test),
+        "rate_r2": r2_variance_weighted(scored_test.true_rates, rates),
+        "co_bps": co_bps(scored_test.spikes[..., held_out], rates[..., held_out]),
+        **fitted_metrics(scored_train, scored_test),
         # a = model, b = source in compare_fixed_points
         "fp_n_source": fps["n_b"], "fp_n_model": fps["n_a"],
         "fp_n_stable_source": fps["n_stable_b"], "fp_n_stable_model": fps["n_stable_a"],
@@ -155,4 +188,7 @@ def compare_pair(
         "fp_max_distance": fps["max_distance"], "fp_same_stability": fps["same_stability"],
         "dsa_angular": sim["angular"], "dsa_wasserstein": sim["wasserstein"],
     }  # fmt: skip
+    if ctdb_co_bps:
+        metrics["co_bps_ctdb"] = co_bps_ctdb(scored_test.spikes, rates,
+                                             scored_test.true_inputs.shape[-1])  # fmt: skip
     return PairComparison(metrics, (W, b), mapped, model_points)

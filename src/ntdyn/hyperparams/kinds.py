@@ -61,6 +61,13 @@ FLIPFLOP: dict[str, Rule] = {
     "task__n_steps": r.count(),
     "task__p_pulse": r.fraction(),
     "task__input_noise_std": r.non_negative(),
+    # The benchmark's NBFF variant (`ntdyn.tasks.flipflop.FlipFlopVariant`; optional, ntdyn's
+    # task when absent): targets in {0, 1}, no pulses in the first steps, a loss blind to the
+    # steps after each target change and to the first steps.
+    "task__target_coding": r.text("sign", "zero_one"),
+    "task__quiet_steps": r.index(),
+    "task__transition_blind": r.index(),
+    "task__ignore_first_steps": r.index(),
     **_STEPS,
 }
 
@@ -143,6 +150,31 @@ RECORDED_MLP: dict[str, Rule] = {
     "train__density_threshold": r.non_negative(),
     **_DIVERGENCE,
 }
+
+# Optional hyperparameters added after records existed, at the value that does what ntdyn did
+# before them: `without_defaults` drops them at that value, so a conf that spells the default
+# out trains, hashes and reuses the same record as one that leaves it out. (A test keeps these
+# equal to the defaults of the code that reads them.)
+DEFAULTS = MappingProxyType({
+    "flipflop": MappingProxyType({
+        "task__target_coding": "sign", "task__quiet_steps": 0, "task__transition_blind": 0,
+        "task__ignore_first_steps": 0,
+    }),
+})  # fmt: skip
+
+
+def without_defaults(hp: dict, kind: str) -> dict:
+    """Flat hyperparameters `hp` of `kind` less the optional ones at their `DEFAULTS` value."""
+    defaults = DEFAULTS.get(kind, {})
+    return {k: v for k, v in hp.items()
+            if not (k in defaults and _same(v, defaults[k]))}  # fmt: skip
+
+
+def _same(value, default) -> bool:
+    if isinstance(value, bool) or isinstance(default, bool):
+        return value is default
+    return value == default
+
 
 HYPERPARAMETERS = MappingProxyType({
     "reaching": MappingProxyType(REACHING),

@@ -162,17 +162,26 @@ def _source(kind: str) -> dict:
 
 TASK_VS_DATA = {
     "training_options": {"progress": flag(), "metric_every": count(), "checkpoint": CHECKPOINT},
-    "sources": Named(ByKind("kind", {"flipflop": _source("flipflop"),
-                                     "reaching": _source("reaching"),
-                                     "multitask": _source("multitask")})),  # fmt: skip
+    # null removes a source or data model the base conf lists (an environment's soft merge
+    # cannot delete a key)
+    "sources": Named(OrNull(ByKind("kind", {"flipflop": _source("flipflop"),
+                                            "reaching": _source("reaching"),
+                                            "multitask": _source("multitask")}))),  # fmt: skip
     "spiking": {
         "n_trials": count(), "n_valid": count(), "n_held_in": count(), "n_held_out": count(),
         "rate_scaling": positive(), "rectifier": text("exp", "softplus"), "seed": index(),
+        # optional: per_neuron (default) | global (the benchmark's one mean and std)
+        "standardise": text("per_neuron", "global"),
     },
     "data_models": Named(Hyperparams("data_model")),
     "comparison": {
         "seed": index(), "n_candidates": count(), "fixed_points": FINDER,
         "dsa": {"n_delays": count(), "rank": count(), "iters": count()},
+        # optional: add the benchmark's co-bps (neurons from index n_inputs on) as co_bps_ctdb
+        "co_bps_ctdb": flag(),
+        # optional: score the table's metrics on each trial's bins only (MultiTask's trials end
+        # before the array does; the benchmark cuts every array to the trial's length)
+        "trial_length_mask": flag(),
     },
     "figures": {"n_trials": count()},
 }  # fmt: skip

@@ -13,7 +13,7 @@ import pandas as pd
 from ntdyn.models.flipflop import FlipFlopRNN, flipflop_ensemble_from_hyperparams
 from ntdyn.models.unroll import ScanUnroll
 from ntdyn.sharding import Devices
-from ntdyn.tasks.flipflop import sample_flipflop
+from ntdyn.tasks.flipflop import FlipFlopVariant, flipflop_loss_mask, sample_flipflop
 from ntdyn.training.checkpoint import CheckpointConfig
 from ntdyn.training.core import (
     Member,
@@ -28,6 +28,7 @@ from ntdyn.training.keys import KeyStreams
 from ntdyn.training.selection import ReplicateSelection
 
 FLIPFLOP_TERMS = ("total",)
+PLAIN_NBFF = FlipFlopVariant()  # ntdyn's own task: sign targets, no quiet steps, no loss mask
 
 
 class FlipFlopData(NamedTuple):
@@ -52,18 +53,28 @@ class TrainedFlipFlop:
 
 
 def flipflop_loss(
-    model, data: FlipFlopData, key, batch_size, n_steps, n_bits, p_pulse, noise, unroll=None
+    model, data: FlipFlopData, key, batch_size, n_steps, n_bits, p_pulse, noise, unroll=None,
+    variant: FlipFlopVariant = PLAIN_NBFF,
 ):  # fmt: skip
     """Mean squared error between the outputs and the remembered bits on a fresh batch
-    (unroll: the model's scan unroll, None for its default)."""
+    (unroll: the model's scan unroll, None for its default; variant: the benchmark's target
+    coding, quiet steps and loss mask, `FlipFlopVariant`; with a mask, the masked squared error
+    averaged over every entry, as the benchmark's NBFFLoss)."""
     k_task, k_noise = jax.random.split(key)
     batch = sample_flipflop(k_task, batch_size=batch_size, n_steps=n_steps, n_bits=n_bits,
-                            p_pulse=p_pulse, input_noise_std=noise)  # fmt: skip
+                            p_pulse=p_pulse, input_noise_std=noise,
+                            target_coding=variant.target_coding,
+                            quiet_steps=variant.quiet_steps)  # fmt: skip
     keys = jax.random.split(k_noise, batch_size)
     outputs, _ = jax.vmap(lambda x, k: model(x, k, data.hidden_noise_std, unroll))(
         batch.inputs, keys
     )
-    mse = jnp.mean((outputs - batch.targets) ** 2)
+    squared = (outputs - batch.targets) ** 2
+    if variant.masked:
+        squared = squared * flipflop_loss_mask(
+            batch.targets, variant.transition_blind, variant.ignore_first_steps
+        )
+    mse = jnp.mean(squared)
     return mse, mse[None]
 
 
@@ -76,7 +87,9 @@ def train_flipflop(
     Keys: model__hidden_size, model__hidden_noise_std, task__n_bits, task__n_steps,
     task__p_pulse, task__input_noise_std, train__batch_size, train__n_batches,
     train__learning_rate, train__n_replicates, train__seed (train__divergence_factor,
-    train__n_std_exclude: optional). checkpoint: where training state is saved and resumed
+    train__n_std_exclude, and the benchmark's task variant task__target_coding,
+    task__quiet_steps, task__transition_blind, task__ignore_first_steps: optional).
+    checkpoint: where training state is saved and resumed
     from; label: the source's name in errors; devices: the local devices the replicates are
     split across (default: all; the numbers may differ in the last bit). unroll: the trials'
     scan unroll (`ntdyn.models.unroll`; None: the model's default, 8 on accelerators, 1 on the
@@ -86,6 +99,7 @@ def train_flipflop(
         int(hp["train__batch_size"]), int(hp["task__n_steps"]), int(hp["task__n_bits"]),
         float(hp["task__p_pulse"]), float(hp["task__input_noise_std"]),
         None if unroll is None else unroll.for_scan(int(hp["task__n_steps"])),
+        FlipFlopVariant.from_hyperparams(hp),
     )  # fmt: skip
     return train_source_replicates(
         TrainedFlipFlop, hp, flipflop_ensemble_from_hyperparams, flipflop_loss, options,

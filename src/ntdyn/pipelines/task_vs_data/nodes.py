@@ -24,7 +24,7 @@ from ntdyn.analysis.sources import (
     source_connectivity,
     source_step,
 )
-from ntdyn.analysis.spiking import simulate_spikes
+from ntdyn.analysis.spiking import STANDARDISATIONS, simulate_spikes
 from ntdyn.analysis.task_vs_data import PairTrials, compare_pair, system_fixed_points
 from ntdyn.hyperparams import (
     flatten,
@@ -34,6 +34,7 @@ from ntdyn.hyperparams import (
     validate_sweep_table,
     varying_columns,
 )
+from ntdyn.hyperparams.kinds import without_defaults
 from ntdyn.hyperparams.tables import validate_table
 from ntdyn.models.stacking import unstack
 from ntdyn.parallel import map_independent
@@ -66,20 +67,36 @@ log = logging.getLogger(__name__)
 TAG_ROLE = "ntdyn.task_vs_data_role"
 SPIKING_KEYS = ("n_trials", "n_valid", "n_held_in", "n_held_out", "rate_scaling", "rectifier",
                 "seed")  # fmt: skip
+# Optional spiking options and their defaults (what ntdyn did before them): a data set's hash
+# names one only when it is set to something else.
+SPIKING_DEFAULTS = {"standardise": "per_neuron"}
+# Optional comparison options and their defaults (what ntdyn did before them): the comparison's
+# hash names one only when it is set to something else. co_bps_ctdb: add the benchmark's
+# co-bps column (`ntdyn.analysis.comparison.co_bps_ctdb`); trial_length_mask: score the table's
+# metrics on each trial's bins only, where a data set has trial lengths (MultiTask).
+COMPARISON_DEFAULTS = {"co_bps_ctdb": False, "trial_length_mask": False}
 
 
 # ----------------------------------------------------------------------------- plans
+
+
+def present(named: dict) -> dict:
+    """The entries of a `sources` or `data_models` mapping that are not null: a conf
+    environment removes an entry its base has by setting it to null (a soft merge can only
+    add and replace keys)."""
+    return {name: spec for name, spec in named.items() if spec is not None}
 
 
 def plan_sources(sources: dict) -> pd.DataFrame:
     """One row per source network (spreads expanded): name, kind, hash, flat hyperparameters.
 
     sources: {name: {kind: flipflop | reaching | multitask, hyperparams: nested, overrides,
-    spread}}.
-    Every member is validated by its kind's pandera schema before any compute.
+    spread}}; a null entry is left out (`present`). Every member is validated by its kind's
+    pandera schema before any compute; optional hyperparameters at their default are dropped
+    (`without_defaults`), so spelling a default out changes no hash.
     """
     rows = []
-    for name, spec in sources.items():
+    for name, spec in present(sources).items():
         kind = spec.get("kind")
         if kind not in SOURCE_KINDS:
             raise ValueError(
@@ -89,6 +106,7 @@ def plan_sources(sources: dict) -> pd.DataFrame:
         table = sweep_table(base, spec.get("spread"), kind)
         varying = varying_columns(table)
         for (_, row), hp in zip(table.iterrows(), sweep_rows(table), strict=True):
+            hp = without_defaults(hp, kind)
             label = name if not varying else f"{name}[{member_label(row, varying)}]"
             if kind == "multitask":  # task names and trial length, before any compute
                 try:
@@ -103,7 +121,7 @@ def plan_sources(sources: dict) -> pd.DataFrame:
 
 def _data_model_rows(data_models: dict) -> list[tuple[str, dict]]:
     rows = []
-    for name, spec in data_models.items():
+    for name, spec in present(data_models).items():
         hp = flatten(spec)
         try:
             validate_sweep_table(pd.DataFrame([hp]), "data_model")
@@ -194,6 +212,10 @@ def _check_spiking(spiking: dict) -> None:
     missing = [k for k in SPIKING_KEYS if k not in spiking]
     if missing:
         raise ValueError(f"task_vs_data.spiking lacks {missing}")
+    standardise = spiking.get("standardise", SPIKING_DEFAULTS["standardise"])
+    if standardise not in STANDARDISATIONS:
+        raise ValueError(f"task_vs_data.spiking.standardise = {standardise!r}: must be one of "
+                         f"{list(STANDARDISATIONS)}")  # fmt: skip
     for k in ("n_trials", "n_valid", "n_held_in", "n_held_out", "rate_scaling"):
         if not float(spiking[k]) > 0:
             raise ValueError(f"task_vs_data.spiking.{k} = {spiking[k]}: must be > 0")
@@ -235,7 +257,8 @@ def simulate_spiking_data(
     """A simulated spiking data set per source, recorded with the source model's hash.
 
     Returns ({source: arrays}, records). Arrays: spikes, rates, latents, inputs (B, T, .),
-    readout (N,), held_in, held_out, train, valid (indices). The sources and the spikes run
+    readout (N,), held_in, held_out, train, valid (indices), trial_lengths (B,) where the
+    trials end before the arrays do (MultiTask). The sources and the spikes run
     over trials in chunks sized from `resources` (the memory budget; it changes no number).
     """
     budget = ResourceBudget.from_conf(resources)
@@ -248,6 +271,7 @@ def simulate_spiking_data(
             act.latents, act.inputs, n_held_in=int(spiking["n_held_in"]),
             n_held_out=int(spiking["n_held_out"]), rate_scaling=float(spiking["rate_scaling"]),
             rectifier=spiking["rectifier"], seed=int(spiking["seed"]), budget=budget,
+            standardise=spiking.get("standardise", SPIKING_DEFAULTS["standardise"]),
         )  # fmt: skip
         n_valid = int(spiking["n_valid"])
         arrays = {
@@ -258,9 +282,9 @@ def simulate_spiking_data(
             "valid": np.arange(len(sim.spikes) - n_valid, len(sim.spikes)),
             "rest_input": act.rest_input.astype(np.float32),
         }  # fmt: skip
-        params = {f"spiking__{k}": spiking[k] for k in SPIKING_KEYS} | {
-            "source": name, "source_hash": trained.hash
-        }  # fmt: skip
+        if act.trial_lengths is not None:  # trials shorter than the array (MultiTask)
+            arrays["trial_lengths"] = np.asarray(act.trial_lengths, np.int64)
+        params = spiking_dataset_params(spiking, name, trained.hash)
         data_hash = hyperparams_hash(params)
         metrics = {"mean_rate_per_bin": float(sim.rates.mean()),
                    "mean_count_per_bin": float(sim.spikes.mean())}  # fmt: skip
@@ -278,6 +302,15 @@ def simulate_spiking_data(
                         "mean_count_per_bin": float(sim.spikes.mean()),
                         "record": "evaluation", "status": status})  # fmt: skip
     return data, pd.DataFrame(records)
+
+
+def spiking_dataset_params(spiking: dict, source: str, source_hash: str) -> dict:
+    """What identifies a simulated data set: the spiking options (the optional ones only when
+    set away from their default, `SPIKING_DEFAULTS`), the source's name and hash."""
+    optional = {f"spiking__{k}": spiking[k] for k, default in SPIKING_DEFAULTS.items()
+                if spiking.get(k, default) != default}  # fmt: skip
+    return ({f"spiking__{k}": spiking[k] for k in SPIKING_KEYS}
+            | {"source": source, "source_hash": source_hash} | optional)  # fmt: skip
 
 
 def _write_spiking_data(arrays: dict, folder: Path) -> list[Path]:
@@ -420,6 +453,8 @@ def compare_systems(
     fp_cfg = FixedPointConfig(**comparison.get("fixed_points", {}))
     n_cand, seed = int(comparison["n_candidates"]), int(comparison["seed"])
     dsa_opts = dict(comparison["dsa"])
+    ctdb_co_bps = bool(comparison.get("co_bps_ctdb", COMPARISON_DEFAULTS["co_bps_ctdb"]))
+    cut = bool(comparison.get("trial_length_mask", COMPARISON_DEFAULTS["trial_length_mask"]))
     rows, rollout_rows, fp_rows, fig_inputs = [], [], [], {}
     source_models, data_models = _all_loaded(source_models), _all_loaded(data_models)
     # one step per system: each source's fixed points, then each pair's full comparison
@@ -446,6 +481,10 @@ def compare_systems(
                 train=train, test=test, held_out=arrays["held_out"], source_points=source_points,
                 model_step=model.step, model_rest_input=np.zeros(arrays["inputs"].shape[-1]),
                 n_candidates=n_cand, fixed_point_config=fp_cfg, dsa_options=dsa_opts, seed=seed,
+                ctdb_co_bps=ctdb_co_bps, lengths=(
+                    (arrays["trial_lengths"][arrays["train"]], arrays["trial_lengths"][v])
+                    if cut and "trial_lengths" in arrays else None
+                ),
             )  # fmt: skip
             valid = _last_validation(history[history["pair"] == pair], trained.selection.best)
             rows.append({
@@ -515,6 +554,14 @@ def _last_validation(history: pd.DataFrame, replicate: int) -> dict[str, float]:
 COMPARISON_VERSION = 2
 
 
+def comparison_params(comparison: dict) -> dict:
+    """The comparison options as a record's parameters (`comparison__<option>`), the optional
+    ones only when set away from their default (`COMPARISON_DEFAULTS`)."""
+    given = {k: v for k, v in comparison.items()
+             if not (k in COMPARISON_DEFAULTS and v == COMPARISON_DEFAULTS[k])}  # fmt: skip
+    return {"comparison__" + k: v for k, v in flatten(given).items()}
+
+
 def record_comparison(
     comparison_table: pd.DataFrame, rollout: pd.DataFrame, comparison: dict, store: RecordStore
 ) -> dict:
@@ -523,7 +570,7 @@ def record_comparison(
     model_hashes = sorted(
         set(comparison_table["source_hash"]) | set(comparison_table["model_hash"])
     )
-    params = {"comparison__" + k: v for k, v in flatten(comparison).items()}
+    params = comparison_params(comparison)
     h = hyperparams_hash({"analysis": "task_vs_data", "params": params, "models": model_hashes,
                           "version": COMPARISON_VERSION})  # fmt: skip
     numeric = comparison_table.select_dtypes("number").columns
@@ -549,7 +596,7 @@ def record_comparison(
 # ----------------------------------------------------------------------------- figures
 
 METRIC_BARS = (
-    "rate_r2", "co_bps", "state_r2_true_to_inferred", "state_r2_inferred_to_true",
+    "rate_r2", "co_bps", "co_bps_ctdb", "state_r2_true_to_inferred", "state_r2_inferred_to_true",
     "cycle_consistency_r2", "round_trip_r2", "input_r2_true_to_inferred", "fp_mean_distance",
     "dsa_angular", "dsa_wasserstein",
 )  # fmt: skip
