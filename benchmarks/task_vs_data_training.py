@@ -52,7 +52,7 @@ def run(params: dict, source_name: str, source_unroll: str | None = None) -> dic
         unstack,
     )
     from ntdyn.analysis.spiking import simulate_spikes
-    from ntdyn.analysis.task_vs_data import compare_pair, system_fixed_points
+    from ntdyn.analysis.task_vs_data import PairTrials, compare_pair, system_fixed_points
     from ntdyn.hyperparams import flatten
     from ntdyn.models.unroll import ScanUnroll
     from ntdyn.training.data_trained import (
@@ -121,13 +121,22 @@ def run(params: dict, source_name: str, source_unroll: str | None = None) -> dic
         _progress(times)
         t0 = time.perf_counter()
         m = trained.replicate()
-        inf = infer(m, dm_hp, data.spikes[valid], data.inputs[valid])
+        inf = infer(m, dm_hp, data.spikes, data.inputs)
+
+        def split(trials, inf=inf):  # maps are fitted on the training trials, scored on valid
+            def f64(x):
+                return np.asarray(x[trials], np.float64)
+
+            return PairTrials(
+                true_latents=f64(sim.latents), true_rates=f64(sim.rates), spikes=f64(sim.spikes),
+                true_inputs=f64(sim.inputs), inferred_latents=f64(inf.latents),
+                inferred_log_rates=f64(inf.log_rates), inferred_inputs=f64(inf.inferred_inputs),
+            )  # fmt: skip
+
         out = compare_pair(
-            true_latents=sim.latents[valid].astype(np.float64), true_rates=sim.rates[valid],
-            spikes=sim.spikes[valid], held_out=sim.held_out,
-            inferred_latents=inf.latents.astype(np.float64),
-            inferred_rates=np.exp(inf.log_rates.astype(np.float64)), source_points=source_points,
-            model_step=m.step, model_rest_input=np.zeros(sim.inputs.shape[-1]),
+            train=split(data.train), test=split(valid), held_out=sim.held_out,
+            source_points=source_points, model_step=m.step,
+            model_rest_input=np.zeros(sim.inputs.shape[-1]),
             n_candidates=int(cmp["n_candidates"]), fixed_point_config=fp_cfg,
             dsa_options=dict(cmp["dsa"]), seed=int(cmp["seed"]),
         )  # fmt: skip
