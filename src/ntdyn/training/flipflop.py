@@ -78,7 +78,7 @@ def train_flipflop(
     train__learning_rate, train__n_replicates, train__seed (train__divergence_factor,
     train__n_std_exclude: optional). checkpoint: where training state is saved and resumed
     from; label: the source's name in errors; devices: the local devices the replicates are
-    split across (default: all; the numbers may differ in the last bit). unroll: the trials'
+    split across (default: all; the numbers are those of one device). unroll: the trials'
     scan unroll (`ntdyn.models.unroll`; None: the model's default, 8 on accelerators, 1 on the
     CPU).
     """
