@@ -16,10 +16,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import equinox as eqx  # noqa: E402
 
-from ntdyn.analysis import experiments  # noqa: E402
+from ntdyn.analysis import experiments, fixed_points  # noqa: E402
 from ntdyn.analysis.dynamics import controller_step, steady_state_inputs  # noqa: E402
 from ntdyn.analysis.evaluate import _evaluate_chunk, evaluate_model  # noqa: E402
-from ntdyn.analysis.fixed_points import FixedPointConfig, _solve, find_fixed_points  # noqa: E402
+from ntdyn.analysis.fixed_points import FixedPointConfig, find_fixed_points  # noqa: E402
 from ntdyn.analysis.stored import Keep, open_for_writing  # noqa: E402
 from ntdyn.models.closed_loop import loop_params  # noqa: E402
 from ntdyn.models.controller import ensemble_from_hyperparams  # noqa: E402
@@ -125,15 +125,9 @@ report["evaluate_devices"] = min(
     len(x.sharding.device_set) for x in jax.tree.leaves((arrays, measures))
 )
 
-# --- fixed points: candidates split across the devices (30: padded to 32)
-controller = jax.tree.map(lambda x: x[0] if isinstance(x, jax.Array) else x, model)
-step = controller_step(controller)
-u = steady_state_inputs(np.zeros(2), 0.5)
-cands = np.random.default_rng(0).normal(size=(30, 8))
-cfg = FixedPointConfig(max_iters=100, adam_iters=60, newton_iters=5)
-fps = {name: find_fixed_points(step, cands, u, cfg, devices=d, eigenvectors=False)
-       for name, d in (("one", ONE), ("all", ALL))}  # fmt: skip
-a, b = fps["one"], fps["all"]
+# --- fixed points: blocks of candidates spread over the devices: 30 of 8 units in blocks of
+# at most 8 (4 of 8, the last padded), 250 of 32 units in blocks of at most 64 (4 of 63), and
+# 3 (one block: on the first device)
 
 
 def ulps(x, y) -> float:
@@ -145,24 +139,46 @@ def ulps(x, y) -> float:
     return float(np.max(np.abs(x - y) / scale)) if x.size else 0.0
 
 
-report["fixed_points"] = {
-    "candidate": np.array_equal(a.candidate, b.candidate),
-    "n_iters": np.array_equal(a.n_iters, b.n_iters),
-    "h_equal": np.array_equal(a.h, b.h),
-    "h_ulps": ulps(a.h, b.h),
-    "q_ulps": ulps(a.candidates_q, b.candidates_q),
-    # eigenvalues of nearly equal Jacobians: their difference relative to the largest |lambda|
-    "eig_rel": float(np.max(np.abs(a.eigenvalues - b.eigenvalues)) / np.abs(a.eigenvalues).max())
-    if a.eigenvalues.shape == b.eigenvalues.shape and a.eigenvalues.size
-    else float("inf"),
-}
-with jax.enable_x64(True):  # find_fixed_points's own program (a cache hit)
-    h0 = jax.numpy.asarray(plan.pad(cands, 30))
-    uu = jax.numpy.broadcast_to(jax.numpy.asarray(u), (32, len(u)))
-    h, _, _ = _solve(
-        plan.replicate(step), *plan.place((h0, uu)), 60, 5, cfg.tol_q, cfg.tol_dq,
-        cfg.learning_rate, cfg.lr_decay_iters,
-    )  # fmt: skip
-    report["fixed_points_devices"] = len(h.sharding.device_set)
+def first_controller(hidden: int):
+    hp = make_hp(**{"model__sisu_input": True, "model__hidden_size": hidden})
+    ensemble = ensemble_from_hyperparams(hp, jax.random.split(jax.random.PRNGKey(1), 3))
+    return jax.tree.map(lambda x: x[0] if isinstance(x, jax.Array) else x, ensemble)
+
+
+u = steady_state_inputs(np.zeros(2), 0.5)
+cfg = FixedPointConfig(max_iters=100, adam_iters=60, newton_iters=5)
+report["fixed_points"] = {}
+for hidden, n_candidates, block in ((8, 30, 8), (8, 3, 8), (32, 250, 64)):
+    step = controller_step(first_controller(hidden))
+    cands = np.random.default_rng(0).normal(size=(n_candidates, hidden))
+    a, b = (find_fixed_points(step, cands, u, cfg, devices=d, eigenvectors=False, block=block)
+            for d in (ONE, ALL))  # fmt: skip
+    report["fixed_points"][f"{n_candidates}x{hidden}"] = {
+        "candidate": np.array_equal(a.candidate, b.candidate),
+        "n_iters": np.array_equal(a.n_iters, b.n_iters),
+        "h": np.array_equal(a.h, b.h),
+        "candidates_q": np.array_equal(a.candidates_q, b.candidates_q),
+        "jacobian": np.array_equal(a.jacobian, b.jacobian),
+        "eigenvalues": np.array_equal(a.eigenvalues, b.eigenvalues),
+        "h_ulps": ulps(a.h, b.h),
+        "q_ulps": ulps(a.candidates_q, b.candidates_q),
+        "n_points": len(a.h),
+    }
+
+# where the searches ran: the devices of _solve's outputs, every call of find_fixed_points's
+# (the real function, watched), 250 candidates in blocks of 64
+solve, solved_on = fixed_points._solve, set()
+
+
+def watched_solve(*args):
+    out = solve(*args)
+    solved_on.update(d for x in jax.tree.leaves(out) for d in x.devices())
+    return out
+
+
+fixed_points._solve = watched_solve
+find_fixed_points(step, cands, u, cfg, devices=ALL, eigenvectors=False, block=64)
+fixed_points._solve = solve
+report["fixed_points_devices"] = len(solved_on)
 
 print("REPORT " + json.dumps(report))

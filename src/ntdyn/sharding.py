@@ -5,17 +5,22 @@
 one-axis `Mesh` over the chosen devices, arrays placed with a `NamedSharding` whose
 leading axis is split across them (`place`) or copied to each (`replicate`), and the
 padding that makes a leading axis a multiple of the device count (`pad`: copies of the
-last real row, whose outputs `unpad` drops). jit's sharding propagation partitions the
-computation from the placed inputs; `shard_map` runs a function on each device's share
-where the program must stay per device (a `lax.map` over trial blocks).
+last real row, whose outputs `unpad` drops). Three ways to compute: `on_each_device` runs
+the one-device program on every device's share of placed arrays (compiled for each device;
+`joined` makes the outputs one split array again), `each_on_a_device` hands whole parts
+(blocks of fixed shape) to the devices in turn, and `per_device` is one `shard_map` program
+over the mesh.
 
-What is split: the stacked model axis of training (`ntdyn.training.core.run_training`),
-the candidates of a fixed-point search (`ntdyn.analysis.fixed_points`) and the trials of an
-evaluation chunk (`ntdyn.analysis.evaluate`). Each row of those axes is computed on its own,
-so the numbers depend on the devices at most in the last bits: evaluations are bitwise those
-of one device; training and fixed points may differ in the last bit, where XLA compiles
-the multi-device program's arithmetic differently or its kernels round differently at
-another local shape (tests/test_sharding.py, README "Several GPUs of one machine").
+What is split: the stacked model axis of training (`ntdyn.training.core.run_training`,
+`on_each_device`), the blocks of a fixed-point search's candidates
+(`ntdyn.analysis.fixed_points`, `each_on_a_device`) and the trials of an evaluation chunk
+(`ntdyn.analysis.evaluate`: a `shard_map` of the fixed trial block's `lax.map`). Each row of
+those axes is computed on its own, and the numbers are those of one device, bitwise
+(tests/test_sharding.py, README "Several GPUs of one machine"). Not so for a program that
+jit partitions from the placement: XLA's SPMD clean-up merges equal expressions before the
+algebraic simplifier runs, which then rewrites some arithmetic differently (Adam's
+bias-corrected division), a rounding apart from one device's; nor for a program compiled
+at another shape (XLA:CPU emits a sum differently above a size).
 
 With one device that is JAX's default, every method is a no-op: the one-device code path is
 exactly the code without sharding.
@@ -150,6 +155,70 @@ class DevicePlan:
         them)."""
         return jax.shard_map(fn, mesh=self.mesh, in_specs=in_specs, out_specs=out_specs,
                              check_vma=False)  # fmt: skip
+
+    def on_each_device(self, fn, *args) -> list:
+        """fn(*args) run by every device by itself, on its own rows of the array leaves of
+        `args` placed with `place` (and its copy of those placed with `replicate`; any other
+        leaf as it is): the one-device program, compiled for each device, so every device
+        computes exactly what one device computes on those rows. Returns fn's outputs, one
+        per device in mesh order, each on its device (`joined` makes them one array).
+
+        Not one program partitioned over the mesh (jit's sharding propagation, or
+        `shard_map`): XLA compiles a multi-device program through its SPMD partitioner,
+        whose clean-up merges equal expressions (CSE) before the algebraic simplifier runs,
+        and the simplifier then rewrites some arithmetic differently from the one-device
+        program (measured: Adam's bias-corrected division, one rounding apart). The price:
+        one compilation per device instead of one for all (each device's first call);
+        calls after that only dispatch, and the devices run at the same time.
+        """
+        leaves, treedef = jax.tree.flatten(args)
+        columns = [self._shares(x) for x in leaves]
+        return [fn(*jax.tree.unflatten(treedef, [c[k] for c in columns]))
+                for k in range(self.n)]  # fmt: skip
+
+    def _shares(self, x) -> list:
+        """Each device's part of one leaf (its rows, its copy, or the leaf itself)."""
+        if not isinstance(x, jax.Array) or len(x.sharding.device_set) == 1:
+            return [x] * self.n  # a host value, or one jit moves to the device it runs on
+        by_device = {s.device: s.data for s in x.addressable_shards}
+        if x.sharding.is_fully_replicated or x.sharding.is_equivalent_to(self.split, x.ndim):
+            return [by_device[d] for d in self.devices]
+        raise ValueError(
+            f"an array of shape {x.shape} with sharding {x.sharding}: each device's part "
+            "must be its rows (`place`) or a copy (`replicate`)"
+        )
+
+    def each_on_a_device(self, fn, shared: tuple, parts: list, static: tuple = ()) -> list:
+        """fn(*shared, *part, *static) for every part of `parts` (tuples of arrays), part k
+        on device k mod n (all on JAX's default device when not `active`): the one-device
+        program at the part's shape on every device, so a part's numbers do not depend on
+        the devices. The arrays of `shared` are copied to each device once. Returns fn's
+        outputs in the order of `parts`, each on its device; parts on different devices
+        run at the same time (dispatch is asynchronous). A part's first call on a device
+        compiles fn for it."""
+        if not self.active:
+            return [fn(*shared, *part, *static) for part in parts]
+        copies = [self._to(d, shared) for d in self.devices[: len(parts)]]
+        return [fn(*copies[k % self.n], *self._to(self.devices[k % self.n], part), *static)
+                for k, part in enumerate(parts)]  # fmt: skip
+
+    @staticmethod
+    def _to(device: jax.Device, tree):
+        """The array leaves of tree on `device` (committed); other leaves as they are."""
+        arrays, static = eqx.partition(tree, eqx.is_array)
+        return eqx.combine(jax.device_put(arrays, device), static)
+
+    def joined(self, parts: list, axis: int = 0):
+        """One array per leaf from the per-device pytrees `parts` (mesh order, as
+        `on_each_device` returns them), split across the devices along `axis`, without
+        copying."""
+        sharding = NamedSharding(self.mesh, PartitionSpec(*([None] * axis), AXIS))
+
+        def join(*xs):
+            shape = (*xs[0].shape[:axis], sum(x.shape[axis] for x in xs), *xs[0].shape[axis + 1 :])
+            return jax.make_array_from_single_device_arrays(shape, sharding, list(xs))
+
+        return jax.tree.map(join, *parts)
 
     def padded(self, n_items: int, min_per_device: int = 1) -> int:
         """n_items rounded up to a multiple of the device count, with at least

@@ -52,6 +52,25 @@ def test_two_stable_points_and_a_saddle_are_found_exactly():
     np.testing.assert_allclose(np.abs(fps.eigenvalues[order][0]), [0.8, 0.5], atol=1e-10)
 
 
+@pytest.mark.parametrize("block", [64, 5, 13])  # one block; 13 of 5 (the last padded); 5 of 13
+def test_blocks_of_candidates_find_the_same_points(block):
+    # Each candidate's search is its own: cut into blocks, the same points, the same
+    # iterations for each candidate, and q per candidate to rounding.
+    cands = np.random.default_rng(1).uniform(-1.5, 1.5, size=(64, 2))
+    whole = find_fixed_points(bistable, cands, np.zeros(2))
+    blocks = find_fixed_points(bistable, cands, np.zeros(2), block=block)
+    np.testing.assert_array_equal(blocks.candidate, whole.candidate)
+    np.testing.assert_array_equal(blocks.n_iters, whole.n_iters)
+    np.testing.assert_allclose(blocks.h, whole.h, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(blocks.candidates_q, whole.candidates_q, rtol=1e-9, atol=1e-30)
+
+
+@pytest.mark.parametrize("block", [0, -3, 2.5, "8"])
+def test_a_bad_block_is_refused_naming_it(block):
+    with pytest.raises(ValueError, match=r"block = .*: must be an integer >= 1"):
+        find_fixed_points(bistable, np.zeros((4, 2)), np.zeros(2), block=block)
+
+
 def test_duplicates_are_merged_keeping_the_lowest_q():
     cands = np.random.default_rng(2).uniform(0.8, 1.2, size=(50, 2))  # all in one basin
     fps = find_fixed_points(bistable, cands, np.zeros(2))

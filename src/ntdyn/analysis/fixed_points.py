@@ -47,6 +47,10 @@ from ntdyn.sharding import Devices
 
 Step = Callable[[jax.Array, jax.Array], jax.Array]  # F(h (H,), u (n_in,)) -> (H,)
 
+# Candidates per compiled search at most (as JACOBIAN_BLOCK): more are searched in blocks
+# (see find_fixed_points); conf's fps_steady searches (n_candidates <= 1024) are one block.
+FIXED_POINT_BLOCK = 1024
+
 # Step lengths tried together in the line search (0 keeps the point).
 LINE_SEARCH = (1.0, 0.5, 0.25, 0.1, 0.03, 0.0)
 
@@ -142,6 +146,7 @@ def find_fixed_points(
     groups: np.ndarray | None = None,
     eigenvectors: bool = True,
     devices: Devices | None = None,
+    block: int = FIXED_POINT_BLOCK,
 ) -> FixedPoints:
     """Fixed points of h -> step(h, u) from `candidates` (N, H) at inputs `inputs`.
 
@@ -153,11 +158,17 @@ def find_fixed_points(
     `step` is a JAX function (or an Equinox module / `eqx.Partial`, whose arrays
     are traced); the same `seed` gives the same points. eigenvectors: False computes
     the eigenvalues alone (about half the host time; `FixedPoints.eigenvectors` is None).
-    devices: the local devices the candidates are split across (default: all); each
-    candidate's search is its own, so the points depend on them at most in the last
-    bits (XLA's dot kernels round by the number of rows).
+    block: candidates per compiled search at most; N > block are searched in
+    ceil(N / block) blocks of equal size (the last padded), one after another on one
+    device, in turn on several. The points depend on `block` (in the last bits, when
+    N > block), never on the devices.
+    devices: the local devices the blocks are spread over (default: all); each block is
+    searched with the one-device program, so the points are those of one device, bitwise
+    (a search of one block runs on the first device).
     """
     cfg = config or FixedPointConfig()
+    if not (isinstance(block, int) and block >= 1):
+        raise ValueError(f"block = {block!r}: must be an integer >= 1 (candidates per search)")
     candidates = np.asarray(candidates)
     if candidates.ndim != 2 or len(candidates) == 0:
         raise ValueError(f"candidates must be (N, H) with N >= 1, got shape {candidates.shape}")
@@ -176,14 +187,27 @@ def find_fixed_points(
             noise = jax.random.normal(jax.random.PRNGKey(seed), h0.shape, dtype)
             h0 = h0 + cfg.noise_std * noise
         u = jnp.asarray(inputs, dtype)
-        # Candidates split across the devices, padded with copies of the last one (whose
-        # search is the last one's: the loops stop no later); the network on every device.
+        # One compiled search per block of at most `block` candidates (one block of N when
+        # N <= block: the search as it always was), the last padded with copies of the last
+        # candidate (whose search is the last one's: the loops stop no later); several
+        # devices take the blocks in turn. Every block is the one-device program at the
+        # same shape on every path: XLA:CPU compiles a sum over units differently above a
+        # size (measured: (N, 32) float64 rows at N < 128 and N >= 128), so a block cut
+        # to another number of rows would round differently.
         plan, n = (devices or Devices()).plan(), len(candidates)
-        h, q, n_iters = _solve(
-            plan.replicate(step), *plan.place(plan.pad((h0, u), n)), adam_iters,
-            cfg.newton_iters, cfg.tol_q, cfg.tol_dq, cfg.learning_rate, cfg.lr_decay_iters,
-        )  # fmt: skip
-        h, q, n_iters = (np.asarray(x)[:n] for x in (h, q, n_iters))
+        blocks = [(h0, u)]
+        if n > block:  # as few blocks as `block` allows, of equal size: little padding
+            n_blocks = -(-n // block)
+            size = -(-n // n_blocks)
+            h0_p, u_p = (jnp.concatenate([x, jnp.repeat(x[-1:], n_blocks * size - n, axis=0)])
+                         for x in (h0, u))  # fmt: skip
+            blocks = [(h0_p[k * size : (k + 1) * size], u_p[k * size : (k + 1) * size])
+                      for k in range(n_blocks)]  # fmt: skip
+        options = (adam_iters, cfg.newton_iters, cfg.tol_q, cfg.tol_dq, cfg.learning_rate,
+                   cfg.lr_decay_iters)  # fmt: skip
+        parts = plan.each_on_a_device(_solve, (step,), blocks, options)
+        h, q, n_iters = (np.concatenate([np.asarray(part[i]) for part in parts])[:n]
+                         for i in range(3))  # fmt: skip
         h0, inputs = np.asarray(h0), np.asarray(u)
         if groups is None:
             kept, group_of = _kept(h, q, h0, cfg), None

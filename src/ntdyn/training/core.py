@@ -264,23 +264,29 @@ def run_training(
     checkpoints are then neither read nor written.
     Raises `DivergenceError` as soon as every replicate of a member has diverged.
     devices: the local devices the model axis is split across (default: all), padded to a
-    multiple of their count with copies of the last model (dropped from the result).
+    multiple of their count with copies of the last model (dropped from the result), two
+    models at least on each; every device trains its models with the one-device program,
+    so the numbers are those of one device, bitwise (tests/test_sharding.py).
     """
     n_inner = chunk_size(run.n_batches, run.chunk_target)
     factors = jnp.concatenate([jnp.full(m.n_replicates, m.divergence.factor) for m in members])
     if factors.shape[0] != keys.shape[0]:
         raise ValueError(f"members hold {factors.shape[0]} models, keys {keys.shape[0]}")
-    # The model axis split across the devices (ntdyn.sharding); jit partitions train_chunk
-    # from its inputs' placement. Checkpoints hold the real models only. Two models at least
-    # per device: XLA drops a model axis of one, and its CPU dot kernels then round the last
-    # bit differently from the stacked program's (measured: 1 ulp at step 0).
+    # The model axis split across the devices (ntdyn.sharding); each device runs train_chunk
+    # on its models (`DevicePlan.on_each_device`). Checkpoints hold the real models only. Two
+    # models at least per device: XLA drops a model axis of one, and its CPU dot kernels then
+    # round the last bit differently from the stacked program's (measured: 1 ulp at step 0).
     plan, n_models = (devices or Devices()).plan(), keys.shape[0]
     n_padded = plan.padded(n_models, MIN_MODELS_PER_DEVICE)
     params, data, keys, learning_rates, factors = plan.place(
         plan.pad((params, data, keys, learning_rates, factors), n_models, MIN_MODELS_PER_DEVICE)
     )
-    opt_states = jax.vmap(lambda p, lr: make_optimizer(lr).init(p))(params, learning_rates)
-    state = TrainState(params, opt_states, divergence.initial_state(factors), keys,
+    # placed too: leaves made from constants (Adam's step counts) are on one device else
+    opt_states, div = plan.place((
+        jax.vmap(lambda p, lr: make_optimizer(lr).init(p))(params, learning_rates),
+        divergence.initial_state(factors),
+    ))  # fmt: skip
+    state = TrainState(params, opt_states, div, keys,
                        np.zeros((n_padded, run.n_batches, n_terms), np.float32))  # fmt: skip
 
     def placed(state: TrainState) -> TrainState:
@@ -294,10 +300,16 @@ def run_training(
                                        state.keys)))  # fmt: skip
 
     def advance(state: TrainState, first: int) -> tuple[TrainState, float]:
-        params, opt_states, div, terms, grad_norms = train_chunk(
-            state.params, static, state.opt_states, state.divergence, data, state.keys,
-            jnp.asarray(first), n_inner, loss, loss_options, on_chunk is not None,
-        )  # fmt: skip
+        args = (state.params, static, state.opt_states, state.divergence, data, state.keys,
+                jnp.asarray(first), n_inner, loss, loss_options, on_chunk is not None)  # fmt: skip
+        if plan.active:  # every device runs the one-device program on its models
+            parts = plan.on_each_device(train_chunk, *args)
+            params, opt_states, div, grad_norms = plan.joined(
+                [(p, s, d, g) for p, s, d, _, g in parts]
+            )
+            terms = np.concatenate([np.asarray(part[3]) for part in parts], axis=1)
+        else:
+            params, opt_states, div, terms, grad_norms = train_chunk(*args)
         done = first + n_inner
         state.history[:, first:done] = np.swapaxes(np.asarray(terms), 0, 1)  # host, in place
         if on_chunk is not None:

@@ -91,7 +91,7 @@ def train_flipflop(
     task__quiet_steps, task__transition_blind, task__ignore_first_steps: optional).
     checkpoint: where training state is saved and resumed
     from; label: the source's name in errors; devices: the local devices the replicates are
-    split across (default: all; the numbers may differ in the last bit). unroll: the trials'
+    split across (default: all; the numbers are those of one device). unroll: the trials'
     scan unroll (`ntdyn.models.unroll`; None: the model's default, 8 on accelerators, 1 on the
     CPU).
     """

@@ -181,7 +181,7 @@ def train_group(
     each k-step chunk) and each unit's activity on fixed probe reaches
     (`ntdyn.training.recording`'s tables). checkpoint: where training state is saved and
     resumed from (`ntdyn.training.core.run_training`). devices: the local devices the
-    stacked models are split across (default: all; the numbers may differ in the last bit).
+    stacked models are split across (default: all; the numbers are those of one device).
     unroll: time steps per loop iteration of the trials' scan (`ntdyn.models.unroll`; auto:
     the whole trial on GPU/TPU, 1 on CPU).
     """

@@ -79,7 +79,7 @@ def steady_fixed_points(
     sample), run on at the steady input, plus noise. Returns (points:
     one row per unique point with q, kind, stability, |lambda|max and the singular
     values of dh/d(position feedback); eigenvalues: one row per point x mode). devices:
-    the local devices the candidates are split across.
+    the local devices the blocks of candidates are spread over (`find_fixed_points`).
     """
     spec = population["fps_steady"]
     cfg = FixedPointConfig(**spec.get("finder", {}))
@@ -491,7 +491,7 @@ class PopulationAnalysis:
     `<name>` (the labelled arrays named in `arrays`). `reads`: the evaluations or analyses
     whose records it reads (their hashes are part of its own). `metrics_from`: the output
     whose rows give the record's metrics. `sharded`: compute spreads its work over the
-    run's devices (`devices=`, from `resources.devices`; the numbers may differ in the last bit).
+    run's devices (`devices=`, from `resources.devices`; the numbers are those of one device).
     """
 
     compute: Callable[..., tuple]
@@ -551,7 +551,7 @@ def run_population_analysis(
 
     `inputs`: the compute's arguments, and `read_<name>` for each record it reads;
     resources: conf `resources` (its devices, for the analyses that spread over them; not
-    part of the record's hash: the numbers depend on them at most in the last bit).
+    part of the record's hash: the numbers do not depend on them).
     Returns its outputs followed by its record (hash, run id, status).
     """
     spec = POPULATION_ANALYSES[analysis]
