@@ -47,9 +47,12 @@ from ntdyn.sharding import Devices
 
 Step = Callable[[jax.Array, jax.Array], jax.Array]  # F(h (H,), u (n_in,)) -> (H,)
 
-# Candidates per compiled search at most (as JACOBIAN_BLOCK): more are searched in blocks
-# (see find_fixed_points); conf's fps_steady searches (n_candidates <= 1024) are one block.
-FIXED_POINT_BLOCK = 1024
+# Candidates per compiled search at most: more are searched in blocks (see find_fixed_points).
+# Large, because on an accelerator a search is bound by its iterations (kernel launches), not
+# by its candidates: a research-scale fps_reach search (~12 600 candidates) and every
+# fps_steady search (1024) stay one program, as fast as one program was; only larger searches
+# are cut, and spread over several devices.
+FIXED_POINT_BLOCK = 16384
 
 # Step lengths tried together in the line search (0 keeps the point).
 LINE_SEARCH = (1.0, 0.5, 0.25, 0.1, 0.03, 0.0)
