@@ -22,8 +22,13 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/kedro run
 
+# The suite's test files run in TEST_WORKERS processes (pytest-xdist), each file whole in one
+# of them (--dist loadfile): a module's fixtures (a tiny project's first run, a Dask cluster)
+# are made once, and the session's servers once per process that uses them. Two: CI's cores.
+TEST_WORKERS ?= 2
+
 test: $(STAMP) browser postgresql
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # Chromium and its driver from the distribution's packages, for the browser tests (which
 # skip, saying why, where neither this nor a system install provided them).

@@ -32,6 +32,8 @@ from ntdyn.store.mlflow_store import CHECKPOINTS
 from ntdyn.training.divergence import DivergenceError
 from ntdyn.training.ensemble_io import load_trained
 
+pytestmark = pytest.mark.pipeline
+
 # One member, enough batches that training takes a few seconds; a checkpoint after every
 # chunk of 25 batches (min_interval_s 0, and writing may take all the time: max_overhead 1).
 RESUME_PARAMS = {
