@@ -154,11 +154,11 @@ def run_analysis(
         folder = store.staging_dir() / staged / EVALUATION_ARTIFACT
         open_for_writing(folder)
 
-        def evaluate_one(job: tuple[int, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        def evaluate_one(job: tuple) -> tuple[pd.DataFrame, pd.DataFrame]:
             """One model: its arrays into its own group of the evaluation's store, its
             measures and conditions returned (a Dask task under the DaskRunner)."""
-            i, mh = job
-            ensemble = models[mh]() if callable(models[mh]) else models[mh]
+            i, mh, model = job  # the job carries its own model: a task ships only that one
+            ensemble = model() if callable(model) else model
             hp = ensemble.hyperparams
             trials, conditions = ANALYSES[analysis].build(spec, hp)
             group = open_group_for_writing(folder, mh)
@@ -178,7 +178,7 @@ def run_analysis(
             return validate_measures_table(table.join(members, on="hash")), conditions
 
         # the models are independent: Dask tasks under the DaskRunner, else one after another
-        jobs = list(enumerate(models))
+        jobs = [(i, mh, model) for i, (mh, model) in enumerate(models.items())]
         parts = map_independent(evaluate_one, jobs, name=f"evaluate_{analysis}")
         measures, tables = [m for m, _ in parts], [c for _, c in parts]
         table = pd.concat(measures, ignore_index=True)
