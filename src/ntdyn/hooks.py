@@ -24,7 +24,7 @@ import pandas as pd
 from kedro.framework.hooks import hook_impl
 
 from ntdyn.compilations import CompilationCounter
-from ntdyn.resources import ResourceBudget, configure_jax_memory
+from ntdyn.resources import ResourceBudget, configure_compilation_cache, configure_jax_memory
 from ntdyn.store.initialise import ensure_experiment, initialise_store, sqlite_path
 from ntdyn.store.processes import TAG_PROCESS, abandoned_runs, mark_abandoned, this_process
 
@@ -134,7 +134,8 @@ def summary_text(
 
 class ResourceHooks:
     """Applies the `resources` budget of conf before anything starts JAX's backend: its GPU
-    allocator is capped at `resources.gpu_memory_gb`, without preallocation."""
+    allocator is capped at `resources.gpu_memory_gb`, without preallocation; compiled
+    programs are kept in `resources.compilation_cache`."""
 
     @hook_impl
     def after_context_created(self, context):
@@ -143,6 +144,9 @@ class ResourceHooks:
         if applied:
             log.info("JAX memory from resources.gpu_memory_gb = %s: %s", budget.gpu_memory_gb,
                      applied)  # fmt: skip
+        folder = configure_compilation_cache(budget, context.project_path)
+        if folder:
+            log.info("compiled XLA programs are kept in %s (resources.compilation_cache)", folder)
 
 
 class RunLifecycleHooks:

@@ -20,6 +20,7 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ntdyn.sharding import Devices
 
@@ -39,15 +40,24 @@ class ResourceBudget:
     gpu_memory_gb: device memory for JAX (its allocator is capped there, see
     `configure_jax_memory`); host_memory_gb: process memory for arrays being processed;
     trial_block: trials per compiled block, per backend ("cpu", "gpu"); devices: the local
-    devices the work is spread over (gpu_memory_gb is per device).
+    devices the work is spread over (gpu_memory_gb is per device); compilation_cache: the
+    folder (relative: to the project) where compiled XLA programs are kept between runs
+    (JAX's persistent compilation cache, see `configure_compilation_cache`), None: off.
     """
 
     gpu_memory_gb: float = 40.0
     host_memory_gb: float = 16.0
     trial_block: tuple[tuple[str, int], ...] = tuple(DEFAULT_TRIAL_BLOCK.items())
     devices: Devices = field(default_factory=Devices)
+    compilation_cache: str | None = None
 
     def __post_init__(self):
+        cache = self.compilation_cache
+        if cache is not None and not (isinstance(cache, str) and cache.strip()):
+            raise ValueError(
+                f"resources.compilation_cache = {cache!r}: must be a folder (a path, relative "
+                "to the project or absolute) or null (no cache)"
+            )
         for name in ("gpu_memory_gb", "host_memory_gb"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
@@ -67,11 +77,12 @@ class ResourceBudget:
     def from_conf(cls, conf: dict | None) -> ResourceBudget:
         """From the `resources` mapping of conf (missing keys take the defaults)."""
         conf = dict(conf or {})
-        unknown = set(conf) - {"gpu_memory_gb", "host_memory_gb", "trial_block", "devices"}
+        keys = {"gpu_memory_gb", "host_memory_gb", "trial_block", "devices", "compilation_cache"}
+        unknown = set(conf) - keys
         if unknown:
             raise ValueError(
-                f"resources has unknown key(s) {sorted(unknown)}: allowed are gpu_memory_gb, "
-                "host_memory_gb, trial_block, devices"
+                f"resources has unknown key(s) {sorted(unknown)}: allowed are "
+                f"{', '.join(sorted(keys))}"
             )
         devices = Devices.from_conf(conf.pop("devices", None))
         block = dict(DEFAULT_TRIAL_BLOCK)
@@ -213,3 +224,45 @@ def configure_jax_memory(budget: ResourceBudget) -> dict[str, str]:
             "the next process", applied,
         )  # fmt: skip
     return applied
+
+
+# The compilation cache's size at most (JAX evicts the least recently used programs beyond).
+COMPILATION_CACHE_MAX_BYTES = 2 * 10**9
+
+
+def configure_compilation_cache(budget: ResourceBudget, project_path: Path) -> str | None:
+    """Keep compiled XLA programs between runs in `resources.compilation_cache`.
+
+    JAX's persistent compilation cache (`jax_compilation_cache_dir`): a program compiled
+    once, by this run or an earlier one, is read back instead of compiled again when its
+    optimised module and the machine are the same (JAX's cache key: the module, the
+    compile options, the devices and the JAX/XLA versions), so a second run with other
+    hyperparameters of the same shapes compiles little. Every program is kept whatever its
+    compile time (most of ntdyn's take under a second on the CPU and add up to a third of
+    a demo run); the folder is capped at 2 GB (least recently used evicted).
+
+    `JAX_COMPILATION_CACHE_DIR` in the environment wins over conf (the test suite shares
+    one folder between its processes that way). The folder is also put in the environment,
+    so processes started by the run (Dask workers) use it. Returns the folder, or None
+    when off. The numbers do not depend on it: a program read back is the compiled one.
+    """
+    folder = os.environ.get("JAX_COMPILATION_CACHE_DIR")
+    if not folder:
+        if budget.compilation_cache is None:
+            return None
+        folder = str((Path(project_path) / budget.compilation_cache).resolve())
+        os.environ["JAX_COMPILATION_CACHE_DIR"] = folder
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(COMPILATION_CACHE_MAX_BYTES))
+    import jax
+    from jax.experimental.compilation_cache import compilation_cache
+
+    jax.config.update("jax_compilation_cache_dir", folder)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs",
+                      float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]))  # fmt: skip
+    jax.config.update("jax_compilation_cache_max_size",
+                      int(os.environ["JAX_COMPILATION_CACHE_MAX_SIZE"]))  # fmt: skip
+    # JAX decides once per process, at its first compilation, whether the cache is used:
+    # a program compiled before this call (in-process sessions) would have switched it off
+    compilation_cache.reset_cache()
+    return folder

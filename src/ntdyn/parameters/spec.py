@@ -49,6 +49,7 @@ RESOURCES = {
     "host_memory_gb": positive(),
     "trial_block": {"cpu": count(), "gpu": count()},
     "devices": Checked(devices_problem),
+    "compilation_cache": text(nullable=True),
 }
 
 KEEP = {
