@@ -19,8 +19,14 @@ import equinox as eqx  # noqa: E402
 from ntdyn.analysis import experiments, fixed_points  # noqa: E402
 from ntdyn.analysis.dynamics import controller_step, steady_state_inputs  # noqa: E402
 from ntdyn.analysis.evaluate import _evaluate_chunk, evaluate_model  # noqa: E402
-from ntdyn.analysis.fixed_points import FixedPointConfig, find_fixed_points  # noqa: E402
+from ntdyn.analysis.fixed_points import (  # noqa: E402
+    FixedPointConfig,
+    Search,
+    find_fixed_points,
+    search_fixed_points,
+)
 from ntdyn.analysis.stored import Keep, open_for_writing  # noqa: E402
+from ntdyn.compilations import CompilationCounter  # noqa: E402
 from ntdyn.models.closed_loop import loop_params  # noqa: E402
 from ntdyn.models.controller import ensemble_from_hyperparams  # noqa: E402
 from ntdyn.resources import ResourceBudget  # noqa: E402
@@ -165,20 +171,68 @@ for hidden, n_candidates, block in ((8, 30, 8), (8, 3, 8), (32, 250, 64)):
         "n_points": len(a.h),
     }
 
-# where the searches ran: the devices of _solve's outputs, every call of find_fixed_points's
-# (the real function, watched), 250 candidates in blocks of 64
-solve, solved_on = fixed_points._solve, set()
+# --- many searches (`search_fixed_points`): 5 searches of two models at two inputs, of 3 to
+# 30 candidates in blocks of at most 16 (30 and 20 in two blocks each: 7 blocks), one with
+# groups, one with noise and eigenvectors, on 4 devices and on 1. The devices of each
+# block's outputs are watched on `_solve` (the real function, called by the module).
+controllers = [first_controller(8), first_controller(8)]
+controllers[1] = jax.tree.map(lambda x: 0.9 * x if eqx.is_inexact_array(x) else x, controllers[1])
+steps = [controller_step(c) for c in controllers]
+u_other = steady_state_inputs(np.array([0.1, -0.1]), 1.5)
+rng = np.random.default_rng(1)
+noisy = FixedPointConfig(max_iters=100, adam_iters=60, newton_iters=5, noise_std=0.05)
+lazy = rng.normal(size=(7, 8))  # the last search's candidates, given as a function
+many = [
+    Search(steps[0], rng.normal(size=(3, 8)), u, cfg, eigenvectors=False),
+    Search(steps[0], rng.normal(size=(30, 8)), u_other, cfg, groups=np.repeat(np.arange(3), 10),
+           eigenvectors=False),
+    Search(steps[1], rng.normal(size=(12, 8)), u, noisy, seed=4),
+    Search(steps[1], rng.normal(size=(20, 8)), u_other, cfg, eigenvectors=False),
+    Search(steps[0], lambda: lazy, u, cfg, eigenvectors=False),
+]  # fmt: skip
+solve, solved_on = fixed_points._solve, []
 
 
 def watched_solve(*args):
     out = solve(*args)
-    solved_on.update(d for x in jax.tree.leaves(out) for d in x.devices())
+    devices = sorted({d.id for x in jax.tree.leaves(out) for d in x.devices()})
+    solved_on.append([int(args[2].shape[0]), devices])  # the block's candidates, its devices
     return out
 
 
 fixed_points._solve = watched_solve
+one_many = list(search_fixed_points(many, devices=ONE, block=16))
+solved_on_one, solved_on = solved_on, []
+programs = solve._cache_size()  # compiled programs of `_solve` (one per shape and device)
+with CompilationCounter() as compiled:
+    all_many = list(search_fixed_points(many, devices=ALL, block=16))
+solved_on_all, solved_on = solved_on, []
+# one search of 250 candidates of 32 units (the last above) in blocks of at most 64
 find_fixed_points(step, cands, u, cfg, devices=ALL, eigenvectors=False, block=64)
 fixed_points._solve = solve
-report["fixed_points_devices"] = len(solved_on)
+report["fixed_points_blocks"] = solved_on
+fields = ("h", "q", "candidate", "candidates_q", "n_iters", "jacobian", "eigenvalues",
+          "eigenvectors", "group", "stable")  # fmt: skip
+report["many_searches"] = {
+    "equal": {
+        f: all(
+            np.array_equal(getattr(a, f), getattr(b, f), equal_nan=False)
+            if getattr(a, f) is not None
+            else getattr(b, f) is None
+            for a, b in zip(one_many, all_many, strict=True)
+        )
+        for f in fields
+    },
+    "n_points": [len(x.h) for x in all_many],
+    "eigenvectors": [x.eigenvectors is not None for x in all_many],
+    "block_devices_one": solved_on_one,
+    "block_devices_all": solved_on_all,
+    "search_devices_one": [x.device.id for x in one_many],
+    "search_devices_all": [x.device.id for x in all_many],
+    # `_solve` programs compiled by the run on 4 devices (those of device 0 were compiled by
+    # the run on one), and every compilation of that run (searches, Jacobians, copies)
+    "solve_programs_on_four": solve._cache_size() - programs,
+    "compilations_on_four": compiled.count,
+}
 
 print("REPORT " + json.dumps(report))

@@ -89,4 +89,23 @@ def test_fixed_points_on_four_devices_are_those_of_one(four_devices):
         assert got["n_points"] >= 1, case
         for what in ("candidate", "n_iters", "h", "candidates_q", "jacobian", "eigenvalues"):
             assert got[what], (case, what, got)
-    assert four_devices["fixed_points_devices"] == 4
+    # 250 candidates in blocks of at most 64: 4 blocks of 63, one on each device
+    assert four_devices["fixed_points_blocks"] == [[63, [k]] for k in range(4)]
+
+
+def test_many_searches_spread_over_four_devices_give_the_numbers_of_one(four_devices):
+    # 5 searches (3, 30, 12, 20 and 7 candidates; blocks of at most 16: 7 blocks) of two
+    # models at two inputs, with groups, noise and eigenvectors among them
+    got = four_devices["many_searches"]
+    assert all(got["equal"].values()), got["equal"]
+    assert min(got["n_points"]) >= 1 and got["eigenvectors"] == [False, False, True, False, False]
+    # block k of all the searches ran on device k mod 4, each search's first block giving its
+    # device; on one device every block ran on device 0
+    blocks = [[3, [0]], [15, [1]], [15, [2]], [12, [3]], [10, [0]], [10, [1]], [7, [2]]]
+    assert got["block_devices_all"] == blocks
+    assert got["block_devices_one"] == [[rows, [0]] for rows, _ in blocks]
+    assert got["search_devices_all"] == [0, 1, 3, 0, 2] and got["search_devices_one"] == [0] * 5
+    # one compiled search per block shape and device: on 4 devices, only the (shape, device)
+    # pairs off device 0 compiled anew (device 0's are the one-device run's programs)
+    off_first = {(rows, d[0]) for rows, d in blocks if d != [0]}
+    assert got["solve_programs_on_four"] == len(off_first) == 5

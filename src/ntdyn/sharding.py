@@ -5,16 +5,16 @@
 one-axis `Mesh` over the chosen devices, arrays placed with a `NamedSharding` whose
 leading axis is split across them (`place`) or copied to each (`replicate`), and the
 padding that makes a leading axis a multiple of the device count (`pad`: copies of the
-last real row, whose outputs `unpad` drops). Three ways to compute: `on_each_device` runs
+last real row, whose outputs `unpad` drops). Two ways to compute: `on_each_device` runs
 the one-device program on every device's share of placed arrays (compiled for each device;
-`joined` makes the outputs one split array again), `each_on_a_device` hands whole parts
-(blocks of fixed shape) to the devices in turn, and `per_device` is one `shard_map` program
-over the mesh.
+`joined` makes the outputs one split array again), and `per_device` is one `shard_map`
+program over the mesh.
 
 What is split: the stacked model axis of training (`ntdyn.training.core.run_training`,
-`on_each_device`), the blocks of a fixed-point search's candidates
-(`ntdyn.analysis.fixed_points`, `each_on_a_device`) and the trials of an evaluation chunk
-(`ntdyn.analysis.evaluate`: a `shard_map` of the fixed trial block's `lax.map`). Each row of
+`on_each_device`), the trials of an evaluation chunk (`ntdyn.analysis.evaluate`: a
+`shard_map` of the fixed trial block's `lax.map`) and whole fixed-point searches, and the
+blocks of a large one (`ntdyn.analysis.fixed_points.search_fixed_points`: block k on
+`DevicePlan.devices[k mod n]`, the one-device program at the block's shape). Each row of
 those axes is computed on its own, and the numbers are those of one device, bitwise
 (tests/test_sharding.py, README "Several GPUs of one machine"). Not so for a program that
 jit partitions from the placement: XLA's SPMD clean-up merges equal expressions before the
@@ -187,26 +187,6 @@ class DevicePlan:
             f"an array of shape {x.shape} with sharding {x.sharding}: each device's part "
             "must be its rows (`place`) or a copy (`replicate`)"
         )
-
-    def each_on_a_device(self, fn, shared: tuple, parts: list, static: tuple = ()) -> list:
-        """fn(*shared, *part, *static) for every part of `parts` (tuples of arrays), part k
-        on device k mod n (all on JAX's default device when not `active`): the one-device
-        program at the part's shape on every device, so a part's numbers do not depend on
-        the devices. The arrays of `shared` are copied to each device once. Returns fn's
-        outputs in the order of `parts`, each on its device; parts on different devices
-        run at the same time (dispatch is asynchronous). A part's first call on a device
-        compiles fn for it."""
-        if not self.active:
-            return [fn(*shared, *part, *static) for part in parts]
-        copies = [self._to(d, shared) for d in self.devices[: len(parts)]]
-        return [fn(*copies[k % self.n], *self._to(self.devices[k % self.n], part), *static)
-                for k, part in enumerate(parts)]  # fmt: skip
-
-    @staticmethod
-    def _to(device: jax.Device, tree):
-        """The array leaves of tree on `device` (committed); other leaves as they are."""
-        arrays, static = eqx.partition(tree, eqx.is_array)
-        return eqx.combine(jax.device_put(arrays, device), static)
 
     def joined(self, parts: list, axis: int = 0):
         """One array per leaf from the per-device pytrees `parts` (mesh order, as

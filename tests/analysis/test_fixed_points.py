@@ -145,7 +145,7 @@ def test_jacobians_belong_to_the_kept_points_only():
     at those points (the bistable map: 1 + 0.1 (1 - 3x^2) and 0.5), computed in float64."""
     import jax
 
-    from ntdyn.analysis.fixed_points import _solve
+    from ntdyn.analysis.fixed_points import _solve, split_step
 
     cands = np.random.default_rng(3).normal(size=(64, 2)) * 1.5
     u = np.zeros(2)
@@ -156,7 +156,7 @@ def test_jacobians_belong_to_the_kept_points_only():
         expected = np.diag([1 + 0.1 * (1 - 3 * h[0] ** 2), 0.5])
         np.testing.assert_allclose(jac, expected, atol=1e-12)
     shapes = jax.eval_shape(
-        lambda h0, uu: _solve(bistable, h0, uu, 10, 5, 1e-12, 1e-20, 1e-2, 200.0),
+        lambda h0, uu: _solve(*split_step(bistable), h0, uu, (10, 5, 1e-12, 1e-20, 1e-2, 200.0)),
         jax.ShapeDtypeStruct((64, 2), np.float32), jax.ShapeDtypeStruct((64, 2), np.float32),
     )  # fmt: skip
     assert [s.shape for s in shapes] == [(64, 2), (64,), (64,)]  # states, q, iterations

@@ -29,7 +29,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -110,6 +111,7 @@ class FixedPoints:
     n_iters: np.ndarray
     config: FixedPointConfig = field(default_factory=FixedPointConfig)
     group: np.ndarray | None = None  # (M,) the input group of each point, when grouped
+    device: jax.Device | None = None  # where the search ran (its first block)
 
     @property
     def candidates_converged(self) -> np.ndarray:
@@ -137,6 +139,24 @@ def x64(enabled: bool = True):
     if not enabled:
         return contextlib.nullcontext()
     return jax.enable_x64(True)
+
+
+@dataclass(frozen=True)
+class Search:
+    """One fixed-point search of `search_fixed_points` (the arguments of `find_fixed_points`).
+
+    candidates: (N, H) states, or a function of no arguments that returns them, called on
+    the device the search runs on (JAX's default device there: e.g. a roll-out from sampled
+    states, so that it does not queue behind the other devices' searches on the first one).
+    """
+
+    step: Step
+    candidates: np.ndarray | Callable[[], np.ndarray]
+    inputs: np.ndarray
+    config: FixedPointConfig | None = None
+    seed: int = 0
+    groups: np.ndarray | None = None
+    eigenvectors: bool = True
 
 
 def find_fixed_points(
@@ -167,29 +187,134 @@ def find_fixed_points(
     N > block), never on the devices.
     devices: the local devices the blocks are spread over (default: all); each block is
     searched with the one-device program, so the points are those of one device, bitwise
-    (a search of one block runs on the first device).
+    (a search of one block runs on the first device). Many searches: `search_fixed_points`.
     """
-    cfg = config or FixedPointConfig()
+    search = Search(step, candidates, inputs, config, seed, groups, eigenvectors)
+    return next(search_fixed_points([search], devices=devices, block=block))
+
+
+# Blocks in flight per device at most in `search_fixed_points` (dispatched, not finished): two
+# keep a device busy while the host finishes its previous search.
+SEARCHES_PER_DEVICE = 2
+
+
+def search_fixed_points(
+    searches: Iterable[Search],
+    *,
+    devices: Devices | None = None,
+    block: int = FIXED_POINT_BLOCK,
+    per_device: int = SEARCHES_PER_DEVICE,
+) -> Iterator[FixedPoints]:
+    """The fixed points of every search (`find_fixed_points` of each), in order, the
+    searches spread over the local devices.
+
+    Each search is cut into blocks of at most `block` candidates (one block unless N >
+    block) and block k of all of them, counted across the searches, runs on device k mod n
+    of `devices` (default: all): search k on device k mod n when every search is one block.
+    A block is the one-device program at its shape, whichever device runs it, so a search's
+    numbers are those of one device, bitwise. The device work is dispatched without
+    waiting (`jax.jit` returns at once) while the host finishes the searches in order
+    (duplicates, Jacobians of the kept points on the search's device, spectra): at most
+    per_device x n blocks are in flight (at least one search), which bounds the memory.
+    `FixedPoints.device` is the device of a search's first block. `searches` is read
+    lazily, as the window allows.
+    """
     if not (isinstance(block, int) and block >= 1):
         raise ValueError(f"block = {block!r}: must be an integer >= 1 (candidates per search)")
-    candidates = np.asarray(candidates)
-    if candidates.ndim != 2 or len(candidates) == 0:
-        raise ValueError(f"candidates must be (N, H) with N >= 1, got shape {candidates.shape}")
-    inputs = np.asarray(inputs)
-    if inputs.ndim == 1:
-        inputs = np.broadcast_to(inputs, (len(candidates), inputs.shape[0]))
-    if inputs.shape[0] != len(candidates):
-        raise ValueError(
-            f"inputs must be (n_in,) or (N, n_in) with N = {len(candidates)}, got {inputs.shape}"
-        )
-    adam_iters = cfg.max_iters if cfg.newton_iters == 0 else min(cfg.adam_iters, cfg.max_iters)
-    with x64(cfg.float64):
+    if not (isinstance(per_device, int) and per_device >= 1):
+        raise ValueError(f"per_device = {per_device!r}: must be an integer >= 1 (blocks in "
+                         "flight per device)")  # fmt: skip
+    return _searched(iter(searches), (devices or Devices()).plan().devices, block, per_device)
+
+
+def _searched(todo: Iterator[Search], devices: tuple, block: int, per_device: int):
+    """`search_fixed_points`'s loop, its arguments checked."""
+    limit, pending, in_flight, next_block = per_device * len(devices), deque(), 0, 0
+    copies = _StepCopies()
+    more = True
+    while True:
+        while more and (not pending or in_flight < limit):
+            search = next(todo, None)
+            if search is None:
+                more = False
+                break
+            dispatched = _dispatch(search, devices, next_block, block, copies)
+            next_block += len(dispatched.parts)
+            in_flight += len(dispatched.parts)
+            pending.append(dispatched)
+        if not pending:
+            return
+        done = pending.popleft()
+        in_flight -= len(done.parts)
+        yield _finish(done)
+
+
+def split_step(step: Step) -> tuple:
+    """(array leaves, static part) of a step, as `_solve` takes it: the arrays as a pytree
+    (None elsewhere), the rest as a hashable (treedef, leaves) pair, as `eqx.filter_jit`
+    splits its arguments."""
+    arrays, static = eqx.partition(step, eqx.is_array)
+    leaves, treedef = jax.tree.flatten(static)
+    return arrays, (treedef, tuple(leaves))
+
+
+class _StepCopies:
+    """The array leaves of the current search's step on each device, copied once (searches
+    of one model share them), and its static part as a hashable (treedef, leaves) key of the
+    compiled search: a new step drops the copies of the previous one."""
+
+    def __init__(self):
+        self.step, self.static, self.on = None, None, {}
+
+    def __call__(self, step, device: jax.Device):
+        if step is not self.step:
+            self.step, self.on = step, {}
+            self.arrays, self.static = split_step(step)
+        if device not in self.on:
+            # the step's arrays finished first: a copy waits for nothing on another device
+            self.on[device] = jax.device_put(jax.block_until_ready(self.arrays), device)
+        return self.on[device], self.static
+
+
+@dataclass
+class _Dispatched:
+    """A search whose blocks are running: what its finish needs."""
+
+    search: Search
+    config: FixedPointConfig
+    n: int  # candidates
+    h0: jax.Array  # (N, H) the candidates searched from (noise added), on `device`
+    u: jax.Array  # (N, n_in) their inputs
+    parts: list  # per block: (h, q, iterations), each on its device
+    device: jax.Device  # its first block's
+    step: Step  # the step with its arrays on `device`
+
+
+def _dispatch(search: Search, devices: tuple, first: int, block: int, copies) -> _Dispatched:
+    """Prepare a search's blocks (block k of it on devices[(first + k) % n]) and start them."""
+    cfg = search.config or FixedPointConfig()
+    device = devices[first % len(devices)]
+    candidates = search.candidates
+    if callable(candidates):  # in JAX's own precision (not the search's), on the device
+        with jax.default_device(device):
+            candidates = candidates()
+    with x64(cfg.float64), jax.default_device(device):
+        candidates = np.asarray(candidates)
+        if candidates.ndim != 2 or len(candidates) == 0:
+            raise ValueError(f"candidates must be (N, H) with N >= 1, got shape {candidates.shape}")
+        inputs = np.asarray(search.inputs)
+        if inputs.ndim == 1:
+            inputs = np.broadcast_to(inputs, (len(candidates), inputs.shape[0]))
+        if inputs.shape[0] != len(candidates):
+            raise ValueError(f"inputs must be (n_in,) or (N, n_in) with N = {len(candidates)}, "
+                             f"got {inputs.shape}")  # fmt: skip
+        if search.groups is not None and np.shape(search.groups) != (len(candidates),):
+            raise ValueError(f"groups must be (N,) with N = {len(candidates)}")
+        adam_iters = cfg.max_iters if cfg.newton_iters == 0 else min(cfg.adam_iters, cfg.max_iters)
         dtype = jnp.float64 if cfg.float64 else jnp.float32
-        h0 = jnp.asarray(candidates, dtype)
-        if cfg.noise_std > 0:
-            noise = jax.random.normal(jax.random.PRNGKey(seed), h0.shape, dtype)
-            h0 = h0 + cfg.noise_std * noise
-        u = jnp.asarray(inputs, dtype)
+        n = len(candidates)
+        options = (adam_iters, cfg.newton_iters, cfg.tol_q, cfg.tol_dq, cfg.learning_rate,
+                   cfg.lr_decay_iters)  # fmt: skip
         # One compiled search per block of at most `block` candidates (one block of N when
         # N <= block: the search as it always was), the last padded with copies of the last
         # candidate (whose search is the last one's: the loops stop no later); several
@@ -197,33 +322,66 @@ def find_fixed_points(
         # same shape on every path: XLA:CPU compiles a sum over units differently above a
         # size (measured: (N, 32) float64 rows at N < 128 and N >= 128), so a block cut
         # to another number of rows would round differently.
-        plan, n = (devices or Devices()).plan(), len(candidates)
-        blocks = [(h0, u)]
-        if n > block:  # as few blocks as `block` allows, of equal size: little padding
-            n_blocks = -(-n // block)
-            size = -(-n // n_blocks)
-            h0_p, u_p = (jnp.concatenate([x, jnp.repeat(x[-1:], n_blocks * size - n, axis=0)])
-                         for x in (h0, u))  # fmt: skip
-            blocks = [(h0_p[k * size : (k + 1) * size], u_p[k * size : (k + 1) * size])
-                      for k in range(n_blocks)]  # fmt: skip
-        options = (adam_iters, cfg.newton_iters, cfg.tol_q, cfg.tol_dq, cfg.learning_rate,
-                   cfg.lr_decay_iters)  # fmt: skip
-        parts = plan.each_on_a_device(_solve, (step,), blocks, options)
-        h, q, n_iters = (np.concatenate([np.asarray(part[i]) for part in parts])[:n]
+        n_blocks = -(-n // block)
+        size = -(-n // n_blocks)  # as few blocks as `block` allows, of equal size
+        # A block's start points are made on the device that searches it, from the host's
+        # candidates (the same program, so the same numbers, on every device): a block never
+        # waits for another device's queue, and a device never copies from another one
+        # while both have work in flight (a copy between forced CPU devices behind a
+        # running search deadlocked).
+        starts = {}
+        parts = []
+        for k in range(n_blocks):
+            on = devices[(first + k) % len(devices)]
+            if on not in starts:
+                with jax.default_device(on):
+                    starts[on] = _start_points(candidates, inputs, dtype, cfg.noise_std,
+                                               search.seed, n_blocks * size)  # fmt: skip
+            h0_p, u_p = starts[on]
+            arrays, static = copies(search.step, on)
+            rows = slice(k * size, (k + 1) * size)
+            parts.append(_solve(arrays, static, h0_p[rows], u_p[rows], options))
+        h0, u = (x[:n] for x in starts[device])  # block 0 ran on `device`
+        arrays, static = copies(search.step, device)
+        step = eqx.combine(arrays, jax.tree.unflatten(*static))
+    return _Dispatched(search, cfg, n, h0, u, parts, device, step)
+
+
+def _start_points(
+    candidates: np.ndarray, inputs: np.ndarray, dtype, noise_std: float, seed: int, rows: int
+) -> tuple[jax.Array, jax.Array]:
+    """(h0, u), (rows, H) and (rows, n_in) on JAX's default device: the candidates in the
+    search's precision plus noise_std x N(0, 1) from PRNGKey(seed), and their inputs, both
+    padded to `rows` with copies of the last row."""
+    h0 = jnp.asarray(candidates, dtype)
+    if noise_std > 0:
+        h0 = h0 + noise_std * jax.random.normal(jax.random.PRNGKey(seed), h0.shape, dtype)
+    u = jnp.asarray(inputs, dtype)
+    extra = rows - len(candidates)
+    if extra:
+        h0, u = (jnp.concatenate([x, jnp.repeat(x[-1:], extra, axis=0)]) for x in (h0, u))
+    return h0, u
+
+
+def _finish(d: _Dispatched) -> FixedPoints:
+    """The host's part of a dispatched search: waits for its blocks, keeps the unique points,
+    computes their Jacobians (on the search's device) and spectra."""
+    cfg = d.config
+    with x64(cfg.float64), jax.default_device(d.device):
+        h, q, n_iters = (np.concatenate([np.asarray(part[i]) for part in d.parts])[: d.n]
                          for i in range(3))  # fmt: skip
-        h0, inputs = np.asarray(h0), np.asarray(u)
-        if groups is None:
+        h0, inputs = np.asarray(d.h0), np.asarray(d.u)
+        if d.search.groups is None:
             kept, group_of = _kept(h, q, h0, cfg), None
         else:
-            groups = np.asarray(groups)
-            if groups.shape != (len(candidates),):
-                raise ValueError(f"groups must be (N,) with N = {len(candidates)}")
+            groups = np.asarray(d.search.groups)
             kept = _kept_in_groups(h, q, h0, groups, cfg)
             group_of = groups[kept]
         # Jacobians of the kept points only, in the search's precision
-        jac = _point_jacobians(step, h[kept], inputs[kept])
-    points = _with_spectra(h, q, n_iters, jac, kept, cfg, eigenvectors=eigenvectors)
+        jac = _point_jacobians(d.step, h[kept], inputs[kept])
+    points = _with_spectra(h, q, n_iters, jac, kept, cfg, eigenvectors=d.search.eigenvectors)
     points.group = group_of
+    points.device = d.device
     return points
 
 
@@ -232,8 +390,14 @@ def _q(step: Step, h, u):
     return 0.5 * jnp.sum(r**2)
 
 
-@eqx.filter_jit
-def _solve(step, h0, u, adam_iters, newton_iters, tol_q, tol_dq, lr, lr_decay):
+# `jax.jit`, not `eqx.filter_jit`: filter_jit waits for its outputs (to raise Equinox's
+# runtime errors), which would run the searches of several devices one after another. So
+# the step comes split: its arrays (traced) and its static part as a hashable (treedef,
+# leaves) pair, as filter_jit splits it (the same program).
+@functools.partial(jax.jit, static_argnums=(1, 4))
+def _solve(step_arrays, step_static, h0, u, options):
+    step = eqx.combine(step_arrays, jax.tree.unflatten(*step_static))
+    adam_iters, newton_iters, tol_q, tol_dq, lr, lr_decay = options
     n, dim = h0.shape
     q_and_grad = jax.vmap(jax.value_and_grad(_q, argnums=1), (None, 0, 0))
     q_of = jax.vmap(_q, (None, 0, 0))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -26,7 +28,13 @@ from ntdyn.analysis.dynamics import (
     q_hessian_spectrum,
     steady_state_inputs,
 )
-from ntdyn.analysis.fixed_points import FixedPointConfig, find_fixed_points, x64
+from ntdyn.analysis.fixed_points import (
+    FixedPointConfig,
+    FixedPoints,
+    Search,
+    search_fixed_points,
+    x64,
+)
 from ntdyn.analysis.pca import fit_pca, project, time_window
 from ntdyn.analysis.stored import EvaluationArrays, ModelArrays
 from ntdyn.analysis.tangling import tangling
@@ -79,53 +87,66 @@ def steady_fixed_points(
     sample), run on at the steady input, plus noise. Returns (points:
     one row per unique point with q, kind, stability, |lambda|max and the singular
     values of dh/d(position feedback); eigenvalues: one row per point x mode). devices:
-    the local devices the blocks of candidates are spread over (`find_fixed_points`).
+    the local devices the searches are spread over (`search_fixed_points`: search k on
+    device k mod n, its candidates' roll-out and its points' input Jacobians there too).
     """
     spec = population["fps_steady"]
     cfg = FixedPointConfig(**spec.get("finder", {}))
     best = model_records.set_index("hash")["best_replicate"]
     rng = np.random.default_rng(int(spec["seed"]))
+    n = spec["n_candidates"]
+    jobs = deque()  # (hash, step, input, sisu, centre index) of each search, in order
+
+    def searches() -> Iterator[Search]:
+        for h, ensemble in _each_model(models, "fps_steady"):
+            hp = ensemble.hyperparams
+            step = controller_step(_best_controller(ensemble, int(best[h])))
+            hidden = source_states[h].trials("hidden", int(best[h]))  # (kept trial, time, unit)
+            pool = hidden.reshape(-1, hidden.shape[-1])
+            sisu_values = spec["sisu"] if hp["model__sisu_input"] else [None]
+            centres = grid_centres(spec["grid_n"], float(hp["task__workspace"]), 0.0)
+            for sisu in sisu_values:
+                for ci, centre in enumerate(centres):
+                    u = steady_state_inputs(centre, sisu)
+                    start = pool[rng.choice(len(pool), n, replace=len(pool) < n)]
+                    jobs.append((h, step, u, sisu, ci))
+                    # candidates: the roll-out's last states, run on the search's device
+                    cands = partial(_rolled_out, step, start, u, spec["n_steps"])
+                    # eigenvalues alone: nothing reads these points' eigenvectors
+                    yield Search(step, cands, u, cfg, seed=int(spec["seed"]), eigenvectors=False)
+
     points, spectra = [], []
-    for h, ensemble in _each_model(models, "fps_steady"):
-        hp = ensemble.hyperparams
-        controller = _best_controller(ensemble, int(best[h]))
-        step = controller_step(controller)
-        hidden = source_states[h].trials("hidden", int(best[h]))  # (kept trial, time, unit)
-        pool = hidden.reshape(-1, hidden.shape[-1])
-        sisu_values = spec["sisu"] if hp["model__sisu_input"] else [None]
-        centres = grid_centres(spec["grid_n"], float(hp["task__workspace"]), 0.0)
-        for sisu in sisu_values:
-            for ci, centre in enumerate(centres):
-                u = steady_state_inputs(centre, sisu)
-                n = spec["n_candidates"]
-                start = pool[rng.choice(len(pool), n, replace=len(pool) < n)]
-                cands = autonomous_states(step, start, u, spec["n_steps"])[:, -1]
-                # eigenvalues alone: nothing reads these points' eigenvectors
-                fps = find_fixed_points(step, cands, u, cfg, seed=int(spec["seed"]),
-                                        eigenvectors=False, devices=devices)  # fmt: skip
-                table = fps.table()
-                sv = np.zeros((len(table), 2))
-                if len(table):
-                    # padded to the candidate count: one compiled shape whatever the number
-                    # of unique points found
-                    padded = np.concatenate([fps.h, np.repeat(fps.h[:1], n - len(table), 0)])
-                    j_u = input_jacobians(step, padded, np.broadcast_to(u, (n, len(u))))
-                    sv = np.linalg.svd(j_u[: len(table), :, POSITION_FEEDBACK], compute_uv=False)
-                ids = dict(hash=h, sisu=np.nan if sisu is None else float(sisu), centre_index=ci)
-                points.append(
-                    table.assign(
-                        **ids,
-                        sv_position_1=sv[:, 0],
-                        sv_position_2=sv[:, 1],
-                        h=list(fps.h),  # the point's coordinates (H,), for plots in PC space
-                        candidates_converged=int(fps.candidates_converged.sum()),
-                        n_candidates=len(cands),
-                    )  # fmt: skip
-                )
-                if len(fps.eigenvalues):
-                    spectra.append(_spectrum_table(fps.eigenvalues, ids))
+    for fps in search_fixed_points(searches(), devices=devices):
+        h, step, u, sisu, ci = jobs.popleft()
+        table = fps.table()
+        sv = np.zeros((len(table), 2))
+        if len(table):
+            # padded to the candidate count: one compiled shape whatever the number of
+            # unique points found; on the search's device
+            padded = np.concatenate([fps.h, np.repeat(fps.h[:1], n - len(table), 0)])
+            with jax.default_device(fps.device):
+                j_u = input_jacobians(step, padded, np.broadcast_to(u, (n, len(u))))
+            sv = np.linalg.svd(j_u[: len(table), :, POSITION_FEEDBACK], compute_uv=False)
+        ids = dict(hash=h, sisu=np.nan if sisu is None else float(sisu), centre_index=ci)
+        points.append(
+            table.assign(
+                **ids,
+                sv_position_1=sv[:, 0],
+                sv_position_2=sv[:, 1],
+                h=list(fps.h),  # the point's coordinates (H,), for plots in PC space
+                candidates_converged=int(fps.candidates_converged.sum()),
+                n_candidates=len(fps.candidates_q),
+            )  # fmt: skip
+        )
+        if len(fps.eigenvalues):
+            spectra.append(_spectrum_table(fps.eigenvalues, ids))
     points = validate_table("fixed_points", pd.concat(points, ignore_index=True))
     return points, pd.concat(spectra, ignore_index=True)
+
+
+def _rolled_out(step, start: np.ndarray, u: np.ndarray, n_steps: int) -> np.ndarray:
+    """fps_steady's candidates: the states `start` (N, H) run on n_steps at input u, the last."""
+    return autonomous_states(step, start, u, n_steps)[:, -1]
 
 
 def pca_tangling(
@@ -330,17 +351,19 @@ def _reach_steps(ensemble, replicate: int, arrays: ModelArrays, spec: dict):
     return ids, inputs, states.reshape(n_r * n_s, 3, hidden.shape[-1])
 
 
-def _reach_points(
-    h: str, controller, problems: tuple, cfg: FixedPointConfig, devices: Devices | None = None
-) -> pd.DataFrame:
-    """One model's fixed points along its reaches (see `reach_fixed_points`), unvalidated."""
+def _reach_search(controller, problems: tuple, cfg: FixedPointConfig) -> Search:
+    """One model's fixed-point search along its reaches (see `reach_fixed_points`)."""
     ids, inputs, near = problems
     n_near = near.shape[1]
-    fps = find_fixed_points(
+    return Search(
         controller_step(controller), near.reshape(-1, near.shape[-1]),
         np.repeat(inputs, n_near, axis=0), cfg,
-        groups=np.repeat(np.arange(len(ids)), n_near), eigenvectors=False, devices=devices,
+        groups=np.repeat(np.arange(len(ids)), n_near), eigenvectors=False,
     )  # fmt: skip
+
+
+def _reach_points(h: str, fps: FixedPoints, ids: np.ndarray) -> pd.DataFrame:
+    """One model's fixed points along its reaches, from its search, unvalidated."""
     table = fps.table()
     where = ids[table["group"].to_numpy()]
     return table.assign(
@@ -380,23 +403,41 @@ def _reach_tables(
     points: bool = True, effective: bool = True, devices: Devices | None = None,
 ) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:  # fmt: skip
     """fps_reach's points and effective-direction tables (validated), each model loaded
-    and its reach problems built once for both (the searches' candidates split across
-    `devices`)."""
+    and its reach problems built once for both (the models' searches spread over
+    `devices`: model k's on device k mod n, its effective directions there too)."""
     spec = population["fps_reach"]
     cfg = FixedPointConfig(**spec.get("finder", {}))
     best = model_records.set_index("hash")["best_replicate"]
+    jobs = deque()  # (hash, controller, problems, stored arrays) of each model, in order
+
+    def each_model() -> Iterator[Search]:
+        for h, ensemble in _each_model(models, "fps_reach"):
+            r = int(best[h])
+            controller, arrays = _best_controller(ensemble, r), states[h]
+            problems = _reach_steps(ensemble, r, arrays, spec)
+            jobs.append((h, controller, problems, arrays))
+            yield _reach_search(controller, problems, cfg)
+
     point_tables, effective_tables = [], []
-    for h, ensemble in _each_model(models, "fps_reach"):
-        r = int(best[h])
-        controller, arrays = _best_controller(ensemble, r), states[h]
-        problems = _reach_steps(ensemble, r, arrays, spec)
-        if points:
-            table = _reach_points(h, controller, problems, cfg, devices)
-            # the reach's start: SISU's effect is compared within one reach (centre, direction)
-            centres = arrays.conditions.set_index("trial")["centre_index"]
-            point_tables.append(table.assign(centre_index=centres.loc[table["trial"]].to_numpy()))
-        if effective:
-            effective_tables.append(_reach_effective(h, controller, problems, arrays.conditions))
+    if points:  # the searches, spread; then each model's tables on its search's device
+        done = (
+            (fps, *jobs.popleft()) for fps in search_fixed_points(each_model(), devices=devices)
+        )
+    else:  # no search: the effective directions alone, on JAX's default device
+        done = ((None, *jobs.popleft()) for _ in each_model())
+    for fps, h, controller, problems, arrays in done:
+        with jax.default_device(fps.device) if fps is not None else nullcontext():
+            if points:
+                table = _reach_points(h, fps, problems[0])
+                # the reach's start: SISU's effect is compared within one reach (centre, direction)
+                centres = arrays.conditions.set_index("trial")["centre_index"]
+                point_tables.append(
+                    table.assign(centre_index=centres.loc[table["trial"]].to_numpy())
+                )
+            if effective:
+                effective_tables.append(
+                    _reach_effective(h, controller, problems, arrays.conditions)
+                )
     return (
         validate_table("fixed_points", pd.concat(point_tables, ignore_index=True))
         if points else None,
