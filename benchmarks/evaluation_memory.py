@@ -33,20 +33,22 @@ REPO = Path(__file__).resolve().parents[1]
 N_MODELS = 12  # the part-2 sweep: 3 methods x 4 stds
 
 
-def _merged(base: dict, over: dict) -> dict:
+def merged(base: dict, over: dict) -> dict:
+    """`over` merged into `base` key by key, nested mappings deeply (Kedro's soft merge of
+    an environment's conf over conf/base)."""
     out = dict(base)
     for k, v in over.items():
-        out[k] = _merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        out[k] = merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
 
 
 def research_conf() -> tuple[dict, dict, dict]:
     """(hyperparams, part-2 evaluation params, resources) of conf/full over conf/base."""
     load = lambda p: yaml.safe_load((REPO / p).read_text())  # noqa: E731
-    reaching = _merged(load("conf/base/globals.yml")["reaching"],
+    reaching = merged(load("conf/base/globals.yml")["reaching"],
                        load("conf/full/globals.yml")["reaching"])  # fmt: skip
     reaching["model"]["sisu_input"] = True
-    evaluation = _merged(
+    evaluation = merged(
         load("conf/base/parameters_analysis_part2.yml")["analysis_part2"],
         load("conf/full/parameters_analysis_part2.yml")["analysis_part2"],
     )
