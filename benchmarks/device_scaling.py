@@ -206,13 +206,13 @@ def evaluate_part(models: list, conf: dict, budget, folder: Path, n_members: int
     import pandas as pd
 
     from ntdyn.analysis.evaluate import evaluate_model
-    from ntdyn.compilations import CompilationCounter
     from ntdyn.analysis.stored import (
         CONDITIONS,
         open_for_writing,
         open_group_for_writing,
         with_condition_index,
     )
+    from ntdyn.compilations import CompilationCounter
     from ntdyn.pipelines.evaluation.nodes import ANALYSES, keep_of
 
     evaluation, name = conf["evaluation"], "feedback_perts"
