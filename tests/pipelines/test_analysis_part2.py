@@ -160,7 +160,7 @@ def test_second_part2_run_reuses_models_evaluations_and_analyses(part2, caplog, 
     monkeypatch.chdir(part2)
     # everything must come back from the records: simulating and fixed-point searches refuse
     monkeypatch.setattr("ntdyn.pipelines.evaluation.nodes.evaluate_model", _refuse)
-    monkeypatch.setattr("ntdyn.pipelines.population.nodes.find_fixed_points", _refuse)
+    monkeypatch.setattr("ntdyn.pipelines.population.nodes.search_fixed_points", _refuse)
     monkeypatch.setattr("ntdyn.pipelines.population.nodes.fit_pca", _refuse)
     with caplog.at_level(logging.INFO, logger="ntdyn"):
         counts = run_pipeline(part2, "analysis_part2")
