@@ -100,10 +100,6 @@ def flipflop_activity(
     return SourceActivity(hidden, inputs, np.zeros(n_bits))
 
 
-# Compiled: run eagerly, the battery's trial drawing dispatches op by op (many small ops).
-_sample_multitask = jax.jit(sample_multitask, static_argnames=("batch_size", "config"))
-
-
 def multitask_activity(
     model, config: MultiTaskConfig, hidden_noise_std: float, n_trials: int, seed: int,
     budget: ResourceBudget | None = None,
@@ -114,7 +110,7 @@ def multitask_activity(
     rest_input: zeros (fixation off, no stimulus, no rule), where its fixed points are sought.
     """
     k_task, k_noise = jax.random.split(jax.random.PRNGKey(seed))
-    batch = _sample_multitask(k_task, batch_size=n_trials, config=config)
+    batch = sample_multitask(k_task, batch_size=n_trials, config=config)
     inputs = np.asarray(batch.inputs)
     keys = np.asarray(jax.random.split(k_noise, n_trials))
     noise_std = jnp.asarray(hidden_noise_std, jnp.float32)

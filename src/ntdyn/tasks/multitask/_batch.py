@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -58,13 +59,23 @@ def sample_multitask(
     batch_size // n_tasks or one more trials (the benchmark's data set holds equal
     numbers per task). task = i (an int or a traced integer): every trial is
     config.tasks[i], as the benchmark's grouped sampler trains on one task per batch.
-    jit with `batch_size` and `config` static.
+    Compiled once per (batch_size, config) and per whether `task` is given (its value is
+    traced): run op by op, drawing a battery of trials dispatches thousands of small ops.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size = {batch_size}: must be >= 1")
     n_tasks = config.n_tasks
     if isinstance(task, int | np.integer) and not 0 <= task < n_tasks:
         raise ValueError(f"task = {task}: must index config.tasks (0 .. {n_tasks - 1})")
+    return _sample(key, batch_size=batch_size, config=config, task=task)
+
+
+@functools.partial(jax.jit, static_argnames=("batch_size", "config"))
+def _sample(
+    key: PRNGKeyArray, *, batch_size: int, config: MultiTaskConfig, task: Int[Array, ""] | None
+) -> MultiTaskBatch:
+    """`sample_multitask`'s batch, its arguments checked."""
+    n_tasks = config.n_tasks
     k_task, k_trials, k_noise = jax.random.split(key, 3)
     if task is None:
         start = jax.random.randint(k_task, (), 0, n_tasks)
