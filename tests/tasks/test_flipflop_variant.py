@@ -83,9 +83,11 @@ def _nbff_loss_mask_reference(targets: np.ndarray, blind: int, first: int) -> np
     return final
 
 
+# A few trial lengths (shorter than, within and beyond the blind window): run op by op, every
+# new shape compiles each op again, and 40 random lengths took 40 s.
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 2**16), blind=st.integers(0, 6), first=st.integers(0, 8),
-       n_steps=st.integers(2, 25))  # fmt: skip
+       n_steps=st.sampled_from((2, 5, 25)))  # fmt: skip
 def test_loss_mask_matches_the_benchmarks_construction(seed, blind, first, n_steps):
     rng = np.random.default_rng(seed)
     targets = rng.integers(0, 2, (3, n_steps, 2)).astype(np.float32)
