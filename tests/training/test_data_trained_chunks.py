@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-import ntdyn.training.data_trained as data_trained
+from ntdyn.analysis import chunks
 from ntdyn.models.data_trained import data_model_from_hyperparams
 from ntdyn.resources import ResourceBudget
 from ntdyn.training.data_trained import (
@@ -17,8 +17,10 @@ from ntdyn.training.data_trained import (
     held_observations,
     infer,
     infer_plan,
+    inference,
     nll_per_bin,
     rollout_error,
+    validation,
     validation_metrics,
 )
 
@@ -62,14 +64,16 @@ def _tiny(hp) -> ResourceBudget:
 
 @pytest.fixture
 def plans(monkeypatch) -> list:
-    """(what, plan) of every chunk plan made while the test runs."""
-    made, plan_trials = [], data_trained.plan_trials
+    """(what, plan) of every chunk plan made while the test runs: inference plans its chunks,
+    and so do the validation metrics of their own (the NLL, the roll-outs)."""
+    made, plan_trials = [], chunks.plan_trials
 
     def spy(*args, **kwargs):
         made.append((kwargs["what"], plan := plan_trials(*args, **kwargs)))
         return plan
 
-    monkeypatch.setattr(data_trained, "plan_trials", spy)
+    for module in (inference, validation):  # the modules that call plan_trials
+        monkeypatch.setattr(module, "plan_trials", spy)
     return made
 
 

@@ -19,9 +19,9 @@ from test_data_trained import BASE, EVO, LFADS, _data
 from test_recording import HP
 
 from ntdyn.tasks.digits import load_digits
-from ntdyn.training import data_trained, recording
+from ntdyn.training import recording
 from ntdyn.training.checkpoint import CheckpointConfig
-from ntdyn.training.data_trained import EpochPlan, train_data_model
+from ntdyn.training.data_trained import EpochPlan, train_data_model, trainer
 from ntdyn.training.recording import train_recorded
 
 
@@ -66,7 +66,7 @@ def test_an_interrupted_data_model_resumes_to_the_uninterrupted_result(
 
     config = CheckpointConfig(tmp_path, min_interval_s=0.0, max_overhead=1.0)
     with monkeypatch.context() as patch:
-        _interrupt_after(patch, data_trained, "epoch_batches", 4)  # epochs 1-4 run
+        _interrupt_after(patch, trainer, "epoch_batches", 4)  # epochs 1-4 run
         with pytest.raises(Interrupted):
             train_data_model(hp, data, progress=False, checkpoint=config)
     k = _checkpoint_step(config, whole.hash)
