@@ -13,6 +13,14 @@ NTDYN_RUN_SUMMARY), the peaks and the time series to `<out>/full_run_<pipeline>_
 Several pipelines separated by commas run one after another in the same project (each
 measured and saved on its own), for a whole `kedro run --env full` measured in parts:
 `--pipeline analysis_part1,task_vs_data,training_dynamics`; it stops at the first that fails.
+
+A run longer than the time one has (a device session) goes in segments: `--time-limit-s N`
+stops the run (SIGTERM, then SIGKILL after 15 s) once it has run N s, and saves what it
+measured, marked stopped; the next `kedro run` in the same project, in the same session or
+after `data/` and `mlruns/` were carried to another machine, reuses every record made and
+resumes each training from its last checkpoint (`training_options.checkpoint`), and ends
+the MLflow runs the killed one left open. `--tag seg1` names a segment's report. Reports of
+an environment other than `full` are named `<env>_run_<pipeline>_<machine>.json`.
 """
 
 from __future__ import annotations
@@ -93,6 +101,13 @@ def main() -> None:
     ap.add_argument("--params", default=None)
     ap.add_argument("--host-limit-gb", type=float, default=100.0)
     ap.add_argument(
+        "--time-limit-s",
+        type=float,
+        default=None,
+        help="stop the run after this many seconds (a segment of a longer run)",
+    )
+    ap.add_argument("--tag", default=None, help="appended to the report's name, e.g. seg1")
+    ap.add_argument(
         "--log",
         default=None,
         help="also write the run's output here, as it comes ({pipeline} is replaced by "
@@ -100,6 +115,8 @@ def main() -> None:
     )
     add_out_option(ap)
     opts = ap.parse_args()
+    if opts.time_limit_s is not None and opts.time_limit_s <= 0:
+        ap.error(f"--time-limit-s = {opts.time_limit_s}: must be > 0 (seconds)")
     rc = 0
     for pipeline in opts.pipeline.split(","):
         rc = measure(pipeline, opts)
@@ -145,6 +162,11 @@ def measure(pipeline: str, opts: argparse.Namespace) -> int:
             if host > opts.host_limit_gb * GB:
                 stopped.append(f"host memory {host / GB:.1f} GB > {opts.host_limit_gb} GB")
                 os.killpg(run.pid, signal.SIGKILL)
+            elapsed = time.perf_counter() - t0
+            if opts.time_limit_s is not None and elapsed > opts.time_limit_s and not stopped:
+                stopped.append(f"time limit: {opts.time_limit_s:.0f} s")
+                os.killpg(run.pid, signal.SIGTERM)
+                threading.Timer(15, _kill_if_alive, (run,)).start()
             k += 1
             time.sleep(2)
 
@@ -166,9 +188,18 @@ def measure(pipeline: str, opts: argparse.Namespace) -> int:
         "run_summary": summary, "series": series,
     }  # fmt: skip
     print(json.dumps({k: v for k, v in results.items() if k != "series"}, indent=1))
-    config = {"pipeline": pipeline, "env": opts.env, "params": opts.params}
-    save(f"full_run_{pipeline}", config, results, opts.out)
-    return rc
+    config = {"pipeline": pipeline, "env": opts.env, "params": opts.params,
+              "time_limit_s": opts.time_limit_s, "tag": opts.tag}  # fmt: skip
+    name = f"full_run_{pipeline}" if opts.env == "full" else f"{opts.env}_run_{pipeline}"
+    save(name + (f"_{opts.tag}" if opts.tag else ""), config, results, opts.out)
+    # a segment stopped at its time limit did what it was asked: the next one goes on
+    return 0 if stopped and stopped[0].startswith("time limit") else rc
+
+
+def _kill_if_alive(run: subprocess.Popen) -> None:
+    """SIGKILL the run's process group if SIGTERM did not end it."""
+    if run.poll() is None:
+        os.killpg(run.pid, signal.SIGKILL)
 
 
 if __name__ == "__main__":
