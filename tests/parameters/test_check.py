@@ -255,3 +255,24 @@ def test_null_removes_a_source_or_data_model_and_the_ctdb_options_are_checked():
     for (path, value), problem in zip(bad.items(), problems, strict=True):
         assert problem.startswith(f"{path} = {value!r}: must be"), problem
     assert "'sign', 'zero_one'" in problems[0] and "'global', 'per_neuron'" in problems[2]
+
+
+def test_a_sources_own_spiking_and_data_model_settings_are_declared():
+    own = "task_vs_data.sources.flipflop"
+    params = with_change(f"{own}.spiking", {"n_trials": 40, "n_valid": 10})
+    params = with_change(f"{own}.data_models", {"sae_gru": {"train": {"learning_rate": 0.005}}},
+                         params)  # fmt: skip
+    assert parameter_problems(params) == []
+    assert parameter_problems(with_change(f"{own}.spiking", None)) == []  # none of its own
+    cases = [  # (path, value, the problem)
+        (f"{own}.spiking.n_trial", 40,
+         f"{own}.spiking.n_trial: unknown parameter; did you mean {own}.spiking.n_trials?"),
+        (f"{own}.spiking.n_trials", 0, f"{own}.spiking.n_trials = 0: must be an integer >= 1"),
+        (f"{own}.data_models.sae_gru.train.lerning_rate", 0.005,
+         f"{own}.data_models.sae_gru.train.lerning_rate: unknown parameter; "
+         f"did you mean {own}.data_models.sae_gru.train.learning_rate?"),
+        (f"{own}.data_models.sae_gru.train.learning_rate", -1.0,
+         f"{own}.data_models.sae_gru.train.learning_rate = -1.0: must be a finite number > 0"),
+    ]  # fmt: skip
+    for path, value, problem in cases:
+        assert parameter_problems(with_change(path, value)) == [problem], path

@@ -11,6 +11,7 @@ from ntdyn.analysis.stored import VARIABLES, Keep
 from ntdyn.hyperparams.tables import MEASURES_SCHEMA, TRACE_SCALARS_SCHEMA
 from ntdyn.parameters import spec
 from ntdyn.pipelines.experiment import EXPERIMENTS
+from ntdyn.pipelines.task_vs_data.nodes import SPIKING_DEFAULTS, SPIKING_KEYS
 from ntdyn.resources import ResourceBudget
 
 FROM_THE_MODEL = {"workspace", "n_units"}  # taken from the model's hyperparameters
@@ -47,3 +48,8 @@ def test_measure_and_series_choices_are_table_columns():
     assert measures <= set(MEASURES_SCHEMA.columns) and len(measures) == 7
     series = spec.TRAINING_DYNAMICS["analyses"]["ar"]["series"].choices
     assert set(series) == set(TRACE_SCALARS_SCHEMA.columns) - {"step"}
+
+
+def test_spiking_is_the_spiking_nodes_options():
+    assert set(spec.SPIKING) == set(SPIKING_KEYS) | set(SPIKING_DEFAULTS)
+    assert spec.TASK_VS_DATA["spiking"] is spec.SPIKING

@@ -30,12 +30,18 @@ TINY_CTDB = {
             "flipflop": {"hyperparams": {"model": {"hidden_size": 8}, "task": {"n_steps": 30},
                                          "train": {"n_batches": 20, "batch_size": 8}}},
             # two Delay tasks at 100 ms per step: the longest trial is 26 steps
-            "multitask": {"hyperparams": {
-                "model": {"hidden_size": 8},
-                "task": {"tasks": ["DelayPro", "DelayAnti"], "n_timesteps": 26,
-                         "bin_size_ms": 100},
-                "train": {"n_batches": 20, "batch_size": 8},
-            }},
+            "multitask": {
+                "hyperparams": {
+                    "model": {"hidden_size": 8},
+                    "task": {"tasks": ["DelayPro", "DelayAnti"], "n_timesteps": 26,
+                             "bin_size_ms": 100},
+                    "train": {"n_batches": 20, "batch_size": 8},
+                },
+                # its own settings (conf/ctdb: 750 / 150 trials, LFADS batch 200), tiny; its
+                # SAE-GRU learning rate stays conf/ctdb's 5e-3
+                "spiking": {"n_trials": 20, "n_valid": 4},
+                "data_models": {"lfads": {"train": {"batch_size": 8}}},
+            },
         },
         # more neurons (24) than MultiTask's 20 inputs: the benchmark's co-bps has neurons left
         "spiking": {"n_trials": 24, "n_valid": 8, "n_held_in": 20, "n_held_out": 4},
@@ -83,11 +89,19 @@ def test_kedro_run_env_ctdb_gives_the_benchmarks_table(tmp_path, monkeypatch):
     for record in store.query_evaluations(analysis="spiking_dataset"):
         assert record.params["spiking__standardise"] == "global"
     assert set(spiking["n_neurons"]) == {24}
+    # per-source settings: MultiTask's own trial count and SAE-GRU learning rate (conf/ctdb)
+    assert dict(zip(spiking["source"], spiking["n_trials"], strict=True)) == {
+        "flipflop": 24, "multitask": 20}  # fmt: skip
+    fits = pd.read_parquet(root / "data/07_model_output/task_vs_data/data_model_records.parquet")
+    sae_gru = fits[fits["model"] == "sae_gru"].set_index("source")["hash"]
+    learning_rates = {s: float(store.find_model(h).params["train__learning_rate"])
+                      for s, h in sae_gru.items()}  # fmt: skip
+    assert learning_rates == {"flipflop": 0.002, "multitask": 0.005}
     (comparison,) = store.query_evaluations(analysis="task_vs_data")
     for option in ("co_bps_ctdb", "trial_length_mask"):
         assert comparison.params[f"comparison__{option}"] in (True, "True"), option
     # MultiTask's data set knows where its trials end (Delay trials: 10 to 26 steps of 100 ms)
     arrays = np.load(root / "data/03_primary/task_vs_data/spiking/multitask.npz")
-    assert arrays["trial_lengths"].shape == (24,)
+    assert arrays["trial_lengths"].shape == (20,)  # its own trial count
     assert 1 <= arrays["trial_lengths"].min() and arrays["trial_lengths"].max() <= 26
     assert not np.any(arrays["inputs"][np.arange(26)[None] >= arrays["trial_lengths"][:, None]])

@@ -1,6 +1,7 @@
 """The MultiTask battery as a task_vs_data source: the nodes end to end on a tiny battery
 (a GRU trained through the training core, spikes, a data-trained model, the comparison),
-recorded in a real MLflow store (sqlite in a temp dir)."""
+recorded in a real MLflow store (sqlite in a temp dir). The source has its own trial counts
+and data-model learning rate (`sources.<name>.spiking`, `.data_models`), as conf/ctdb's."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pandas as pd
 import pytest
 
 from ntdyn.analysis.sources import source_step
+from ntdyn.hyperparams import hyperparams_hash
 from ntdyn.hyperparams.tables import validate_table
 from ntdyn.models.stacking import unstack
 from ntdyn.pipelines.task_vs_data.nodes import (
@@ -16,6 +18,7 @@ from ntdyn.pipelines.task_vs_data.nodes import (
     plan_sources,
     plan_task_vs_data,
     simulate_spiking_data,
+    spiking_dataset_params,
     train_data_models,
     train_sources,
 )
@@ -35,6 +38,9 @@ SOURCES = {
             "train": {"n_batches": 40, "batch_size": 16, "learning_rate": 0.01,
                       "n_replicates": 2, "seed": 0},
         },
+        # its own settings, merged over SPIKING and DATA_MODELS for this source only
+        "spiking": {"n_trials": 20, "n_valid": 6},
+        "data_models": {"sae_lds": {"train": {"learning_rate": 0.005}}},
     }
 }  # fmt: skip
 DATA_MODELS = {
@@ -67,15 +73,24 @@ def test_a_multitask_source_trains_spikes_and_is_compared(tmp_path):
     np.testing.assert_array_equal(loaded.model.cell.weight_ih, trained.model.cell.weight_ih)
     assert loaded.model.readout.weight.shape == (2, 3, 8)
 
-    data, _ = simulate_spiking_data(sources, SPIKING, store)
+    data, spiking_records = simulate_spiking_data(sources, SPIKING, store, sources=SOURCES)
     arrays = data["multitask"]
-    assert arrays["spikes"].shape == (24, 26, 10) and arrays["inputs"].shape == (24, 26, 20)
-    assert arrays["latents"].shape == (24, 26, 8)
+    assert arrays["spikes"].shape == (20, 26, 10) and arrays["inputs"].shape == (20, 26, 20)
+    assert arrays["latents"].shape == (20, 26, 8)
+    assert len(arrays["train"]) == 14 and len(arrays["valid"]) == 6
+    own = SPIKING | SOURCES["multitask"]["spiking"]
+    dataset_hash = hyperparams_hash(spiking_dataset_params(own, "multitask", trained.hash))
+    assert str(arrays["dataset_hash"]) == dataset_hash == spiking_records["dataset_hash"][0]
+    assert spiking_records["n_trials"][0] == 20
     step = source_step("multitask", unstack(trained.model, trained.selection.best))
     assert step(np.zeros(8, np.float32), arrays["rest_input"]).shape == (8,)
 
-    models, records, history = train_data_models(data, sources, DATA_MODELS, store, OPTIONS)
+    models, records, history = train_data_models(data, sources, DATA_MODELS, store, OPTIONS,
+                                                 sources=SOURCES)  # fmt: skip
     assert list(records["pair"]) == ["multitask__sae_lds"]
+    recorded = store.find_model(records["hash"][0]).params  # the record's params (strings)
+    assert float(recorded["train__learning_rate"]) == 0.005  # the shared block says 0.01
+    assert recorded["data__dataset_hash"] == dataset_hash
     table, rollout, _, _ = compare_systems(sources, data, models, history, COMPARISON)
     validate_table("comparison", table)
     assert list(zip(table["source"], table["model_kind"], strict=True)) == [

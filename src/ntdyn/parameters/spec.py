@@ -156,9 +156,24 @@ def experiment(analyses: tuple[str, ...], population: tuple[str, ...] = ()) -> d
     return sections
 
 
+# The spiking options (`ntdyn.pipelines.task_vs_data.nodes.SPIKING_KEYS`, SPIKING_DEFAULTS):
+# the shared block, and a source's own block of any of them.
+SPIKING = {
+    "n_trials": count(), "n_valid": count(), "n_held_in": count(), "n_held_out": count(),
+    "rate_scaling": positive(), "rectifier": text("exp", "softplus"), "seed": index(),
+    # optional: per_neuron (default) | global (the benchmark's one mean and std)
+    "standardise": text("per_neuron", "global"),
+}  # fmt: skip
+
+
 def _source(kind: str) -> dict:
+    # spiking, data_models: optional, the source's own settings merged over the shared blocks
+    # (`ntdyn.pipelines.task_vs_data.per_source`; a data model the shared block lacks is
+    # refused by the plan node, which knows the merged set)
     return {"kind": text(kind), "hyperparams": Hyperparams(kind),
-            "overrides": Hyperparams(kind), "spread": Spread(kind)}  # fmt: skip
+            "overrides": Hyperparams(kind), "spread": Spread(kind),
+            "spiking": OrNull(SPIKING),
+            "data_models": OrNull(Named(Hyperparams("data_model")))}  # fmt: skip
 
 
 TASK_VS_DATA = {
@@ -168,12 +183,7 @@ TASK_VS_DATA = {
     "sources": Named(OrNull(ByKind("kind", {"flipflop": _source("flipflop"),
                                             "reaching": _source("reaching"),
                                             "multitask": _source("multitask")}))),  # fmt: skip
-    "spiking": {
-        "n_trials": count(), "n_valid": count(), "n_held_in": count(), "n_held_out": count(),
-        "rate_scaling": positive(), "rectifier": text("exp", "softplus"), "seed": index(),
-        # optional: per_neuron (default) | global (the benchmark's one mean and std)
-        "standardise": text("per_neuron", "global"),
-    },
+    "spiking": SPIKING,
     "data_models": Named(Hyperparams("data_model")),
     "comparison": {
         "seed": index(), "n_candidates": count(), "fixed_points": FINDER,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,12 @@ from ntdyn.hyperparams.kinds import without_defaults
 from ntdyn.hyperparams.tables import validate_table
 from ntdyn.models.stacking import unstack
 from ntdyn.parallel import map_independent
+from ntdyn.pipelines.task_vs_data.per_source import (
+    check_source_blocks,
+    source_data_models,
+    source_spiking,
+    spiking_path,
+)
 from ntdyn.pipelines.training.nodes import (
     checkpoint_config,
     member_label,
@@ -119,7 +126,11 @@ def plan_sources(sources: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _data_model_rows(data_models: dict) -> list[tuple[str, dict]]:
+def _data_model_rows(
+    data_models: dict, where: str = "task_vs_data.data_models.{name}"
+) -> list[tuple[str, dict]]:
+    """(name, flat options) of each data model that is not null, each checked; `where`: the
+    parameter an error names (a source's own options name theirs, `plan_task_vs_data`)."""
     rows = []
     for name, spec in present(data_models).items():
         hp = flatten(spec)
@@ -127,7 +138,7 @@ def _data_model_rows(data_models: dict) -> list[tuple[str, dict]]:
             validate_sweep_table(pd.DataFrame([hp]), "data_model")
             check_data_model_hyperparams(hp)
         except (ValueError, KeyError) as err:
-            raise ValueError(f"task_vs_data.data_models.{name}: {err}") from err
+            raise ValueError(f"{where.format(name=name)}: {err}") from err
         rows.append((name, hp))
     return rows
 
@@ -137,7 +148,8 @@ def _data_model_rows(data_models: dict) -> list[tuple[str, dict]]:
 
 def plan_task_vs_data(sources: dict, data_models: dict, spiking: dict) -> pd.DataFrame:
     """The source networks to train (`plan_sources`), with the data-model and spiking options
-    validated too, so a typo fails before the first network trains.
+    validated too, so a typo fails before the first network trains: the shared blocks and
+    each source's own `spiking` / `data_models` merged over them (`per_source`).
 
     A node of its own, as the experiments' `plan_sweep`: Kedro runs ready nodes in order of
     name, so `train_sources` then runs after the experiments' `train_models`, and a source
@@ -145,8 +157,20 @@ def plan_task_vs_data(sources: dict, data_models: dict, spiking: dict) -> pd.Dat
     field) is found in the records instead of trained alone first (its own compiled
     training program, then part 1's group without it: another).
     """
-    _data_model_rows(data_models)
+    models = [name for name, _ in _data_model_rows(data_models)]
     _check_spiking(spiking)
+    sources = present(sources)
+    check_source_blocks(sources, (*SPIKING_KEYS, *SPIKING_DEFAULTS), models)
+    for name, spec in sources.items():  # a source's own blocks, merged, checked as the shared
+        if spec.get("data_models"):
+            _data_model_rows(
+                source_data_models(data_models, sources, name),
+                f"task_vs_data.sources.{name}.data_models.{{name}} (merged over "
+                "task_vs_data.data_models.{name})",
+            )  # fmt: skip
+        if spec.get("spiking"):
+            _check_spiking(source_spiking(spiking, sources, name),
+                           spiking_path(name, spec["spiking"]))  # fmt: skip
     return plan_sources(sources)
 
 
@@ -208,21 +232,25 @@ def _train_source(store: RecordStore, row, trained_now: dict, tmp: str, options:
     return rec
 
 
-def _check_spiking(spiking: dict) -> None:
+def _check_spiking(
+    spiking: dict, path: Callable[[str], str] = lambda k: f"task_vs_data.spiking.{k}"
+) -> None:
+    """Clear errors for a spiking block; `path(key)`: the parameter an error names (a
+    source's own block names where each merged key was set, `per_source.spiking_path`)."""
     missing = [k for k in SPIKING_KEYS if k not in spiking]
     if missing:
         raise ValueError(f"task_vs_data.spiking lacks {missing}")
     standardise = spiking.get("standardise", SPIKING_DEFAULTS["standardise"])
     if standardise not in STANDARDISATIONS:
-        raise ValueError(f"task_vs_data.spiking.standardise = {standardise!r}: must be one of "
+        raise ValueError(f"{path('standardise')} = {standardise!r}: must be one of "
                          f"{list(STANDARDISATIONS)}")  # fmt: skip
     for k in ("n_trials", "n_valid", "n_held_in", "n_held_out", "rate_scaling"):
         if not float(spiking[k]) > 0:
-            raise ValueError(f"task_vs_data.spiking.{k} = {spiking[k]}: must be > 0")
+            raise ValueError(f"{path(k)} = {spiking[k]}: must be > 0")
     if spiking["n_valid"] >= spiking["n_trials"]:
         raise ValueError(
-            f"task_vs_data.spiking.n_valid = {spiking['n_valid']}: must be < n_trials = "
-            f"{spiking['n_trials']} (the rest are training trials)"
+            f"{path('n_valid')} = {spiking['n_valid']}: must be < n_trials = "
+            f"{spiking['n_trials']} ({path('n_trials')}; the rest are training trials)"
         )
 
 
@@ -252,20 +280,23 @@ def source_activity(trained, n_trials: int, seed: int, budget: ResourceBudget | 
 
 
 def simulate_spiking_data(
-    source_models: dict, spiking: dict, store: RecordStore, resources: dict | None = None
-) -> tuple[dict[str, dict], pd.DataFrame]:
-    """A simulated spiking data set per source, recorded with the source model's hash.
+    source_models: dict, spiking: dict, store: RecordStore, resources: dict | None = None,
+    sources: dict | None = None,
+) -> tuple[dict[str, dict], pd.DataFrame]:  # fmt: skip
+    """A simulated spiking data set per source, recorded with the source model's hash, from
+    the spiking options with the source's own ones (`sources.<name>.spiking`) merged over.
 
     Returns ({source: arrays}, records). Arrays: spikes, rates, latents, inputs (B, T, .),
     readout (N,), held_in, held_out, train, valid (indices), trial_lengths (B,) where the
     trials end before the arrays do (MultiTask). The sources and the spikes run
     over trials in chunks sized from `resources` (the memory budget; it changes no number).
     """
-    budget = ResourceBudget.from_conf(resources)
+    budget, shared = ResourceBudget.from_conf(resources), spiking
     data, records = {}, []
-    sources = _all_loaded(source_models)
-    for name, trained in tqdm(sources.items(), total=len(sources), desc="spiking data",
+    loaded = _all_loaded(source_models)
+    for name, trained in tqdm(loaded.items(), total=len(loaded), desc="spiking data",
                               unit="source"):  # fmt: skip
+        spiking = source_spiking(shared, sources, name)  # the shared block, its own merged over
         act = source_activity(trained, int(spiking["n_trials"]), int(spiking["seed"]), budget)
         sim = simulate_spikes(
             act.latents, act.inputs, n_held_in=int(spiking["n_held_in"]),
@@ -342,9 +373,10 @@ def _pair_name(source: str, model: str) -> str:
 
 def train_data_models(
     spiking_data: dict, source_models: dict, data_models: dict, store: RecordStore,
-    options: dict, resources: dict | None = None,
+    options: dict, resources: dict | None = None, sources: dict | None = None,
 ) -> tuple[dict, pd.DataFrame, pd.DataFrame]:  # fmt: skip
-    """Fit every data model to every source's held-in spikes (reusing records by hash).
+    """Fit every data model to every source's held-in spikes (reusing records by hash), each
+    with the source's own options for it (`sources.<name>.data_models`) merged over.
 
     Returns ({source__model: trained}, records, history (step, replicate, term, value, pair)).
     The validation metrics run over trials in chunks sized from `resources` (the memory
@@ -355,7 +387,7 @@ def train_data_models(
     plan = []  # (source, name, pair, hp, hash, arrays)
     for source, arrays in spiking_data.items():
         arrays = _loaded(arrays)
-        for name, spec_hp in _data_model_rows(data_models):
+        for name, spec_hp in _data_model_rows(source_data_models(data_models, sources, source)):
             hp = data_model_hyperparams(
                 spec_hp, n_held_in=len(arrays["held_in"]), n_held_out=len(arrays["held_out"]),
                 n_inputs=arrays["inputs"].shape[-1], dataset_hash=str(arrays["dataset_hash"]),

@@ -58,14 +58,15 @@ def create_pipeline() -> Pipeline:
         ),
         node(
             simulate_spiking_data,
-            ["source_models", "params:spiking", "model_store", "params:resources"],
+            ["source_models", "params:spiking", "model_store", "params:resources",
+             "params:sources"],
             ["spiking_data", "spiking_records"],
             name="simulate_spiking_data",
         ),
         node(
             train_data_models,
             ["spiking_data", "source_models", "params:data_models", "model_store",
-             "params:training_options", "params:resources"],
+             "params:training_options", "params:resources", "params:sources"],
             ["data_models", "data_model_records", "data_model_history"],
             name="train_data_models",
         ),
