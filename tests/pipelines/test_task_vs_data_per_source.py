@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 
 import pytest
+from test_task_vs_data_ctdb import FLIPFLOP, SPIKING  # the same tiny source and spikes
 
 from ntdyn.hyperparams import hyperparams_hash
 from ntdyn.pipelines.task_vs_data.nodes import (
@@ -24,17 +25,6 @@ from ntdyn.training.data_trained import data_model_hyperparams
 
 pytestmark = pytest.mark.pipeline
 
-FLIPFLOP = {
-    "kind": "flipflop",
-    "hyperparams": {
-        "model": {"hidden_size": 8, "hidden_noise_std": 0.01},
-        "task": {"n_bits": 3, "n_steps": 30, "p_pulse": 0.02, "input_noise_std": 0.15},
-        "train": {"n_batches": 20, "batch_size": 8, "learning_rate": 0.01, "n_replicates": 1,
-                  "seed": 0},
-    },
-}  # fmt: skip
-SPIKING = {"n_trials": 24, "n_valid": 8, "n_held_in": 10, "n_held_out": 4, "rate_scaling": 2.0,
-           "rectifier": "exp", "seed": 5}  # fmt: skip
 DATA_MODELS = {
     "sae_gru": {"model": {"kind": "sae_gru", "encoder_size": 4, "latent_size": 4,
                           "factor_size": 4},
