@@ -83,6 +83,8 @@ def test_kedro_run_env_ctdb_gives_the_benchmarks_table(tmp_path, monkeypatch):
     sources = pd.read_parquet(root / "data/07_model_output/task_vs_data/source_records.parquet")
     flipflop = store.find_model(sources.set_index("source").loc["flipflop", "hash"])
     assert flipflop.params["task__target_coding"] == "zero_one"
+    multitask = store.find_model(sources.set_index("source").loc["multitask", "hash"])
+    assert multitask.params["task__one_task_per_batch"] in (True, "True")  # grouped sampler
     assert float(flipflop.params["task__p_pulse"]) == 0.02
     assert int(float(flipflop.params["model__hidden_size"])) == 8  # the tiny override
     spiking = pd.read_parquet(root / "data/03_primary/task_vs_data/spiking_records.parquet")

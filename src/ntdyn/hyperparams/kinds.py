@@ -85,6 +85,8 @@ MULTITASK: dict[str, Rule] = {
     "task__response_weight": r.non_negative(),
     "task__grace_steps": r.index(),
     "task__ignore_first_steps": r.index(),
+    # every trial of a training batch of one task (the benchmark's grouped sampler)
+    "task__one_task_per_batch": r.flag(),
     **_STEPS,
 }
 
@@ -160,6 +162,7 @@ DEFAULTS = MappingProxyType({
         "task__target_coding": "sign", "task__quiet_steps": 0, "task__transition_blind": 0,
         "task__ignore_first_steps": 0,
     }),
+    "multitask": MappingProxyType({"task__one_task_per_batch": False}),
 })  # fmt: skip
 
 

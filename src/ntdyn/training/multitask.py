@@ -9,7 +9,12 @@ import jax
 
 from ntdyn.models.flipflop import multitask_ensemble_from_hyperparams
 from ntdyn.sharding import Devices
-from ntdyn.tasks.multitask import MultiTaskConfig, multitask_loss, sample_multitask
+from ntdyn.tasks.multitask import (
+    MultiTaskBatch,
+    MultiTaskConfig,
+    multitask_loss,
+    sample_multitask,
+)
 from ntdyn.training.checkpoint import CheckpointConfig
 from ntdyn.training.flipflop import FlipFlopData, TrainedFlipFlop, train_source_replicates
 
@@ -36,12 +41,25 @@ def multitask_config(hp: dict) -> MultiTaskConfig:
     return MultiTaskConfig(**options)
 
 
+def multitask_source_batch(
+    key, batch_size: int, config: MultiTaskConfig, one_task_per_batch: bool = False
+) -> MultiTaskBatch:
+    """A training batch: the tasks of config.tasks in turn (ntdyn's default), or, with
+    `one_task_per_batch`, every trial of one task drawn uniformly from the key, as the
+    benchmark's grouped sampler feeds its MultiTask GRU one task per batch."""
+    task = None
+    if one_task_per_batch:
+        key, k_pick = jax.random.split(key)
+        task = jax.random.randint(k_pick, (), 0, config.n_tasks)
+    return sample_multitask(key, batch_size=batch_size, config=config, task=task)
+
+
 def multitask_source_loss(model, data: FlipFlopData, key, batch_size: int,
-                          config: MultiTaskConfig):  # fmt: skip
+                          config: MultiTaskConfig, one_task_per_batch: bool = False):  # fmt: skip
     """The benchmark's masked squared error (`multitask_loss`) on a fresh batch of trials
-    (the tasks in turn), with the network's hidden noise."""
+    (`multitask_source_batch`), with the network's hidden noise."""
     k_task, k_noise = jax.random.split(key)
-    batch = sample_multitask(k_task, batch_size=batch_size, config=config)
+    batch = multitask_source_batch(k_task, batch_size, config, one_task_per_batch)
     keys = jax.random.split(k_noise, batch_size)
     outputs, _ = jax.vmap(lambda x, k: model(x, k, data.hidden_noise_std))(batch.inputs, keys)
     loss = multitask_loss(outputs, batch)
@@ -56,14 +74,15 @@ def train_multitask(
 
     Keys: model__hidden_size, model__hidden_noise_std, task__tasks, task__n_timesteps,
     task__bin_size_ms, task__noise (task__num_targets, task__response_weight,
-    task__grace_steps, task__ignore_first_steps: optional), train__batch_size,
-    train__n_batches, train__learning_rate, train__n_replicates, train__seed
+    task__grace_steps, task__ignore_first_steps, task__one_task_per_batch: optional),
+    train__batch_size, train__n_batches, train__learning_rate, train__n_replicates, train__seed
     (train__divergence_factor, train__n_std_exclude: optional). devices: the local devices
     the replicates are split across (default: all).
     """
     config = multitask_config(hp)  # a bad option fails here, before any compute
+    grouped = bool(hp.get("task__one_task_per_batch", False))
     return train_source_replicates(
         TrainedMultiTask, hp, multitask_ensemble_from_hyperparams, multitask_source_loss,
-        (int(hp["train__batch_size"]), config), MULTITASK_TERMS, "multitask",
+        (int(hp["train__batch_size"]), config, grouped), MULTITASK_TERMS, "multitask",
         progress=progress, checkpoint=checkpoint, label=label, devices=devices,
     )  # fmt: skip
