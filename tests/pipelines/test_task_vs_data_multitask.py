@@ -5,6 +5,8 @@ and data-model learning rate (`sources.<name>.spiking`, `.data_models`), as conf
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -115,3 +117,23 @@ def test_a_multitask_source_with_an_unknown_task_is_refused_before_training():
     }}}  # fmt: skip
     with pytest.raises(ValueError, match="n_timesteps = 20: must be >= 26"):
         plan_sources(short)
+
+
+# the grouped sampler (`task.one_task_per_batch`, tests/training/test_multitask_source.py)
+def _with_option(value) -> dict:
+    sources = copy.deepcopy(SOURCES)
+    sources["multitask"]["hyperparams"]["task"]["one_task_per_batch"] = value
+    return sources
+
+
+def test_the_option_at_its_default_changes_no_hash_and_set_it_names_another_source():
+    plain = plan_sources(SOURCES)["hash"].item()
+    assert plan_sources(_with_option(False))["hash"].item() == plain
+    grouped = plan_sources(_with_option(True))
+    assert grouped["hash"].item() != plain
+    assert grouped["hp"].item()["task__one_task_per_batch"] is True
+
+
+def test_a_bad_value_is_refused_naming_the_parameter():
+    with pytest.raises(ValueError, match="one_task_per_batch"):
+        plan_sources(_with_option("yes"))

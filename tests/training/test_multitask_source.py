@@ -1,16 +1,12 @@
 """The MultiTask source's training batches (`multitask_source_batch`): the tasks in turn by
 default, one task per batch as the benchmark's grouped sampler when asked; the option's
-default leaves every existing source's hash as it was."""
+default is the code's (the hash at the default: tests/pipelines/test_task_vs_data_multitask.py)."""
 
 from __future__ import annotations
 
-import copy
-
 import jax
 import numpy as np
-import pytest
 
-from ntdyn.pipelines.task_vs_data.nodes import plan_sources
 from ntdyn.tasks.multitask import MultiTaskConfig, sample_multitask
 from ntdyn.training.multitask import multitask_source_batch
 
@@ -35,39 +31,6 @@ def test_one_task_per_batch_draws_every_trial_of_one_task_and_every_task_over_ba
         assert (tasks == tasks[0]).all(), tasks
         drawn.append(int(tasks[0]))
     assert set(drawn) == {0, 1, 2}  # P(a task never drawn in 12) < 0.1: fixed keys, checked
-
-
-SOURCE = {
-    "multitask": {
-        "kind": "multitask",
-        "hyperparams": {
-            "model": {"hidden_size": 8, "hidden_noise_std": 0.01},
-            "task": {"tasks": ["DelayPro", "DelayAnti"], "n_timesteps": 26, "bin_size_ms": 100,
-                     "noise": 0.1},
-            "train": {"n_batches": 4, "batch_size": 4, "learning_rate": 0.01,
-                      "n_replicates": 1, "seed": 0},
-        },
-    }
-}  # fmt: skip
-
-
-def _with_option(value) -> dict:
-    sources = copy.deepcopy(SOURCE)
-    sources["multitask"]["hyperparams"]["task"]["one_task_per_batch"] = value
-    return sources
-
-
-def test_the_option_at_its_default_changes_no_hash_and_set_it_names_another_source():
-    plain = plan_sources(SOURCE)["hash"].item()
-    assert plan_sources(_with_option(False))["hash"].item() == plain
-    grouped = plan_sources(_with_option(True))
-    assert grouped["hash"].item() != plain
-    assert grouped["hp"].item()["task__one_task_per_batch"] is True
-
-
-def test_a_bad_value_is_refused_naming_the_parameter():
-    with pytest.raises(ValueError, match="one_task_per_batch"):
-        plan_sources(_with_option("yes"))
 
 
 def test_the_declared_default_is_the_codes():

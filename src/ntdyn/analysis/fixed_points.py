@@ -327,8 +327,8 @@ def _dispatch(search: Search, devices: tuple, first: int, block: int, copies) ->
         # A block's start points are made on the device that searches it, from the host's
         # candidates (the same program, so the same numbers, on every device): a block never
         # waits for another device's queue, and a device never copies from another one
-        # while both have work in flight (a copy between forced CPU devices behind a
-        # running search deadlocked).
+        # while both have work in flight (with blocks copied from the first device, the
+        # forced CPU devices of the sharding test hung once, every thread idle).
         starts = {}
         parts = []
         for k in range(n_blocks):
