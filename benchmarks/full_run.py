@@ -166,7 +166,9 @@ def measure(pipeline: str, opts: argparse.Namespace) -> int:
             if opts.time_limit_s is not None and elapsed > opts.time_limit_s and not stopped:
                 stopped.append(f"time limit: {opts.time_limit_s:.0f} s")
                 os.killpg(run.pid, signal.SIGTERM)
-                threading.Timer(15, _kill_if_alive, (run,)).start()
+                timer = threading.Timer(15, _kill_if_alive, (run,))
+                timer.daemon = True  # nothing to wait for once the run has ended
+                timer.start()
             k += 1
             time.sleep(2)
 
