@@ -20,6 +20,7 @@ from ntdyn.pipelines.task_vs_data.per_source import (
     source_data_models,
     source_name,
     source_spiking,
+    source_unroll,
 )
 from ntdyn.training.data_trained import data_model_hyperparams
 
@@ -138,3 +139,15 @@ def test_a_data_model_the_shared_block_removes_cannot_be_set_per_source():
         plan_task_vs_data(own, DATA_MODELS | {"sae_lds": None}, SPIKING)
     plan = plan_task_vs_data(own, DATA_MODELS, SPIKING)  # with it there, accepted
     assert list(plan["source"]) == ["flipflop", "plain"]
+
+
+def test_a_sources_own_unroll_comes_before_the_shared_one_and_names_no_record():
+    sources = {"ff": {**FLIPFLOP, "unroll": 4}, "other": FLIPFLOP}
+    shared = {"unroll": 2}
+    assert source_unroll(shared, sources, "ff") == 4
+    assert source_unroll(shared, sources, "other") == 2
+    assert source_unroll({}, sources, "other") is None  # the model's default
+    assert source_unroll({"unroll": None}, None, "x") is None
+    # how the program runs, not what it computes: the plan (the hashes) is the same
+    plain = plan_sources({"ff": FLIPFLOP})
+    assert list(plan_sources({"ff": sources["ff"]})["hash"]) == list(plain["hash"])

@@ -40,3 +40,29 @@ def test_the_declared_default_is_the_codes():
 
     code = inspect.signature(multitask_source_batch).parameters["one_task_per_batch"].default
     assert dict(DEFAULTS["multitask"]) == {"task__one_task_per_batch": code}
+
+
+def test_the_source_loss_does_not_depend_on_the_unroll():
+    # training_options.unroll of task_vs_data reaches the MultiTask source's scan
+    import equinox as eqx
+    import jax.numpy as jnp
+
+    from ntdyn.models.flipflop import multitask_ensemble_from_hyperparams
+    from ntdyn.training.flipflop import FlipFlopData
+    from ntdyn.training.multitask import multitask_source_loss
+
+    hp = {"model__hidden_size": 4, "task__tasks": list(CONFIG.tasks),
+          "task__n_timesteps": CONFIG.n_timesteps, "task__bin_size_ms": CONFIG.bin_size_ms,
+          "task__noise": 0.3}  # fmt: skip
+    stacked = multitask_ensemble_from_hyperparams(hp, jax.random.split(jax.random.PRNGKey(0), 1))
+    model = jax.tree.map(lambda x: x[0] if eqx.is_array(x) else x, stacked)
+    data = FlipFlopData(jnp.asarray(0.01), jnp.asarray(0.001))
+
+    def loss(unroll):
+        return float(eqx.filter_jit(multitask_source_loss)(
+            model, data, jax.random.PRNGKey(1), 3, CONFIG, True, unroll)[0])  # fmt: skip
+
+    rolled = loss(1)
+    assert rolled > 0
+    np.testing.assert_allclose(loss(CONFIG.n_timesteps), rolled, rtol=1e-6)
+    np.testing.assert_allclose(loss(8), rolled, rtol=1e-6)

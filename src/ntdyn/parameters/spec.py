@@ -172,12 +172,18 @@ def _source(kind: str) -> dict:
     # refused by the plan node, which knows the merged set)
     return {"kind": text(kind), "hyperparams": Hyperparams(kind),
             "overrides": Hyperparams(kind), "spread": Spread(kind),
+            # unroll (optional): this source's scan unroll over training_options.unroll
+            "unroll": count(nullable=True),
             "spiking": OrNull(SPIKING),
             "data_models": OrNull(Named(Hyperparams("data_model")))}  # fmt: skip
 
 
 TASK_VS_DATA = {
-    "training_options": {"progress": flag(), "metric_every": count(), "checkpoint": CHECKPOINT},
+    # unroll (optional): the flip-flop and MultiTask sources' scan unroll, as in TRAINING_OPTIONS
+    # (null or absent: the model's default, 8 steps per iteration on accelerators); a source's
+    # own sources.<name>.unroll comes first
+    "training_options": {"progress": flag(), "metric_every": count(), "checkpoint": CHECKPOINT,
+                         "unroll": count(nullable=True)},
     # null removes a source or data model the base conf lists (an environment's soft merge
     # cannot delete a key)
     "sources": Named(OrNull(ByKind("kind", {"flipflop": _source("flipflop"),

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import jax
 
 from ntdyn.models.flipflop import multitask_ensemble_from_hyperparams
+from ntdyn.models.unroll import ScanUnroll
 from ntdyn.sharding import Devices
 from ntdyn.tasks.multitask import (
     MultiTaskBatch,
@@ -55,20 +56,24 @@ def multitask_source_batch(
 
 
 def multitask_source_loss(model, data: FlipFlopData, key, batch_size: int,
-                          config: MultiTaskConfig, one_task_per_batch: bool = False):  # fmt: skip
+                          config: MultiTaskConfig, one_task_per_batch: bool = False,
+                          unroll: int | None = None):  # fmt: skip
     """The benchmark's masked squared error (`multitask_loss`) on a fresh batch of trials
-    (`multitask_source_batch`), with the network's hidden noise."""
+    (`multitask_source_batch`), with the network's hidden noise (unroll: the model's scan
+    unroll, None for its default)."""
     k_task, k_noise = jax.random.split(key)
     batch = multitask_source_batch(k_task, batch_size, config, one_task_per_batch)
     keys = jax.random.split(k_noise, batch_size)
-    outputs, _ = jax.vmap(lambda x, k: model(x, k, data.hidden_noise_std))(batch.inputs, keys)
+    outputs, _ = jax.vmap(lambda x, k: model(x, k, data.hidden_noise_std, unroll))(
+        batch.inputs, keys
+    )
     loss = multitask_loss(outputs, batch)
     return loss, loss[None]
 
 
 def train_multitask(
     hp: dict, *, progress: bool = True, checkpoint: CheckpointConfig | None = None,
-    label: str = "", devices: Devices | None = None,
+    label: str = "", devices: Devices | None = None, unroll: ScanUnroll | None = None,
 ) -> TrainedMultiTask:  # fmt: skip
     """Train `train__n_replicates` MultiTask GRUs on flattened hyperparameters `hp`.
 
@@ -77,12 +82,15 @@ def train_multitask(
     task__grace_steps, task__ignore_first_steps, task__one_task_per_batch: optional),
     train__batch_size, train__n_batches, train__learning_rate, train__n_replicates, train__seed
     (train__divergence_factor, train__n_std_exclude: optional). devices: the local devices
-    the replicates are split across (default: all).
+    the replicates are split across (default: all). unroll: the trials' scan unroll
+    (`ntdyn.models.unroll`; None: the model's default, 8 on accelerators, 1 on the CPU).
     """
     config = multitask_config(hp)  # a bad option fails here, before any compute
     grouped = bool(hp.get("task__one_task_per_batch", False))
     return train_source_replicates(
         TrainedMultiTask, hp, multitask_ensemble_from_hyperparams, multitask_source_loss,
-        (int(hp["train__batch_size"]), config, grouped), MULTITASK_TERMS, "multitask",
+        (int(hp["train__batch_size"]), config, grouped,
+         None if unroll is None else unroll.for_scan(config.n_timesteps)),
+        MULTITASK_TERMS, "multitask",
         progress=progress, checkpoint=checkpoint, label=label, devices=devices,
     )  # fmt: skip

@@ -38,11 +38,13 @@ from ntdyn.hyperparams import (
 from ntdyn.hyperparams.kinds import without_defaults
 from ntdyn.hyperparams.tables import validate_table
 from ntdyn.models.stacking import unstack
+from ntdyn.models.unroll import ScanUnroll
 from ntdyn.parallel import map_independent
 from ntdyn.pipelines.task_vs_data.per_source import (
     check_source_blocks,
     source_data_models,
     source_spiking,
+    source_unroll,
     spiking_path,
 )
 from ntdyn.pipelines.training.nodes import (
@@ -175,18 +177,21 @@ def plan_task_vs_data(sources: dict, data_models: dict, spiking: dict) -> pd.Dat
 
 
 def train_sources(
-    plan: pd.DataFrame, store: RecordStore, options: dict
+    plan: pd.DataFrame, store: RecordStore, options: dict, sources: dict | None = None
 ) -> tuple[dict, pd.DataFrame]:
     """Reuse recorded source networks by hash, train the others, record them.
 
-    plan: `plan_task_vs_data`'s table. Returns ({source: trained ensemble}, records).
+    plan: `plan_task_vs_data`'s table; sources: the `sources` parameters (each one's own
+    `unroll`, `per_source.source_unroll`). Returns ({source: trained ensemble}, records).
     """
     rows = {row.hash: row for row in plan.itertuples()}  # one source of each hash trains
     trained_now: dict[str, object] = {}
 
     def train_and_record(hashes: list[str]) -> dict[str, Record]:
         with tempfile.TemporaryDirectory() as tmp:
-            return {h: _train_source(store, rows[h], trained_now, tmp, options) for h in hashes}
+            return {h: _train_source(store, rows[h], trained_now, tmp, options,
+                                     source_unroll(options, sources, rows[h].source))
+                    for h in hashes}  # fmt: skip
 
     outcomes = compute_once(store, MODEL, list(rows), store.find_model, train_and_record,
                             lambda h: rows[h].source,
@@ -206,13 +211,17 @@ def train_sources(
     return models, pd.DataFrame(records)
 
 
-def _train_source(store: RecordStore, row, trained_now: dict, tmp: str, options: dict) -> Record:
-    """Train one source network (into `trained_now`) and record it."""
+def _train_source(
+    store: RecordStore, row, trained_now: dict, tmp: str, options: dict, unroll: int | None
+) -> Record:
+    """Train one source network (into `trained_now`) and record it (unroll: its scan's
+    steps per loop iteration, None for the model's default)."""
     checkpoint = checkpoint_config(store, options)
     if row.kind in ("flipflop", "multitask"):
         train = train_flipflop if row.kind == "flipflop" else train_multitask
         trained = train(row.hp, progress=options["progress"], checkpoint=checkpoint,
-                        label=row.source)  # fmt: skip
+                        label=row.source,
+                        unroll=None if unroll is None else ScanUnroll(unroll))  # fmt: skip
     else:
         (trained,) = train_sweep(
             [row.hp], progress=options["progress"], checkpoint=checkpoint,

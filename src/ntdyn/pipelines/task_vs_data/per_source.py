@@ -1,4 +1,4 @@
-"""A source's own spiking and data-model settings, merged over the shared blocks.
+"""A source's own spiking, data-model and scan-unroll settings, merged over the shared blocks.
 
 `sources.<name>.spiking: {key: value}` replaces those keys of the shared `spiking` block for
 that source only; `sources.<name>.data_models: {<model>: {...}}` is deep-merged over that
@@ -10,6 +10,11 @@ The merge rule lives here only; the merged blocks are then checked by the same c
 the shared ones (`nodes._check_spiking`, `nodes._data_model_rows`) and name the data sets
 and models (their records and hashes) exactly as a shared block would. A source without
 overrides gets the shared blocks themselves, so its hashes do not change.
+
+`sources.<name>.unroll` sets that source's scan unroll (time steps per loop iteration of its
+training's trials, `ntdyn.models.unroll`) over `training_options.unroll`: how the program runs,
+not what it computes, so it names no record. A long run of short trials (MultiTask's 187 500
+updates) pays for a whole-trial unroll's compile; a short one (3BFF's 2000) does not.
 """
 
 from __future__ import annotations
@@ -37,6 +42,17 @@ def _own(sources: Mapping | None, label: str, key: str) -> dict:
     if not sources:
         return {}
     return dict((sources[source_name(label, sources)] or {}).get(key) or {})
+
+
+def source_unroll(options: Mapping, sources: Mapping | None, label: str) -> int | None:
+    """The scan unroll of source `label`'s training: its own `unroll` where it sets one, else
+    `training_options.unroll`; None: the model's default (8 steps on accelerators)."""
+    if sources:
+        own = sources[source_name(label, sources)] or {}
+        if own.get("unroll") is not None:
+            return int(own["unroll"])
+    value = options.get("unroll")
+    return None if value is None else int(value)
 
 
 def source_spiking(spiking: dict, sources: Mapping | None, label: str) -> dict:

@@ -52,7 +52,7 @@ def create_pipeline() -> Pipeline:
         ),
         node(
             train_sources,
-            ["source_plan", "model_store", "params:training_options"],
+            ["source_plan", "model_store", "params:training_options", "params:sources"],
             ["source_models", "source_records"],
             name="train_sources",
         ),
