@@ -78,6 +78,7 @@ def test_kedro_run_env_ctdb_gives_the_benchmarks_table(tmp_path, monkeypatch):
         assert np.isfinite(table[metric].to_numpy(float)).all(), metric
     # the two co-bps score different neurons (3 / 20 inputs on: held-in ones included)
     assert not np.allclose(table["co_bps"], table["co_bps_ctdb"])
+    _the_table_goes_beside_the_published_one(table)
 
     store = RecordStore(tracking_uri=tracking_uri(root), experiment="ntdyn")
     sources = pd.read_parquet(root / "data/07_model_output/task_vs_data/source_records.parquet")
@@ -107,3 +108,25 @@ def test_kedro_run_env_ctdb_gives_the_benchmarks_table(tmp_path, monkeypatch):
     assert arrays["trial_lengths"].shape == (20,)  # its own trial count
     assert 1 <= arrays["trial_lengths"].min() and arrays["trial_lengths"].max() <= 26
     assert not np.any(arrays["inputs"][np.arange(26)[None] >= arrays["trial_lengths"][:, None]])
+
+
+def _the_table_goes_beside_the_published_one(table: pd.DataFrame) -> None:
+    """benchmarks/ctdb_table.py on the run's own table: the notebook's five cells get their
+    published values and differences, the other pairs none."""
+    sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
+    from ctdb_table import METRICS, PUBLISHED, compare, markdown
+
+    rows = compare(table)
+    assert len(rows) == len(CTDB_SOURCES) * len(CTDB_MODELS)
+    published = {(r["source"], r["model"]): r for r in rows if r["published"] is not None}
+    assert set(published) == set(PUBLISHED)
+    for key, row in published.items():
+        ours = table[(table["source"] == key[0]) & (table["model_kind"] == key[1])]
+        assert row["ntdyn"]["state R²"] == float(ours["state_r2_true_to_inferred"].iloc[0])
+        for metric in METRICS:
+            want = row["ntdyn"][metric] - row["published"][metric]
+            assert row["difference"][metric] == pytest.approx(want)
+    text = markdown(rows)
+    assert text.count("\n") == len(rows) + 1 and "| 3BFF | LFADS |" in text
+    with pytest.raises(ValueError, match="co_bps_ctdb"):
+        compare(table.drop(columns="co_bps_ctdb"))
