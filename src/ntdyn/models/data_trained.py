@@ -27,6 +27,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from ntdyn.models.cells import scan_unroll
 from ntdyn.models.generators import make_generator
+from ntdyn.models.scans import scan_both_ways, scan_inputs, written_gradients
 from ntdyn.models.stacking import stacked
 
 # The sequential autoencoders' kinds and their generators (`ntdyn.models.generators`).
@@ -52,7 +53,13 @@ def _gaussian_kl(mean: Array, logvar: Array) -> Array:
     return 0.5 * jnp.sum(jnp.exp(logvar) + mean**2 - 1.0 - logvar, axis=-1)
 
 
-def _scan_cell(cell: eqx.nn.GRUCell, xs: Array, h0: Array) -> Array:
+def _scan_cell(cell: eqx.Module, xs: Array, h0: Array) -> Array:
+    """The generator's states (T, G) driven by xs from h0: `ntdyn.models.scans` on
+    accelerators (input share before the loop, the GRU's gradient written out), the plain
+    scan on the CPU (`scans.written_gradients`); the same numbers."""
+    if written_gradients():
+        return scan_inputs(cell, xs, h0)
+
     def step(h, x):
         h = cell(x, h)
         return h, h
@@ -62,7 +69,10 @@ def _scan_cell(cell: eqx.nn.GRUCell, xs: Array, h0: Array) -> Array:
 
 def _scan_both_ways(fwd: eqx.nn.GRUCell, bwd: eqx.nn.GRUCell, xs: Array) -> tuple[Array, Array]:
     """Forward states (T, E) and backward states (T, E, aligned to time) in one scan: the two
-    directions are independent, so one loop of T steps serves both (half the sequential depth)."""
+    directions are independent, so one loop of T steps serves both (half the sequential depth).
+    On accelerators through `scans.scan_both_ways` (as `_scan_cell`)."""
+    if written_gradients():
+        return scan_both_ways(fwd, bwd, xs)
 
     def step(carry, x_pair):
         hf, hb = carry

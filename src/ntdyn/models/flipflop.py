@@ -9,6 +9,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ntdyn.models.cells import scan_unroll
+from ntdyn.models.scans import gru_sequence, input_share, written_gradients
 from ntdyn.models.stacking import stacked
 from ntdyn.tasks.multitask import N_INPUTS, N_OUTPUTS
 
@@ -38,18 +39,18 @@ class FlipFlopRNN(eqx.Module):
         The trial's hidden noise is drawn before the scan. unroll (static): time steps per
         loop iteration (None: `scan_unroll()`, 8 on accelerators, 1 on the CPU)."""
         noise = hidden_noise_std * jax.random.normal(key, (inputs.shape[0], self.hidden_size))
+        unroll = scan_unroll() if unroll is None else unroll
+        h0 = jnp.zeros(self.hidden_size)
+        if written_gradients():  # accelerators: `ntdyn.models.scans`, the same numbers
+            hidden = gru_sequence(self.cell, input_share(self.cell, inputs), h0, noise, unroll)
+            return jax.vmap(self.readout)(hidden), hidden
 
         def step(h, xs):
             x, xi = xs
             h = self.cell(x, h) + xi
             return h, h
 
-        _, hidden = jax.lax.scan(
-            step,
-            jnp.zeros(self.hidden_size),
-            (inputs, noise),
-            unroll=scan_unroll() if unroll is None else unroll,
-        )
+        _, hidden = jax.lax.scan(step, h0, (inputs, noise), unroll=unroll)
         return jax.vmap(self.readout)(hidden), hidden
 
 
