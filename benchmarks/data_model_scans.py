@@ -9,7 +9,8 @@ reports steps/s, compile time and the projected training time of the configurati
 the final losses of both ways (equal to float rounding). Needs JAX and the science library
 only (no Kedro): the parameters come from a JSON file written where Kedro is installed:
 
-    python benchmarks/task_vs_data_training.py --dump-params ctdb --params benchmarks/tvd_ctdb_params.json
+    python benchmarks/task_vs_data_training.py --dump-params ctdb \
+        --params benchmarks/tvd_ctdb_params.json
     PYTHONPATH=src python benchmarks/data_model_scans.py --params benchmarks/tvd_ctdb_params.json \
         --models sae_gru,lfads,sae_lds --sources multitask --epochs 10
 """
