@@ -218,6 +218,7 @@ def main() -> None:
 
     import jax
 
+    from ntdyn.models.scans import written_gradients
     from ntdyn.models.unroll import ScanUnroll
     from ntdyn.training import TRACE_COUNTS, train_group
     from ntdyn.training.core import chunk_size
@@ -276,6 +277,9 @@ def main() -> None:
         "delay": args.delay,
         "unroll_option": args.unroll,
         "unroll_used": unroll.for_scan(args.steps),
+        # the GRU's weight gradients gathered after the loop (NTDYN_WRITTEN_GRADIENTS, default:
+        # on accelerators); time both ways with NTDYN_WRITTEN_GRADIENTS=0 / =1
+        "written_gradients": written_gradients(),
         "timed_batches": args.batches,
         "chunk": chunk,
     }

@@ -25,6 +25,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from ntdyn.models.controller import Controller
 from ntdyn.models.plant import PlantParams, curl_force, euler_step
+from ntdyn.models.scans import written_gradients
 from ntdyn.tasks.reaching import Trial
 
 
@@ -199,34 +200,118 @@ def simulate_with_noise(
     elif not isinstance(delay, jax.core.Tracer):
         check_feedback_delays(delay, delay_buffer)
     n_steps = trial.sisu.shape[0]
-    x0 = jnp.concatenate([trial.start, jnp.zeros(2)])
-    history0 = jnp.broadcast_to(x0, (delay_buffer, 4))  # at rest before the trial
-    h0 = jnp.zeros(controller.hidden_size)
     if noise.shape != (n_steps, N_NOISE):
         raise ValueError(f"noise has shape {noise.shape}: must be ({n_steps}, {N_NOISE})")
+    loop = _Loop(controller.hidden_size, controller.sisu_input, int(delay_buffer), unroll)
+    data = (params._replace(feedback_delay=delay), trial, noise)  # the delay as checked
+    if written_gradients() and isinstance(controller.cell, eqx.nn.GRUCell):
+        return loop.written(_gru_weights(controller), data)
+    cell, readout = controller.cell, controller.readout
+    return loop.run(lambda x, h, _: cell(x, h), lambda h, _: readout(h), None, data)[0]
 
-    drive = trial.drive_profile if trial.drive_weights is not None else None
 
-    def step(carry, inputs):
-        x, h, history = carry
-        eps, sisu, offset, drive_k = inputs
-        y = history[delay] + params.feedback_noise_std * eps[:4] + offset
-        net_in = [trial.goal, y] + ([sisu[None]] if controller.sisu_input else [])
-        h = controller.cell(jnp.concatenate(net_in), h)
-        if drive_k is not None:  # static: absent interventions cost nothing
-            h = h + drive_k * trial.drive_weights
-        if trial.hidden_mask is not None:
-            h = h * trial.hidden_mask
-        o = controller.readout(h)
-        u = (1.0 + params.motor_mult_noise_std * eps[4:6]) * o + params.motor_noise_std * eps[6:]
-        f_field = curl_force(x[2:], trial.curl) + trial.force
-        x = euler_step(params.plant, x, u + f_field)
-        history = jnp.concatenate([x[None], history[:-1]])
-        return (x, h, history), Trajectory(x, h, o, u, f_field, y)
+def _gru_weights(controller: Controller) -> tuple[Array, ...]:
+    """(W_ih, W_hh, b, b_n, W_out, b_out) of a GRU controller (zeros for absent biases)."""
+    cell, readout = controller.cell, controller.readout
+    zeros = jnp.zeros(3 * controller.hidden_size)
+    bias = cell.bias if cell.use_bias else zeros
+    bias_n = cell.bias_n if cell.use_bias else zeros[: controller.hidden_size]
+    b_out = readout.bias if readout.use_bias else jnp.zeros(readout.out_features)
+    return cell.weight_ih, cell.weight_hh, bias, bias_n, readout.weight, b_out
 
-    xs = (noise, trial.sisu, trial.feedback_offset, drive)
-    _, traj = jax.lax.scan(step, (x0, h0, history0), xs, unroll=unroll)
-    return traj
+
+class _Loop(NamedTuple):
+    """The closed loop's scan over one trial (static: hidden size, SISU input, delay buffer,
+    unroll), with the controller's step and readout given as functions."""
+
+    hidden_size: int
+    sisu_input: bool
+    delay_buffer: int
+    unroll: int | bool
+
+    def run(self, cell_fn, readout_fn, probes, data) -> tuple[Trajectory, Array]:
+        """(trajectory, the controller's inputs (K, n_in)) for data = (LoopParams, Trial,
+        noise). cell_fn(x, h, probe_k) -> h', readout_fn(h, probe_k) -> o; probes: per-step
+        arrays given to both (None: none)."""
+        params, trial, noise = data
+        delay = params.feedback_delay
+        x0 = jnp.concatenate([trial.start, jnp.zeros(2)])
+        history0 = jnp.broadcast_to(x0, (self.delay_buffer, 4))  # at rest before the trial
+        h0 = jnp.zeros(self.hidden_size)
+        drive = trial.drive_profile if trial.drive_weights is not None else None
+
+        def step(carry, inputs):
+            x, h, history = carry
+            eps, sisu, offset, drive_k, probe = inputs
+            y = history[delay] + params.feedback_noise_std * eps[:4] + offset
+            net_in = jnp.concatenate([trial.goal, y] + ([sisu[None]] if self.sisu_input else []))
+            h = cell_fn(net_in, h, probe)
+            if drive_k is not None:  # static: absent interventions cost nothing
+                h = h + drive_k * trial.drive_weights
+            if trial.hidden_mask is not None:
+                h = h * trial.hidden_mask
+            o = readout_fn(h, probe)
+            u = ((1.0 + params.motor_mult_noise_std * eps[4:6]) * o
+                 + params.motor_noise_std * eps[6:])  # fmt: skip
+            f_field = curl_force(x[2:], trial.curl) + trial.force
+            x = euler_step(params.plant, x, u + f_field)
+            history = jnp.concatenate([x[None], history[:-1]])
+            return (x, h, history), (Trajectory(x, h, o, u, f_field, y), net_in)
+
+        xs = (noise, trial.sisu, trial.feedback_offset, drive, probes)
+        return jax.lax.scan(step, (x0, h0, history0), xs, unroll=self.unroll)[1]
+
+    def written(self, weights: tuple[Array, ...], data) -> Trajectory:
+        """`run` with a GRU controller whose weights' gradient is gathered after the loop.
+
+        Differentiating the scan accumulates dW_ih, dW_hh, dW_out and the biases' gradients
+        inside the reverse loop, a few more kernels at every step. Here the loop runs with the
+        weights held constant and a zero "probe" added to each product's output (W_ih x_k,
+        W_hh h_k, W_out h_k); the reverse loop gives each probe's gradient per step, and each
+        weight's gradient is then one product over all steps (dW_ih = sum_k dA_k x_k^T, ...).
+        The same numbers as differentiating `run` (tests/models/test_closed_loop_written.py).
+        """
+        n_h, n_steps = self.hidden_size, data[2].shape[0]
+
+        def probed(w, probes, data):
+            w_ih, w_hh, bias, bias_n, w_out, b_out = w
+
+            def cell_fn(x, h, p):
+                return _gru_step(w_ih @ x + p[0] + bias, w_hh @ h + p[1], bias_n, h)
+
+            return self.run(cell_fn, lambda h, p: w_out @ h + p[2] + b_out, probes, data)
+
+        zeros = (jnp.zeros((n_steps, 3 * n_h)), jnp.zeros((n_steps, 3 * n_h)),
+                 jnp.zeros((n_steps, weights[4].shape[0])))  # fmt: skip
+
+        @jax.custom_vjp
+        def loop(w, data):
+            return probed(w, zeros, data)[0]
+
+        def loop_fwd(w, data):
+            (traj, inputs), pullback = jax.vjp(lambda p, d: probed(w, p, d), zeros, data)
+            return traj, (pullback, inputs, traj.hidden)
+
+        def loop_bwd(residuals, d_traj):
+            pullback, inputs, hidden = residuals
+            (d_a, d_b, d_o), d_data = pullback((d_traj, jnp.zeros_like(inputs)))
+            h_prev = jnp.concatenate([jnp.zeros((1, n_h)), hidden[:-1]])  # h0 = 0
+            d_w = (d_a.T @ inputs, d_b.T @ h_prev, d_a.sum(0), d_b[:, 2 * n_h :].sum(0),
+                   d_o.T @ hidden, d_o.sum(0))  # fmt: skip
+            return d_w, d_data
+
+        loop.defvjp(loop_fwd, loop_bwd)
+        return loop(weights, data)
+
+
+def _gru_step(a, b, bias_n, h):
+    """Equinox's GRU update from a = W_ih x + b_ih (3H) and b = W_hh h (3H)."""
+    a0, a1, a2 = jnp.split(a, 3)
+    b0, b1, b2 = jnp.split(b, 3)
+    r = jax.nn.sigmoid(a0 + b0)
+    z = jax.nn.sigmoid(a1 + b1)
+    n = jnp.tanh(a2 + r * (b2 + bias_n))
+    return n + z * (h - n)
 
 
 def simulate_batch(
