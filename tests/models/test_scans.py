@@ -150,3 +150,17 @@ def test_the_models_give_the_same_loss_and_gradient_either_way(kind, monkeypatch
     monkeypatch.setenv("NTDYN_WRITTEN_GRADIENTS", "yes")
     with pytest.raises(ValueError, match="NTDYN_WRITTEN_GRADIENTS"):
         loss((sae, source))
+
+
+def test_the_default_is_per_backend_and_the_variable_decides_when_set(monkeypatch):
+    from ntdyn.models import scans
+
+    monkeypatch.delenv("NTDYN_WRITTEN_GRADIENTS", raising=False)
+    assert not scans.written_gradients()  # this CPU: the plain scan
+    monkeypatch.setattr(scans.jax, "default_backend", lambda: "gpu")
+    assert scans.written_gradients()  # measured faster on a GPU
+    assert not scans.written_gradients(on_accelerators=False)  # not measured yet: asked only
+    monkeypatch.setenv("NTDYN_WRITTEN_GRADIENTS", "1")
+    assert scans.written_gradients(on_accelerators=False)
+    monkeypatch.setenv("NTDYN_WRITTEN_GRADIENTS", "0")
+    assert not scans.written_gradients()

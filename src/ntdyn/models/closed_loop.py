@@ -204,7 +204,9 @@ def simulate_with_noise(
         raise ValueError(f"noise has shape {noise.shape}: must be ({n_steps}, {N_NOISE})")
     loop = _Loop(controller.hidden_size, controller.sisu_input, int(delay_buffer), unroll)
     data = (params._replace(feedback_delay=delay), trial, noise)  # the delay as checked
-    if written_gradients() and isinstance(controller.cell, eqx.nn.GRUCell):
+    # Not yet timed on a GPU (benchmarks/training_throughput.py both ways): only when asked,
+    # NTDYN_WRITTEN_GRADIENTS=1, until it is.
+    if written_gradients(on_accelerators=False) and isinstance(controller.cell, eqx.nn.GRUCell):
         return loop.written(_gru_weights(controller), data)
     cell, readout = controller.cell, controller.readout
     return loop.run(lambda x, h, _: cell(x, h), lambda h, _: readout(h), None, data)[0]

@@ -39,19 +39,20 @@ from ntdyn.models.generators import LinearCell
 WRITTEN_GRADIENTS_ENV = "NTDYN_WRITTEN_GRADIENTS"
 
 
-def written_gradients() -> bool:
-    """Whether the models run their input-driven scans through this module (`scan_inputs`,
-    `scan_both_ways`, `gru_sequence`) rather than the plain cell scan: on GPU/TPU yes, on the
-    CPU no; NTDYN_WRITTEN_GRADIENTS=1 or 0 decides instead (timing both, e.g.
-    `benchmarks/data_model_scans.py`). Read when a program is traced: the numbers are the
-    same either way, to float rounding."""
+def written_gradients(on_accelerators: bool = True) -> bool:
+    """Whether the models run their recurrences with the gradient written out (here:
+    `scan_inputs`, `scan_both_ways`, `gru_sequence`; the closed loop: `closed_loop._Loop.
+    written`) rather than by differentiating the plain cell scan. NTDYN_WRITTEN_GRADIENTS=1 or
+    0 decides (timing both ways, e.g. `benchmarks/data_model_scans.py`); unset: on GPU/TPU
+    when `on_accelerators` (a way measured faster there), never on the CPU. Read when a
+    program is traced: the numbers are the same either way, to float rounding."""
     value = os.environ.get(WRITTEN_GRADIENTS_ENV)
     if value is not None:
         if value not in ("0", "1"):
             raise ValueError(f"{WRITTEN_GRADIENTS_ENV} = {value!r}: must be 0 or 1 (or unset: "
                              "on accelerators only)")  # fmt: skip
         return value == "1"
-    return jax.default_backend() != "cpu"
+    return on_accelerators and jax.default_backend() != "cpu"
 
 
 def input_share(cell: eqx.Module, xs: Float[Array, "T I"]) -> Float[Array, "T K"] | None:
