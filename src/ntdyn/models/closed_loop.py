@@ -25,7 +25,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from ntdyn.models.controller import Controller
 from ntdyn.models.plant import PlantParams, curl_force, euler_step
-from ntdyn.models.scans import written_gradients
+from ntdyn.models.scans import gru_update, written_gradients
 from ntdyn.tasks.reaching import Trial
 
 
@@ -279,7 +279,7 @@ class _Loop(NamedTuple):
             w_ih, w_hh, bias, bias_n, w_out, b_out = w
 
             def cell_fn(x, h, p):
-                return _gru_step(w_ih @ x + p[0] + bias, w_hh @ h + p[1], bias_n, h)
+                return gru_update(w_ih @ x + p[0] + bias, w_hh @ h + p[1], bias_n, h)
 
             return self.run(cell_fn, lambda h, p: w_out @ h + p[2] + b_out, probes, data)
 
@@ -304,16 +304,6 @@ class _Loop(NamedTuple):
 
         loop.defvjp(loop_fwd, loop_bwd)
         return loop(weights, data)
-
-
-def _gru_step(a, b, bias_n, h):
-    """Equinox's GRU update from a = W_ih x + b_ih (3H) and b = W_hh h (3H)."""
-    a0, a1, a2 = jnp.split(a, 3)
-    b0, b1, b2 = jnp.split(b, 3)
-    r = jax.nn.sigmoid(a0 + b0)
-    z = jax.nn.sigmoid(a1 + b1)
-    n = jnp.tanh(a2 + r * (b2 + bias_n))
-    return n + z * (h - n)
 
 
 def simulate_batch(

@@ -70,9 +70,9 @@ def input_share(cell: eqx.Module, xs: Float[Array, "T I"]) -> Float[Array, "T K"
     return None
 
 
-def _gru_gates(share, hg, bias_n):
+def gru_gates(share, hg, bias_n):
     """Reset r, update z and candidate n of Equinox's GRU from the input share W_ih x + b and
-    the state's share hg = W_hh h (both (..., 3H)): h' = n + z (h - n)."""
+    the state's share hg = W_hh h (both (..., 3H)); its update is `gru_update`."""
     s0, s1, s2 = jnp.split(share, 3, axis=-1)
     g0, g1, g2 = jnp.split(hg, 3, axis=-1)
     r = jax.nn.sigmoid(s0 + g0)
@@ -81,11 +81,16 @@ def _gru_gates(share, hg, bias_n):
     return r, z, n
 
 
+def gru_update(share, hg, bias_n, h):
+    """Equinox's GRU step h' = n + z (h - n) from the two shares (`gru_gates`)."""
+    _, z, n = gru_gates(share, hg, bias_n)
+    return n + z * (h - n)
+
+
 def _gru_forward(weight_hh, bias_n, share, h0, noise, unroll):
     def step(h, xs):
         s, xi = xs
-        r, z, n = _gru_gates(s, weight_hh @ h, bias_n)
-        h = n + z * (h - n) + xi
+        h = gru_update(s, weight_hh @ h, bias_n, h) + xi
         return h, h
 
     return jax.lax.scan(step, h0, (share, noise), unroll=unroll)[1]
@@ -106,7 +111,7 @@ def _gru_sequence_bwd(unroll, residuals, d_hs):
     weight_hh, bias_n, share, h0, hs = residuals
     h_prev = jnp.concatenate([h0[None], hs[:-1]])  # (T, H): each step's incoming state
     hg = h_prev @ weight_hh.T  # (T, 3H), one product off the sequential path
-    r, z, n = _gru_gates(share, hg, bias_n)
+    r, z, n = gru_gates(share, hg, bias_n)
     g2 = jnp.split(hg, 3, axis=-1)[2] + bias_n
 
     def step(dh_next, xs):
