@@ -20,14 +20,35 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import tempfile
 import time
+from pathlib import Path
 
-import jax
 import numpy as np
 
+from _hlo import count_kernels, dump_flags, module_text
 from _results import add_out_option, save
 
 ENV = "NTDYN_WRITTEN_GRADIENTS"
+
+
+def kernels_per_step(dump: str, into: str, module: str, steps_per_run: int, n_t: int) -> dict:
+    """Kernels per training step and per time step of the largest `module` dumped since the
+    last call (its files are then moved into `into`, so each way is counted on its own)."""
+    folder = Path(dump) / into
+    folder.mkdir()
+    for f in Path(dump).iterdir():
+        if f.is_file():
+            shutil.move(str(f), folder / f.name)
+    counts = count_kernels(module_text(str(folder), module))
+    per_step = counts["kernels_per_run"] / steps_per_run
+    # the time loops and the chunk's loop; XLA:CPU lowers each threefry draw as a loop of its
+    # 5 rounds, left out here (a GPU fuses them)
+    loops = [{k: lp[k] for k in ("depth", "trip_count", "kernels_per_iteration")}
+             for lp in counts["loops"] if lp["trip_count"] != 5]  # fmt: skip
+    return {"kernels_per_step": round(per_step, 1),
+            "kernels_per_time_step": round(per_step / n_t, 2), "loops": loops}  # fmt: skip
 
 
 def _twice(fit) -> tuple[list[float], float]:
@@ -40,7 +61,9 @@ def _twice(fit) -> tuple[list[float], float]:
     return seconds, loss
 
 
-def time_data_model(spec: dict, data, epochs: int) -> tuple[list[float], float, int, int]:
+def time_data_model(spec: dict, data, epochs: int) -> tuple:
+    import jax
+
     from ntdyn.hyperparams import flatten
     from ntdyn.training.data_trained import data_model_hyperparams, train_data_model
 
@@ -60,10 +83,19 @@ def time_data_model(spec: dict, data, epochs: int) -> tuple[list[float], float, 
         return float(h[h["term"] == "total"]["value"].iloc[-1])
 
     seconds, loss = _twice(fit)
-    return seconds, loss, epochs * per_epoch, total_epochs * per_epoch
+    # one train_step program per minibatch step, over T bins
+    return (
+        seconds,
+        loss,
+        epochs * per_epoch,
+        total_epochs * per_epoch,
+        ("train_step", 1, data.spikes.shape[1]),
+    )
 
 
-def time_source(source: dict, batches: int) -> tuple[list[float], float, int, int]:
+def time_source(source: dict, batches: int) -> tuple:
+    import jax
+
     from ntdyn.hyperparams import flatten
     from ntdyn.models.unroll import ScanUnroll
     from ntdyn.training.flipflop import train_flipflop
@@ -82,7 +114,13 @@ def time_source(source: dict, batches: int) -> tuple[list[float], float, int, in
         return float(h[h["term"] == "total"]["value"].iloc[-1])
 
     seconds, loss = _twice(fit)
-    return seconds, loss, batches, total
+    from ntdyn.training.core import chunk_size
+    from ntdyn.training.multitask import multitask_config
+
+    n_t = (int(hp["task__n_steps"]) if source["kind"] == "flipflop"
+           else multitask_config(hp).n_timesteps)  # fmt: skip
+    # one train_chunk program per chunk of batches
+    return seconds, loss, batches, total, ("train_chunk", chunk_size(batches), n_t)
 
 
 def synthetic_data(params: dict, seed: int = 0):
@@ -108,8 +146,19 @@ def main() -> None:
     p.add_argument("--sources", default="multitask", help="comma-separated; '' for none")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batches", type=int, default=500)
+    p.add_argument(
+        "--count-kernels",
+        action="store_true",
+        help="dump the optimised HLO and count kernels per step and time step",
+    )
     add_out_option(p)
     args = p.parse_args()
+    dump = None
+    if args.count_kernels:  # before JAX starts: XLA reads its flags once
+        dump = tempfile.mkdtemp(prefix="ntdyn_hlo_")
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {dump_flags(dump)}".strip()
+    import jax
+
     with open(args.params) as f:
         params = json.load(f)
     data = synthetic_data(params)
@@ -123,19 +172,24 @@ def main() -> None:
         for way in ("0", "1"):
             os.environ[ENV] = way
             jax.clear_caches()  # the choice is read when a program is traced
-            (cold, warm), loss, steps, total = job()
+            (cold, warm), loss, steps, total, (module, per_run, n_t) = job()
             rate = steps / warm
-            row[{"0": "plain", "1": "written"}[way]] = {
+            label = {"0": "plain", "1": "written"}[way]
+            row[label] = {
                 "cold_s": round(cold, 2), "warm_s": round(warm, 2),
                 "compile_s": round(max(cold - warm, 0.0), 1), "steps_per_s": round(rate, 2),
                 "projected_s": round(max(cold - warm, 0.0) + total / rate, 1),
                 "last_loss": loss,
             }  # fmt: skip
+            if dump is not None:
+                row[label]["kernels"] = kernels_per_step(dump, f"{name}_{label}", module,
+                                                         per_run, n_t)  # fmt: skip
         row["speedup"] = round(row["written"]["steps_per_s"] / row["plain"]["steps_per_s"], 3)
         rows.append(row)
         print(json.dumps(row), flush=True)
     os.environ.pop(ENV)
-    config = {"models": args.models, "sources": args.sources, "epochs": args.epochs,
+    config = {"platform": jax.default_backend(), "models": args.models, "sources": args.sources,
+              "epochs": args.epochs, "count_kernels": args.count_kernels,
               "batches": args.batches, "shapes": list(data.spikes.shape)}  # fmt: skip
     save("data_model_scans", config, {"rows": rows}, args.out)
 
