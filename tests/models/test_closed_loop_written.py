@@ -101,12 +101,13 @@ def test_models_stacked_and_jitted_as_training_does(monkeypatch):
     trials = _trials(jax.random.PRNGKey(4), False)
     noise = jax.random.normal(jax.random.PRNGKey(5), (B, K, closed_loop.N_NOISE))
 
-    @eqx.filter_jit
-    def grads(models):
-        return jax.vmap(lambda m: eqx.filter_grad(_loss)(m, params, trials, noise))(models)
-
     def run():
-        jax.clear_caches()  # the choice is read when the program is traced
+        # a new jitted function each way: the choice is read when a program is traced (and
+        # clearing JAX's caches would make other tests' programs trace again)
+        @eqx.filter_jit
+        def grads(models):
+            return jax.vmap(lambda m: eqx.filter_grad(_loss)(m, params, trials, noise))(models)
+
         return grads(ctrls)
 
     _close(*_both_ways(run, monkeypatch))
