@@ -12,9 +12,14 @@ export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 
+# --no-compile: pip would byte-compile every installed module (half of the install's minute);
+# Python compiles the modules a run imports instead, once, and keeps them (the environment's
+# PYTHONDONTWRITEBYTECODE, where set, would make every process compile them again).
+unexport PYTHONDONTWRITEBYTECODE
+
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet --no-compile -e ".[test]"
 	touch $(STAMP)
 
 install: $(STAMP)
