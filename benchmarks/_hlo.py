@@ -15,7 +15,9 @@ Needs the standard library alone.
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 from pathlib import Path
 
 # Instructions that launch nothing: bookkeeping, aliases, constants.
@@ -41,6 +43,14 @@ _ATTR = {
 def dump_flags(folder: str) -> str:
     """XLA_FLAGS that write every module's optimised HLO as text into `folder`."""
     return f"--xla_dump_to={folder} --xla_dump_hlo_as_text"
+
+
+def start_dump() -> str:
+    """A new folder that XLA will dump every module's optimised HLO into, added to XLA_FLAGS;
+    call it before JAX starts (XLA reads its flags once)."""
+    folder = tempfile.mkdtemp(prefix="ntdyn_hlo_")
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {dump_flags(folder)}".strip()
+    return folder
 
 
 def parse(text: str) -> tuple[dict[str, list[tuple[str, str]]], str]:

@@ -21,13 +21,12 @@ import argparse
 import json
 import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from _hlo import count_kernels, dump_flags, module_text
+from _hlo import count_kernels, module_text, start_dump
 from _results import add_out_option, save
 
 ENV = "NTDYN_WRITTEN_GRADIENTS"
@@ -51,14 +50,20 @@ def kernels_per_step(dump: str, into: str, module: str, steps_per_run: int, n_t:
             "kernels_per_time_step": round(per_step / n_t, 2), "loops": loops}  # fmt: skip
 
 
-def _twice(fit) -> tuple[list[float], float]:
-    """(cold, warm) seconds of fit() and the warm call's final loss."""
-    seconds, loss = [], float("nan")
+def _twice(fit) -> tuple[list[float], list[float]]:
+    """(cold, warm) seconds of fit() and the final loss of each call."""
+    seconds, losses = [], []
     for _ in range(2):
         t0 = time.perf_counter()
-        loss = fit()
+        losses.append(fit())
         seconds.append(time.perf_counter() - t0)
-    return seconds, loss
+    return seconds, losses
+
+
+def _last_total(history) -> float:
+    """The last step's total loss, averaged over the replicates."""
+    total = history[history["term"] == "total"]
+    return float(total.groupby("step")["value"].mean().iloc[-1])
 
 
 def time_data_model(spec: dict, data, epochs: int) -> tuple:
@@ -79,25 +84,34 @@ def time_data_model(spec: dict, data, epochs: int) -> tuple:
     def fit():
         trained = train_data_model(hp, data, progress=False)
         jax.block_until_ready(trained.model)
-        h = trained.history
-        return float(h[h["term"] == "total"]["value"].iloc[-1])
+        return _last_total(trained.history)
 
-    seconds, loss = _twice(fit)
+    seconds, losses = _twice(fit)
     # one train_step program per minibatch step, over T bins
     return (
         seconds,
-        loss,
+        losses,
         epochs * per_epoch,
         total_epochs * per_epoch,
         ("train_step", 1, data.spikes.shape[1]),
     )
 
 
+def source_steps(kind: str, hp: dict) -> int:
+    """A source's time steps per trial (flip-flop: task__n_steps; MultiTask: its arrays')."""
+    from ntdyn.training.multitask import multitask_config
+
+    return int(hp["task__n_steps"]) if kind == "flipflop" else multitask_config(hp).n_timesteps
+
+
 def time_source(source: dict, batches: int) -> tuple:
+    """A source's training for `batches` batches, twice (cold, warm), at its own `unroll`
+    (None: the model's default)."""
     import jax
 
     from ntdyn.hyperparams import flatten
     from ntdyn.models.unroll import ScanUnroll
+    from ntdyn.training.core import chunk_size
     from ntdyn.training.flipflop import train_flipflop
     from ntdyn.training.multitask import train_multitask
 
@@ -110,17 +124,12 @@ def time_source(source: dict, batches: int) -> tuple:
     def fit():
         trained = train(hp, progress=False, unroll=unroll)
         jax.block_until_ready(trained.model)
-        h = trained.history
-        return float(h[h["term"] == "total"]["value"].iloc[-1])
+        return _last_total(trained.history)
 
-    seconds, loss = _twice(fit)
-    from ntdyn.training.core import chunk_size
-    from ntdyn.training.multitask import multitask_config
-
-    n_t = (int(hp["task__n_steps"]) if source["kind"] == "flipflop"
-           else multitask_config(hp).n_timesteps)  # fmt: skip
+    seconds, losses = _twice(fit)
     # one train_chunk program per chunk of batches
-    return seconds, loss, batches, total, ("train_chunk", chunk_size(batches), n_t)
+    n_t = source_steps(source["kind"], hp)
+    return seconds, losses, batches, total, ("train_chunk", chunk_size(batches), n_t)
 
 
 def synthetic_data(params: dict, seed: int = 0):
@@ -153,10 +162,7 @@ def main() -> None:
     )
     add_out_option(p)
     args = p.parse_args()
-    dump = None
-    if args.count_kernels:  # before JAX starts: XLA reads its flags once
-        dump = tempfile.mkdtemp(prefix="ntdyn_hlo_")
-        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {dump_flags(dump)}".strip()
+    dump = start_dump() if args.count_kernels else None  # before JAX starts
     import jax
 
     with open(args.params) as f:
@@ -172,7 +178,7 @@ def main() -> None:
         for way in ("0", "1"):
             os.environ[ENV] = way
             jax.clear_caches()  # the choice is read when a program is traced
-            (cold, warm), loss, steps, total, (module, per_run, n_t) = job()
+            (cold, warm), (_, loss), steps, total, (module, per_run, n_t) = job()
             rate = steps / warm
             label = {"0": "plain", "1": "written"}[way]
             row[label] = {

@@ -18,39 +18,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
-
-import jax
 
 from _results import add_out_option, save
+from data_model_scans import source_steps, time_source
 
 
-def time_unroll(kind: str, hp: dict, unroll: str, batches: int) -> dict:
-    from ntdyn.models.unroll import ScanUnroll
-    from ntdyn.training.flipflop import train_flipflop
-    from ntdyn.training.multitask import multitask_config, train_multitask
+def time_unroll(source: dict, unroll: str, batches: int) -> dict:
+    """`time_source` at one unroll (k steps per loop iteration, or full: the whole trial)."""
+    from ntdyn.hyperparams import flatten
 
-    train = train_flipflop if kind == "flipflop" else train_multitask
-    n_steps = (int(hp["task__n_steps"]) if kind == "flipflop"
-               else multitask_config(hp).n_timesteps)  # fmt: skip
-    scan = ScanUnroll(None if unroll == "full" else int(unroll))
-    if unroll == "full":
-        scan = ScanUnroll(n_steps)
-    short = {**hp, "train__n_batches": batches}
-    seconds, losses = [], []
-    for _ in range(2):  # cold (compiles), then warm (the cached program)
-        t0 = time.perf_counter()
-        trained = train(short, progress=False, unroll=scan)
-        jax.block_until_ready(trained.model)
-        seconds.append(time.perf_counter() - t0)
-        total = trained.history[trained.history["term"] == "total"]
-        losses.append(float(total.groupby("step")["value"].mean().iloc[-1]))
-    rate = batches / seconds[1]
-    compile_s = max(seconds[0] - seconds[1], 0.0)
-    n_total = int(hp["train__n_batches"])
+    n_steps = source_steps(source["kind"], flatten(source["hyperparams"]))
+    steps = n_steps if unroll == "full" else min(int(unroll), n_steps)
+    (cold, warm), losses, _, n_total, _ = time_source({**source, "unroll": steps}, batches)
+    rate = batches / warm
+    compile_s = max(cold - warm, 0.0)
     return {
-        "unroll": unroll, "steps_per_iteration": scan.for_scan(n_steps),
-        "cold_s": round(seconds[0], 2), "warm_s": round(seconds[1], 2),
+        "unroll": unroll, "steps_per_iteration": steps,
+        "cold_s": round(cold, 2), "warm_s": round(warm, 2),
         "compile_s": round(compile_s, 1), "batches_per_s": round(rate, 1),
         "projected_training_s": round(compile_s + n_total / rate, 1),
         "last_loss_cold_warm": losses,
@@ -72,7 +56,7 @@ def main() -> None:
     hp = flatten(source["hyperparams"])
     rows = []
     for unroll in args.unrolls.split(","):
-        rows.append(time_unroll(source["kind"], hp, unroll, args.batches))
+        rows.append(time_unroll(source, unroll, args.batches))
         print(json.dumps(rows[-1]), flush=True)
     best = min(rows, key=lambda r: r["projected_training_s"])
     config = {"source": args.source, "kind": source["kind"], "batches": args.batches,

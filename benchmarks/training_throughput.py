@@ -26,14 +26,12 @@ Writes benchmarks/results/training_throughput_<machine>.json (`--out` to change)
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _hlo import count_kernels, dump_flags, module_text  # noqa: E402
+from _hlo import count_kernels, module_text, start_dump  # noqa: E402
 from _results import add_out_option, save  # noqa: E402
 
 PRESETS = {
@@ -211,10 +209,7 @@ def main() -> None:
     add_out_option(ap)
     args = ap.parse_args()
 
-    dump = None
-    if args.count_kernels:  # before JAX starts: XLA reads its flags once
-        dump = tempfile.mkdtemp(prefix="ntdyn_hlo_")
-        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {dump_flags(dump)}".strip()
+    dump = start_dump() if args.count_kernels else None  # before JAX starts
 
     import jax
 

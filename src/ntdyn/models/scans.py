@@ -33,9 +33,9 @@ from jaxtyping import Array, Float
 from ntdyn.models.cells import TanhRNNCell, scan_unroll
 from ntdyn.models.generators import LinearCell
 
-# The written-out scans pay on accelerators; on the CPU (measured: an SAE-GRU's gradient at
-# the benchmark's 3BFF size, T 500, batch 200) they are 1.6x slower than the plain scan,
-# whose small per-step products cost little there, so the CPU keeps the plain scan.
+# The written-out scans pay on accelerators; on the CPU (SAE-GRU training at the benchmark's
+# 3BFF size, benchmarks/results/data_model_scans_cpu.json) they run 0.20 steps/s against the
+# plain scan's 0.46, whose small per-step products cost little there: the CPU keeps it.
 WRITTEN_GRADIENTS_ENV = "NTDYN_WRITTEN_GRADIENTS"
 
 

@@ -37,20 +37,22 @@ def source_name(label: str, sources: Mapping) -> str:
     raise KeyError(f"source {label!r} is none of {SOURCES} {list(sources)}")
 
 
+def _entry(sources: Mapping | None, label: str) -> Mapping:
+    """The `sources` entry of source `label` ({} where there is none)."""
+    return (sources[source_name(label, sources)] or {}) if sources else {}
+
+
 def _own(sources: Mapping | None, label: str, key: str) -> dict:
     """The source's own block `key` (spiking or data_models); {} where it sets none."""
-    if not sources:
-        return {}
-    return dict((sources[source_name(label, sources)] or {}).get(key) or {})
+    return dict(_entry(sources, label).get(key) or {})
 
 
 def source_unroll(options: Mapping, sources: Mapping | None, label: str) -> int | None:
     """The scan unroll of source `label`'s training: its own `unroll` where it sets one, else
     `training_options.unroll`; None: the model's default (8 steps on accelerators)."""
-    if sources:
-        own = sources[source_name(label, sources)] or {}
-        if own.get("unroll") is not None:
-            return int(own["unroll"])
+    own = _entry(sources, label).get("unroll")
+    if own is not None:
+        return int(own)
     value = options.get("unroll")
     return None if value is None else int(value)
 
