@@ -213,6 +213,7 @@ def main() -> None:
 
     import jax
 
+    from ntdyn.models.fused_loop import fused_loop_enabled
     from ntdyn.models.scans import written_gradients
     from ntdyn.models.unroll import ScanUnroll
     from ntdyn.training import TRACE_COUNTS, train_group
@@ -275,6 +276,7 @@ def main() -> None:
         # the GRU's weight gradients gathered after the loop (NTDYN_WRITTEN_GRADIENTS, default:
         # on accelerators); time both ways with NTDYN_WRITTEN_GRADIENTS=0 / =1
         "written_gradients": written_gradients(),
+        "fused_loop": fused_loop_enabled(),
         "timed_batches": args.batches,
         "chunk": chunk,
     }

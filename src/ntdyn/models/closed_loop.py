@@ -24,6 +24,7 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ntdyn.models.controller import Controller
+from ntdyn.models.fused_loop import applies, fused_loop_enabled, make_fused_loop
 from ntdyn.models.plant import PlantParams, curl_force, euler_step
 from ntdyn.models.scans import gru_update, written_gradients
 from ntdyn.tasks.reaching import Trial
@@ -332,7 +333,13 @@ def simulate_batch_with_noise(
     unroll: int | bool = 1,
     host_checked: bool = False,
 ) -> Trajectory:
-    """vmap of `simulate_with_noise` over a leading trial axis (B trials, noise (B, K, 8))."""
+    """vmap of `simulate_with_noise` over a leading trial axis (B trials, noise (B, K, 8)).
+    With NTDYN_FUSED_LOOP=1, a GRU controller without interventions runs as the fused
+    kernels instead (`ntdyn.models.fused_loop`: the same numbers)."""
+    delay = params.feedback_delay
+    traced = isinstance(delay, jax.core.Tracer)
+    if fused_loop_enabled() and applies(controller, trials) and (host_checked or not traced):
+        return _simulate_fused(controller, params, trials, noise, delay_buffer)
     return jax.vmap(
         lambda t, n: simulate_with_noise(
             controller,
@@ -344,3 +351,27 @@ def simulate_batch_with_noise(
             host_checked=host_checked,
         )  # fmt: skip
     )(trials, noise)
+
+
+def _simulate_fused(controller, params, trials, noise, delay_buffer) -> Trajectory:
+    """`simulate_batch_with_noise` through `fused_loop.make_fused_loop` (delays checked on
+    the host: concrete here, or by the caller)."""
+    _check_buffer(delay_buffer)
+    delay = params.feedback_delay
+    if not isinstance(delay, jax.core.Tracer):
+        check_feedback_delays(delay, delay_buffer)
+    n_trials, n_steps = trials.sisu.shape
+    if noise.shape != (n_trials, n_steps, N_NOISE):
+        raise ValueError(
+            f"noise has shape {noise.shape}: must be ({n_trials}, {n_steps}, {N_NOISE})"
+        )
+    plant = params.plant
+    consts = jnp.stack([plant.mass, plant.damping, plant.dt, params.feedback_noise_std,
+                        params.motor_noise_std, params.motor_mult_noise_std])  # fmt: skip
+    consts = consts.astype(jnp.float32)
+    loop = make_fused_loop(int(delay_buffer), controller.sisu_input)
+    state, hidden, command, control, field, feedback = loop(
+        _gru_weights(controller), consts, jnp.asarray(delay, jnp.int32), trials.start,
+        trials.goal, trials.curl, trials.force, trials.sisu, trials.feedback_offset, noise,
+    )  # fmt: skip
+    return Trajectory(state, hidden, command, control, field, feedback)
