@@ -85,7 +85,9 @@ def _step_inputs(k, rows, trial_ref, sisu_ref, col, y, sisu_input):
 
 
 def _gates(net, h, w_ih, w_hh, bias, bias_n):
-    """Equinox's GRU gates (r, z, n) and the state's candidate share W_hn h + b_n."""
+    """Equinox's GRU gates (r, z, n) and the state's candidate share W_hn h + b_n. w_ih, w_hh:
+    the weights' refs, read at every step: held in registers for the whole loop they would
+    not fit (3 x 128 x 128 floats for 100 units) and spill; read, they come from the cache."""
     s = [jnp.dot(net, w_ih[g], precision=HIGHEST) + bias[g] for g in range(3)]
     gh = [jnp.dot(h, w_hh[g], precision=HIGHEST) for g in range(3)]
     r = jax.nn.sigmoid(s[0] + gh[0])
@@ -104,8 +106,6 @@ def _forward_kernel(
     mass, damping, dt = scal_ref[0], scal_ref[1], scal_ref[2]
     fb_std, motor_std, mult_std = scal_ref[3], scal_ref[4], scal_ref[5]
     delay = delay_ref[0]
-    w_ih = [wih_ref[g] for g in range(3)]
-    w_hh = [whh_ref[g] for g in range(3)]
     bias = [bias_ref[g][None, :] for g in range(3)]
     bias_n = bn_ref[...][None, :]
     w_out = [wout_ref[c][None, :] for c in range(2)]
@@ -129,7 +129,7 @@ def _forward_kernel(
             for c in range(4)
         ]
         net = _step_inputs(k, rows, trial_ref, sisu_ref, col, y, sisu_input)
-        r, z, n, _ = _gates(net, h, w_ih, w_hh, bias, bias_n)
+        r, z, n, _ = _gates(net, h, wih_ref, whh_ref, bias, bias_n)
         h = n + z * (h - n)
         o = [jnp.sum(h * w_out[c], axis=1) + bout_ref[c] for c in range(2)]
         u = [(1.0 + mult_std * eps[4 + c]) * o[c] + motor_std * eps[6 + c] for c in range(2)]
@@ -165,10 +165,6 @@ def _backward_kernel(
     mass, damping, dt = scal_ref[0], scal_ref[1], scal_ref[2]
     mult_std = scal_ref[5]
     delay = delay_ref[0]
-    w_ih = [wih_ref[g] for g in range(3)]
-    w_iht = [wiht_ref[g] for g in range(3)]
-    w_hh = [whh_ref[g] for g in range(3)]
-    w_hht = [whht_ref[g] for g in range(3)]
     bias = [bias_ref[g][None, :] for g in range(3)]
     bias_n = bn_ref[...][None, :]
     w_out = [wout_ref[c][None, :] for c in range(2)]
@@ -200,21 +196,21 @@ def _backward_kernel(
         h_prev = jnp.where(k > 0, hid_ref[jnp.maximum(k - 1, 0), rows, :], 0.0)
         y = [fb_ref[k, rows, c] for c in range(4)]
         net = _step_inputs(k, rows, trial_ref, sisu_ref, col, y, sisu_input)
-        r, z, n, ghn = _gates(net, h_prev, w_ih, w_hh, bias, bias_n)
+        r, z, n, ghn = _gates(net, h_prev, wih_ref, whh_ref, bias, bias_n)
         g_an = gh * (1.0 - z) * (1.0 - n * n)
         g_ar = g_an * ghn * r * (1.0 - r)
         g_az = gh * (h_prev - n) * z * (1.0 - z)
         g_hn = g_an * r
         gh = (
             gh * z
-            + jnp.dot(g_ar, w_hht[0], precision=HIGHEST)
-            + jnp.dot(g_az, w_hht[1], precision=HIGHEST)
-            + jnp.dot(g_hn, w_hht[2], precision=HIGHEST)
+            + jnp.dot(g_ar, whht_ref[0], precision=HIGHEST)
+            + jnp.dot(g_az, whht_ref[1], precision=HIGHEST)
+            + jnp.dot(g_hn, whht_ref[2], precision=HIGHEST)
         )
         g_net = (
-            jnp.dot(g_ar, w_iht[0], precision=HIGHEST)
-            + jnp.dot(g_az, w_iht[1], precision=HIGHEST)
-            + jnp.dot(g_an, w_iht[2], precision=HIGHEST)
+            jnp.dot(g_ar, wiht_ref[0], precision=HIGHEST)
+            + jnp.dot(g_az, wiht_ref[1], precision=HIGHEST)
+            + jnp.dot(g_an, wiht_ref[2], precision=HIGHEST)
         )
         # y_k read x_{max(k - delay, 0)}: its adjoint waits for that state's turn
         read = jnp.maximum(k - delay, 0) % n_slots
