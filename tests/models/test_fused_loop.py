@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from ntdyn.models import closed_loop, controller_from_hyperparams, loop_params  # noqa: E402
-from ntdyn.models.fused_loop import fused_loop_enabled, make_fused_loop  # noqa: E402
+from ntdyn.models.fused_loop import fused_loop_enabled, fused_tile, make_fused_loop  # noqa: E402
 from ntdyn.models.stacking import stacked  # noqa: E402
 from ntdyn.tasks import Trial  # noqa: E402
 from science_fixtures import hp  # noqa: E402
@@ -175,6 +175,9 @@ def test_interventions_and_other_cells_go_the_plain_way(monkeypatch):
 def test_bad_settings_are_refused(monkeypatch):
     with pytest.raises(ValueError, match="tile = 24: must be a power of two >= 16"):
         make_fused_loop(4, True, tile=24)
+    monkeypatch.setenv("NTDYN_FUSED_TILE", "8")
+    with pytest.raises(ValueError, match="NTDYN_FUSED_TILE = '8': must be a power of two >= 16"):
+        fused_tile()
     monkeypatch.setenv("NTDYN_FUSED_LOOP", "yes")
     with pytest.raises(ValueError, match="NTDYN_FUSED_LOOP = 'yes': must be 0 or 1"):
         fused_loop_enabled()

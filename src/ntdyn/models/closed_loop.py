@@ -24,7 +24,7 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ntdyn.models.controller import Controller
-from ntdyn.models.fused_loop import applies, fused_loop_enabled, make_fused_loop
+from ntdyn.models.fused_loop import applies, fused_loop_enabled, fused_tile, make_fused_loop
 from ntdyn.models.plant import PlantParams, curl_force, euler_step
 from ntdyn.models.scans import gru_update, written_gradients
 from ntdyn.tasks.reaching import Trial
@@ -369,7 +369,7 @@ def _simulate_fused(controller, params, trials, noise, delay_buffer) -> Trajecto
     consts = jnp.stack([plant.mass, plant.damping, plant.dt, params.feedback_noise_std,
                         params.motor_noise_std, params.motor_mult_noise_std])  # fmt: skip
     consts = consts.astype(jnp.float32)
-    loop = make_fused_loop(int(delay_buffer), controller.sisu_input)
+    loop = make_fused_loop(int(delay_buffer), controller.sisu_input, tile=fused_tile())
     state, hidden, command, control, field, feedback = loop(
         _gru_weights(controller), consts, jnp.asarray(delay, jnp.int32), trials.start,
         trials.goal, trials.curl, trials.force, trials.sisu, trials.feedback_offset, noise,

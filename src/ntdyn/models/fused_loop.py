@@ -44,6 +44,7 @@ from jax.experimental import pallas as pl
 from jaxtyping import Array
 
 FUSED_LOOP_ENV = "NTDYN_FUSED_LOOP"
+FUSED_TILE_ENV = "NTDYN_FUSED_TILE"
 N_IN_PAD = 16  # the controller's inputs (6 or 7) padded for the kernel's matrix products
 HIGHEST = jax.lax.Precision.HIGHEST  # float32 products (no TF32): the XLA loop's numbers
 
@@ -55,6 +56,15 @@ def fused_loop_enabled() -> bool:
     if value not in ("0", "1"):
         raise ValueError(f"{FUSED_LOOP_ENV} = {value!r}: must be 0 or 1")
     return value == "1"
+
+
+def fused_tile() -> int:
+    """Trials per program of the kernels: NTDYN_FUSED_TILE (a power of two >= 16), default 16."""
+    value = os.environ.get(FUSED_TILE_ENV, "16")
+    tile = int(value) if value.isdigit() else 0
+    if tile < 16 or tile & (tile - 1):
+        raise ValueError(f"{FUSED_TILE_ENV} = {value!r}: must be a power of two >= 16")
+    return tile
 
 
 def applies(controller, trials) -> bool:
