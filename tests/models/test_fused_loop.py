@@ -52,10 +52,16 @@ def _setup(seed, delay, sisu, hidden, cell="gru"):
     return controller_from_hyperparams(h, jax.random.PRNGKey(seed)), loop_params(h)
 
 
+def _simulate(ctrl, params, trials, noise):
+    """As training calls the loop: delays checked on the host (the fused loop's only case)."""
+    return closed_loop.simulate_batch_with_noise(
+        ctrl, params, trials, noise, delay_buffer=BUFFER, host_checked=True
+    )
+
+
 def _loss(ctrl, params, trials, noise):
     """Reads every output of the loop, so every cotangent the kernels take is non-zero."""
-    traj = closed_loop.simulate_batch_with_noise(ctrl, params, trials, noise,
-                                                 delay_buffer=BUFFER)  # fmt: skip
+    traj = _simulate(ctrl, params, trials, noise)
     n_steps = trials.sisu.shape[1]
     target = jnp.linspace(-1.0, 1.0, n_steps)[:, None]
     return (jnp.mean((traj.state - target) ** 2) + 0.1 * jnp.mean(traj.hidden**2)
@@ -80,8 +86,7 @@ def _close(a, b, tol=1e-5):
 def _everything(ctrl, params, trials, noise):
     """Trajectory, loss, and the gradients of the controller, the trials' floats, the noise
     and the loop's float constants."""
-    traj = closed_loop.simulate_batch_with_noise(ctrl, params, trials, noise,
-                                                 delay_buffer=BUFFER)  # fmt: skip
+    traj = _simulate(ctrl, params, trials, noise)
     value, d_ctrl = eqx.filter_value_and_grad(_loss)(ctrl, params, trials, noise)
     floats = (trials.start, trials.goal, trials.curl, trials.force, trials.sisu,
               trials.feedback_offset, noise, params.plant, params.feedback_noise_std,
@@ -128,8 +133,7 @@ def test_any_length_size_and_delay(n_steps, n_hidden, delay, n_trials, seed):
     noise = jax.random.normal(jax.random.PRNGKey(seed + 2), (n_trials, n_steps, 8))
     with pytest.MonkeyPatch.context() as mp:
         fused, plain = _both_ways(
-            lambda: (closed_loop.simulate_batch_with_noise(ctrl, params, trials, noise,
-                                                           delay_buffer=BUFFER),
+            lambda: (_simulate(ctrl, params, trials, noise),
                      eqx.filter_grad(_loss)(ctrl, params, trials, noise)), mp)  # fmt: skip
     _close(fused, plain)
 
@@ -162,14 +166,16 @@ def test_interventions_and_other_cells_go_the_plain_way(monkeypatch):
     ctrl, params = _setup(0, 1, False, hidden=6)
     noise = jnp.zeros((3, 5, closed_loop.N_NOISE))
     stimulated = _trials(jax.random.PRNGKey(0), 3, 5, 6, interventions=True)
-    closed_loop.simulate_batch_with_noise(ctrl, params, stimulated, noise, delay_buffer=BUFFER)
+    _simulate(ctrl, params, stimulated, noise)
     rnn, _ = _setup(0, 1, False, hidden=6, cell="rnn")
-    closed_loop.simulate_batch_with_noise(rnn, params, _trials(jax.random.PRNGKey(0), 3, 5),
-                                          noise, delay_buffer=BUFFER)  # fmt: skip
+    _simulate(rnn, params, _trials(jax.random.PRNGKey(0), 3, 5), noise)
     assert not calls
+    _simulate(ctrl, params, _trials(jax.random.PRNGKey(0), 3, 5), noise)
+    assert calls  # the covered case does take it
+    calls.clear()  # an analysis's call (delays not checked by the caller) keeps the scan
     closed_loop.simulate_batch_with_noise(ctrl, params, _trials(jax.random.PRNGKey(0), 3, 5),
                                           noise, delay_buffer=BUFFER)  # fmt: skip
-    assert calls  # the covered case does take it
+    assert not calls
 
 
 def test_bad_settings_are_refused(monkeypatch):
@@ -185,5 +191,4 @@ def test_bad_settings_are_refused(monkeypatch):
     ctrl, params = _setup(0, 5, False, hidden=6)  # delay 5 does not fit a buffer of 4
     with pytest.raises(ValueError, match="delay"):
         trials = _trials(jax.random.PRNGKey(0), 3, 5)
-        closed_loop.simulate_batch_with_noise(ctrl, params, trials, jnp.zeros((3, 5, 8)),
-                                              delay_buffer=BUFFER)  # fmt: skip
+        _simulate(ctrl, params, trials, jnp.zeros((3, 5, 8)))

@@ -334,11 +334,11 @@ def simulate_batch_with_noise(
     host_checked: bool = False,
 ) -> Trajectory:
     """vmap of `simulate_with_noise` over a leading trial axis (B trials, noise (B, K, 8)).
-    With NTDYN_FUSED_LOOP=1, a GRU controller without interventions runs as the fused
-    kernels instead (`ntdyn.models.fused_loop`: the same numbers)."""
-    delay = params.feedback_delay
-    traced = isinstance(delay, jax.core.Tracer)
-    if fused_loop_enabled() and applies(controller, trials) and (host_checked or not traced):
+    With NTDYN_FUSED_LOOP=1, training's calls (host_checked) with a GRU controller and no
+    interventions run as the fused kernels instead (`ntdyn.models.fused_loop`: the same
+    numbers; reverse-mode derivatives only, so analyses, which may take forward-mode ones,
+    keep the scan)."""
+    if fused_loop_enabled() and host_checked and applies(controller, trials):
         return _simulate_fused(controller, params, trials, noise, delay_buffer)
     return jax.vmap(
         lambda t, n: simulate_with_noise(
