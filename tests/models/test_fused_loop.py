@@ -192,3 +192,26 @@ def test_bad_settings_are_refused(monkeypatch):
     with pytest.raises(ValueError, match="delay"):
         trials = _trials(jax.random.PRNGKey(0), 3, 5)
         _simulate(ctrl, params, trials, jnp.zeros((3, 5, 8)))
+
+
+def test_the_kernels_lower_for_a_gpu_through_triton():
+    """What a GPU compiles, checked on the CPU: the forward and reverse kernels, vmapped over
+    models as training does, lower to Triton for CUDA (a lowering refused there, e.g. an
+    integer remainder, fails here, before any device time is spent)."""
+    n_h, n_trials, n_steps, n_models = 20, 40, 6, 2
+    loop = make_fused_loop(8, True, tile=16, interpret=False)
+    weights = (jnp.zeros((n_models, 3 * n_h, 7)), jnp.zeros((n_models, 3 * n_h, n_h)),
+               jnp.zeros((n_models, 3 * n_h)), jnp.zeros((n_models, n_h)),
+               jnp.zeros((n_models, 2, n_h)), jnp.zeros((n_models, 2)))  # fmt: skip
+    data = (jnp.ones((n_models, 6)), jnp.full((n_models,), 2, jnp.int32),
+            jnp.zeros((n_models, n_trials, 2)), jnp.zeros((n_models, n_trials, 2)),
+            jnp.zeros((n_models, n_trials)), jnp.zeros((n_models, n_trials, 2)),
+            jnp.zeros((n_models, n_trials, n_steps)), jnp.zeros((n_models, n_trials, n_steps, 4)),
+            jnp.zeros((n_models, n_trials, n_steps, 8)))  # fmt: skip
+
+    def loss(w, *d):
+        return sum(jnp.sum(o) for o in loop(w, *d))
+
+    step = jax.jit(jax.vmap(jax.value_and_grad(loss)))
+    text = step.trace(weights, *data).lower(lowering_platforms=("cuda",)).as_text()
+    assert text.count("triton") >= 2  # the forward and the reverse kernel

@@ -41,11 +41,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.experimental import pallas as pl
+from jax.experimental.pallas import triton as pl_triton
 from jaxtyping import Array
 
 FUSED_LOOP_ENV = "NTDYN_FUSED_LOOP"
 FUSED_TILE_ENV = "NTDYN_FUSED_TILE"
 N_IN_PAD = 16  # the controller's inputs (6 or 7) padded for the kernel's matrix products
+# Triton's lowering (the loop inside the kernel, float32 dots); jnp's % lowers to a remainder
+# Triton refuses, so slot indices use & on a power-of-two ring
+_TRITON = pl_triton.CompilerParams(num_warps=4, num_stages=1)
 HIGHEST = jax.lax.Precision.HIGHEST  # float32 products (no TF32): the XLA loop's numbers
 
 
@@ -131,7 +135,7 @@ def _forward_kernel(
     def step(k, carry):
         x, h, line = carry
         eps = [noise_ref[k, rows, c] for c in range(8)]
-        read = (k - delay + n_slots) % n_slots
+        read = (k - delay + n_slots) & (n_slots - 1)  # n_slots: a power of two
         y = [
             jnp.sum(jnp.where(slot_col == read, line[c], 0.0), axis=1)
             + fb_std * eps[c]
@@ -146,7 +150,7 @@ def _forward_kernel(
         f = [curl * x[3] + force[0], -curl * x[2] + force[1]]
         acc = [(u[c] + f[c] - damping * x[2 + c]) / mass for c in range(2)]
         x = [x[0] + dt * x[2], x[1] + dt * x[3], x[2] + dt * acc[0], x[3] + dt * acc[1]]
-        write = (k + 1) % n_slots
+        write = (k + 1) & (n_slots - 1)
         line = [jnp.where(slot_col == write, x[c][:, None], line[c]) for c in range(4)]
         for c in range(4):
             state_ref[k, rows, c] = x[c]
@@ -187,7 +191,7 @@ def _backward_kernel(
         k = n_steps - 1 - j
         gx, gh, pending = carry
         # x_{k+1} (row k): its own cotangent, step k+1's Euler, and the delayed reads of it
-        slot = (k + 1) % n_slots
+        slot = (k + 1) & (n_slots - 1)
         gxt = [
             ds_ref[k, rows, c] + gx[c] + jnp.sum(jnp.where(slot_col == slot, pending[c], 0.0), 1)
             for c in range(4)
@@ -223,7 +227,7 @@ def _backward_kernel(
             + jnp.dot(g_an, wiht_ref[2], precision=HIGHEST)
         )
         # y_k read x_{max(k - delay, 0)}: its adjoint waits for that state's turn
-        read = jnp.maximum(k - delay, 0) % n_slots
+        read = jnp.maximum(k - delay, 0) & (n_slots - 1)
         for c in range(4):
             gy = jnp.sum(jnp.where(col == 2 + c, g_net, 0.0), axis=1) + dy_ref[k, rows, c]
             pending[c] = pending[c] + jnp.where(slot_col == read, gy[:, None], 0.0)
@@ -308,7 +312,8 @@ def make_fused_loop(delay_buffer: int, sisu_input: bool, *, tile: int = 16, inte
                   for n in (4, lay.hp, 2, 2, 2, 4)]  # fmt: skip
         kernel = functools.partial(_forward_kernel, n_steps=n_steps, tile=tile, hp=lay.hp,
                                    n_slots=lay.n_slots, sisu_input=sisu_input)  # fmt: skip
-        outs = pl.pallas_call(kernel, out_shape=shapes, grid=(rows // tile,), interpret=interpret)(
+        outs = pl.pallas_call(kernel, out_shape=shapes, grid=(rows // tile,), interpret=interpret,
+                              compiler_params=_TRITON)(
             jnp.pad(consts, (0, 2)), delay[None], lay.w_ih, lay.w_hh, lay.bias, lay.bias_n,
             lay.w_out, lay.b_out, trial, _time_major(sisu, rows), _time_major(offset, rows),
             _time_major(noise, rows),
@@ -351,7 +356,8 @@ def make_fused_loop(delay_buffer: int, sisu_input: bool, *, tile: int = 16, inte
         tm = functools.partial(_time_major, n_rows=rows)
         state_t, hid_t, cmd_t, ctl_t, fld_t, fb_t = outs
         *per_step, g_x0 = pl.pallas_call(
-            kernel, out_shape=shapes, grid=(rows // tile,), interpret=interpret
+            kernel, out_shape=shapes, grid=(rows // tile,), interpret=interpret,
+            compiler_params=_TRITON,
         )(
             jnp.pad(consts, (0, 2)), delay[None], lay.w_ih, jnp.swapaxes(lay.w_ih, 1, 2),
             lay.w_hh, jnp.swapaxes(lay.w_hh, 1, 2), lay.bias, lay.bias_n, lay.w_out, trial,
