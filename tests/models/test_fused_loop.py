@@ -124,7 +124,7 @@ def test_trajectories_and_gradients_are_the_plain_loops(delay, sisu, n_trials, m
     assert all(float(jnp.abs(g).max()) > 0 for g in jax.tree.leaves(read))
 
 
-@settings(max_examples=3, deadline=None)  # each example traces both loops anew (~15 s)
+@settings(max_examples=2, deadline=None)  # each example traces both loops anew (~15 s)
 @given(n_steps=st.integers(1, 7), n_hidden=st.integers(1, 20), delay=st.integers(0, BUFFER - 1),
        n_trials=st.integers(1, 18), seed=st.integers(0, 2**16))  # fmt: skip
 def test_any_length_size_and_delay(n_steps, n_hidden, delay, n_trials, seed):
